@@ -1,0 +1,32 @@
+# Two commands set everything up on a fresh machine:
+#   make run    create .venv if missing, install, run the workflow on the default (synthetic) config
+#   make test   same set-up, then the test suite
+PYTHON ?= python3
+VENV   ?= .venv
+BIN    := $(VENV)/bin
+CORES  ?= all
+SNAKEMAKE_ARGS ?=
+PYTEST_ARGS ?=
+
+.PHONY: run test install dry-run clean-results
+
+# The stamp is rebuilt whenever pyproject.toml changes, so a new pin is installed on the next command.
+$(VENV)/.installed: pyproject.toml
+	test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
+	$(BIN)/python -m pip install --quiet --upgrade pip
+	$(BIN)/python -m pip install --quiet -e '.[test]'
+	touch $@
+
+install: $(VENV)/.installed
+
+run: install
+	$(BIN)/snakemake --cores $(CORES) $(SNAKEMAKE_ARGS)
+
+dry-run: install
+	$(BIN)/snakemake -n --cores $(CORES) $(SNAKEMAKE_ARGS)
+
+test: install
+	$(BIN)/python -m pytest $(PYTEST_ARGS)
+
+clean-results:
+	rm -rf results/*

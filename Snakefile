@@ -1,0 +1,17 @@
+# microexpr: the MSCNN micro-expression pipeline. Wiring only; logic lives in the microexpr package.
+from snakemake.utils import min_version
+
+min_version("9.0")
+
+
+configfile: "config/config.yaml"
+
+
+include: "rules/common.smk"
+include: "rules/data.smk"
+
+
+rule all:
+    default_target: True
+    input:
+        final_targets(),

@@ -1,0 +1,133 @@
+"""Configuration validation against a JSON schema (YAML), with messages that name the key at fault.
+
+Snakemake hands ``--config`` values to the workflow untyped in places: a top-level ``alpha=8`` is
+parsed as an int, but a nested ``evm="{alpha: 8}"`` arrives as the string ``'8'``. Values that came
+from the command line are therefore cast to the type the schema asks for *before* validation, while
+values written in a YAML file are taken as written (``alpha: "8"`` in a file is an error).
+"""
+
+from __future__ import annotations
+
+import copy
+from collections.abc import Mapping
+from pathlib import Path
+from typing import Any
+
+import yaml
+
+from .errors import MicroexprError
+
+
+class ConfigError(MicroexprError):
+    """The configuration does not match its schema; the message lists every key at fault."""
+
+
+def load_yaml(path: str | Path) -> Any:
+    with open(path, encoding="utf-8") as fh:
+        return yaml.safe_load(fh)
+
+
+def _subschema(schema: Mapping, path: tuple[str, ...]) -> Mapping | None:
+    node = schema
+    for key in path:
+        props = node.get("properties", {}) if isinstance(node, Mapping) else {}
+        if key not in props:
+            return None
+        node = props[key]
+    return node
+
+
+def _types(node: Mapping) -> set[str]:
+    t = node.get("type", [])
+    types = {t} if isinstance(t, str) else set(t)
+    for alt in node.get("anyOf", []) + node.get("oneOf", []):
+        types |= _types(alt)
+    return types
+
+
+def _cast_cli_value(value: str, node: Mapping) -> Any:
+    types = _types(node)
+    if types & {"integer", "number", "boolean", "null", "array"}:
+        try:
+            parsed = yaml.safe_load(value)
+        except yaml.YAMLError:
+            return value
+        if isinstance(parsed, bool) and "boolean" in types:
+            return parsed
+        if isinstance(parsed, int) and not isinstance(parsed, bool) and types & {"integer", "number"}:
+            return parsed
+        if isinstance(parsed, float) and "number" in types:
+            return parsed
+        if parsed is None and "null" in types:
+            return None
+        if isinstance(parsed, list) and "array" in types:
+            return parsed
+    return value
+
+
+def coerce_cli_overrides(config: dict, overrides: Mapping, schema: Mapping, _path: tuple = ()) -> None:
+    """Cast string leaves of ``overrides`` (the ``--config`` values) to the schema's type, in ``config``."""
+    for key, value in overrides.items():
+        path = _path + (key,)
+        if isinstance(value, Mapping):
+            coerce_cli_overrides(config, value, schema, path)
+        elif isinstance(value, str):
+            node = _subschema(schema, path)
+            if node is None:
+                continue
+            target = config
+            for k in path[:-1]:
+                target = target.get(k) if isinstance(target, dict) else None
+                if target is None:
+                    break
+            if isinstance(target, dict) and target.get(key) == value:
+                target[key] = _cast_cli_value(value, node)
+
+
+def fill_defaults(instance: dict, schema: Mapping) -> None:
+    """Set schema defaults for absent keys, recursively (objects given as ``{}`` get theirs too)."""
+    for key, sub in schema.get("properties", {}).items():
+        if key not in instance and "default" in sub:
+            instance[key] = copy.deepcopy(sub["default"])
+        if isinstance(instance.get(key), dict) and sub.get("type") == "object":
+            fill_defaults(instance[key], sub)
+
+
+def _describe(error) -> str:
+    where = ".".join(str(p) for p in error.absolute_path)
+    if error.validator == "additionalProperties":
+        allowed = sorted(error.schema.get("properties", {}))
+        extra = sorted(set(error.instance) - set(allowed))
+        keys = ", ".join(repr(f"{where}.{k}" if where else k) for k in extra)
+        return f"unknown config key {keys} (allowed here: {', '.join(allowed)})"
+    if error.validator == "type":
+        expected = error.validator_value
+        expected = " or ".join(expected) if isinstance(expected, list) else expected
+        return (
+            f"config key '{where}' must be of type {expected}, got {type(error.instance).__name__} "
+            f"{error.instance!r}"
+        )
+    if error.validator == "enum":
+        return f"config key '{where}' is {error.instance!r}; allowed: {error.validator_value}"
+    if error.validator == "required":
+        return f"config section '{where or '<top>'}': {error.message}"
+    return f"config key '{where}': {error.message}"
+
+
+def validate_config(config: dict, schema: Mapping | str | Path, cli_overrides: Mapping | None = None) -> dict:
+    """Validate ``config`` in place (defaults filled, CLI strings cast); raise :class:`ConfigError`."""
+    from jsonschema import Draft202012Validator
+
+    if not isinstance(schema, Mapping):
+        schema = load_yaml(schema)
+    if not isinstance(config, dict):
+        raise ConfigError(f"the configuration must be a mapping, got {type(config).__name__}")
+    if cli_overrides:
+        coerce_cli_overrides(config, cli_overrides, schema)
+    fill_defaults(config, schema)
+    validator = Draft202012Validator(schema)
+    errors = sorted(validator.iter_errors(config), key=lambda e: [str(p) for p in e.absolute_path])
+    if errors:
+        lines = "\n  - ".join(_describe(e) for e in errors)
+        raise ConfigError(f"invalid configuration:\n  - {lines}")
+    return config

@@ -1,0 +1,548 @@
+"""A synthetic micro-expression dataset with known ground-truth motion, in the real on-disk formats.
+
+Each subject is a procedurally drawn face (shape, proportions, skin level, colour, texture and
+background differ). Each clip is that face, still except for
+
+* an AU-like local motion: the clip's class decides which facial regions move and in which
+  direction (brows, eyelids, nose wings, lip corners, lips, chin); each region moves by a Gaussian
+  bump of displacement whose peak is ``amplitude`` pixels at the apex (sub-pixel by default), with a
+  smooth rise from onset to apex and fall to offset;
+* a small smooth global head jitter (a distractor that is not class information);
+* sensor noise and JPEG compression.
+
+Frames are written at 200 fps in the layout of CASME II (``Cropped/sub01/EP01_01/reg_img<N>.jpg`` and
+``CASME2-coding-20190701.xlsx``) or SAMM (``006/006_1_2/006_<N:05d>.jpg`` and
+``SAMM_Micro_FACS_Codes_v2.xlsx``, 13 note rows, header on row 14). Like the real sheets, a few rows
+are planted that loaders must handle: classes outside the paper's five (fear, sadness), CASME II's
+apex ``/`` and SAMM's apex outside onset..offset.
+
+Ground truth, beside the frames (loaders ignore it):
+
+* ``ground_truth/clips.tsv``: one row per clip with its label, AUs, true onset/apex/offset, what the
+  sheet says and why a row was planted;
+* ``ground_truth/<subject>/<clip>.npz``: ``face_flow`` (H x W x 2, float32, pixels; ``[..., 0]`` along
+  x): the forward displacement of facial content from onset to apex, such that
+  ``apex(x + u, y + v) ~= onset(x, y)``; ``jitter`` (n_frames x 2): the global translation of each
+  frame; ``envelope`` (n_frames): the motion's time course (0 at onset, 1 at apex);
+  ``frame_numbers``. The total onset->apex motion is ``face_flow + jitter[apex] - jitter[onset]``.
+
+Everything is a deterministic function of the configuration: each subject and clip draws from its
+own ``numpy.random.SeedSequence`` child (a subject's face depends only on the seed and its index).
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+from dataclasses import asdict, dataclass, field
+from pathlib import Path
+
+import numpy as np
+
+from ..errors import DatasetError
+from ..io import atomic_path
+
+log = logging.getLogger(__name__)
+
+GENERATOR_VERSION = 1
+FPS = 200.0
+FORMATS = ("casme2", "samm")
+
+# Landmarks in face coordinates: x right, y down, the face ellipse is the unit circle.
+LANDMARKS: dict[str, tuple[float, float]] = {
+    "brow_inner_l": (-0.20, -0.43), "brow_inner_r": (0.20, -0.43),
+    "brow_outer_l": (-0.55, -0.44), "brow_outer_r": (0.55, -0.44),
+    "eye_l": (-0.36, -0.24), "eye_r": (0.36, -0.24),
+    "lid_upper_l": (-0.36, -0.30), "lid_upper_r": (0.36, -0.30),
+    "lid_lower_l": (-0.36, -0.16), "lid_lower_r": (0.36, -0.16),
+    "cheek_l": (-0.50, 0.12), "cheek_r": (0.50, 0.12),
+    "nose_wing_l": (-0.14, 0.18), "nose_wing_r": (0.14, 0.18),
+    "lip_upper": (0.0, 0.44), "lip_lower": (0.0, 0.58),
+    "mouth_corner_l": (-0.30, 0.50), "mouth_corner_r": (0.30, 0.50),
+    "chin": (0.0, 0.80),
+}
+
+# AU-like motions: (landmark, direction in image axes); the direction is normalised when drawn.
+ACTION_UNITS: dict[str, list[tuple[str, tuple[float, float]]]] = {
+    "AU1": [("brow_inner_l", (0, -1)), ("brow_inner_r", (0, -1))],              # inner brow raiser
+    "AU2": [("brow_outer_l", (0, -1)), ("brow_outer_r", (0, -1))],              # outer brow raiser
+    "AU4": [("brow_inner_l", (0.6, 0.8)), ("brow_inner_r", (-0.6, 0.8))],       # brow lowerer
+    "AU6": [("cheek_l", (0, -1)), ("cheek_r", (0, -1))],                        # cheek raiser
+    "AU7": [("lid_lower_l", (0, -1)), ("lid_lower_r", (0, -1))],                # lid tightener
+    "AU9": [("nose_wing_l", (0.3, -1)), ("nose_wing_r", (-0.3, -1))],           # nose wrinkler
+    "AU10": [("lip_upper", (0, -1))],                                           # upper lip raiser
+    "AU12": [("mouth_corner_l", (-0.7, -0.7)), ("mouth_corner_r", (0.7, -0.7))],  # lip corner puller
+    "AU14": [("mouth_corner_l", (0.8, -0.2)), ("mouth_corner_r", (-0.8, -0.2))],  # dimpler
+    "R14": [("mouth_corner_r", (-0.6, -0.8))],                                  # one-sided dimpler
+    "AU15": [("mouth_corner_l", (0, 1)), ("mouth_corner_r", (0, 1))],           # lip corner depressor
+    "AU17": [("chin", (0, -1)), ("lip_lower", (0, -0.6))],                      # chin raiser
+    "AU20": [("mouth_corner_l", (-1, 0.2)), ("mouth_corner_r", (1, 0.2))],      # lip stretcher
+    "AU24": [("lip_upper", (0, 0.8)), ("lip_lower", (0, -0.8))],                # lip pressor
+    "AU25": [("lip_lower", (0, 1))],                                            # lips part
+    "AU43": [("lid_upper_l", (0, 1)), ("lid_upper_r", (0, 1))],                 # eyes closing
+}
+OTHER_POOL = ("AU7", "AU10", "AU24", "AU25", "AU43")  # 'others': one or two of these
+
+# label as the sheet spells it -> AUs (None = drawn from OTHER_POOL), objective class (Davison et al.)
+CLASSES: dict[str, dict[str, tuple[tuple[str, ...] | None, int]]] = {
+    "casme2": {
+        "happiness": (("AU6", "AU12"), 1), "surprise": (("AU1", "AU2"), 2),
+        "disgust": (("AU4", "AU9"), 5), "repression": (("AU15", "AU17"), 7),
+        "others": (None, 7), "fear": (("AU1", "AU4", "AU20"), 6), "sadness": (("AU1", "AU15"), 7),
+    },
+    "samm": {
+        "Anger": (("AU4", "AU7"), 3), "Contempt": (("R14",), 4), "Happiness": (("AU6", "AU12"), 1),
+        "Surprise": (("AU1", "AU2"), 2), "Other": (None, 7), "Disgust": (("AU9", "AU10"), 5),
+        "Fear": (("AU1", "AU4", "AU20"), 6), "Sadness": (("AU1", "AU15"), 7),
+    },
+}
+# The paper's five classes with their real shares (CASME II 2019 sheet; SAMM v2 MICRO_ONLY).
+CLASS_SHARES: dict[str, dict[str, int]] = {
+    "casme2": {"others": 99, "disgust": 63, "happiness": 32, "repression": 27, "surprise": 25},
+    "samm": {"Anger": 57, "Other": 26, "Happiness": 26, "Surprise": 15, "Contempt": 12},
+}
+CASME2_SHEET = "CASME2-coding-20190701.xlsx"
+CASME2_SHEET_2014 = "CASME2-coding-20140508.xlsx"
+SAMM_SHEET = "SAMM_Micro_FACS_Codes_v2.xlsx"
+
+
+@dataclass
+class SynthConfig:
+    """Parameters of a synthetic dataset; every field changes the files written."""
+
+    format: str = "casme2"
+    subjects: int = 6
+    clips_per_subject: int = 8
+    seed: int = 0
+    height: int = 170
+    width: int = 140
+    amplitude: float = 1.0      # peak displacement of one AU region at apex, pixels
+    noise: float = 1.5          # sensor noise, standard deviation in gray levels
+    jitter: float = 0.15        # global head jitter, standard deviation in pixels
+    layout: str = "cropped"     # CASME II only: cropped (reg_img<N>.jpg) or raw (img<N>.jpg)
+    sheet_version: str = "2019"  # CASME II only: 2019 (Subject text, blank columns) or 2014
+    quirks: bool = True         # plant the sheet rows real datasets have (see module docstring)
+    jpeg_quality: int = 95
+
+    def validate(self) -> None:
+        problems = []
+        if self.format not in FORMATS:
+            problems.append(f"format must be one of {FORMATS}, got {self.format!r}")
+        for name in ("subjects", "clips_per_subject", "height", "width"):
+            if not isinstance(getattr(self, name), int) or getattr(self, name) < 1:
+                problems.append(f"{name} must be a positive integer, got {getattr(self, name)!r}")
+        if self.height < 48 or self.width < 48:
+            problems.append(f"frames must be at least 48x48, got {self.height}x{self.width}")
+        for name in ("amplitude", "noise", "jitter"):
+            if not isinstance(getattr(self, name), (int, float)) or getattr(self, name) < 0:
+                problems.append(f"{name} must be a non-negative number, got {getattr(self, name)!r}")
+        if self.layout not in ("cropped", "raw"):
+            problems.append(f"layout must be cropped or raw, got {self.layout!r}")
+        if self.sheet_version not in ("2019", "2014"):
+            problems.append(f"sheet_version must be '2019' or '2014', got {self.sheet_version!r}")
+        if self.format == "samm" and self.subjects > 994:
+            problems.append("SAMM subject ids have three digits: at most 994 subjects")
+        if problems:
+            raise DatasetError("synthetic dataset: " + "; ".join(problems))
+
+
+@dataclass
+class Face:
+    """One subject's appearance."""
+
+    cx: float
+    cy: float
+    a: float                      # half-width of the face ellipse, px
+    b: float                      # half-height, px
+    landmarks: dict[str, tuple[float, float]] = field(repr=False)  # pixel coordinates
+    image: np.ndarray = field(repr=False)  # H x W x C float32, 0..255
+
+
+@dataclass
+class ClipPlan:
+    subject: str
+    clip: str
+    label: str
+    aus: tuple[str, ...]
+    gains: tuple[float, ...]
+    first: int
+    onset: int
+    apex: int
+    offset: int
+    last: int
+    sheet_apex: object
+    planted: str = ""
+
+
+# ----------------------------------------------------------------------------- drawing
+
+def _smooth_noise(rng: np.random.Generator, shape: tuple[int, int], sigma: float) -> np.ndarray:
+    import cv2
+
+    n = rng.standard_normal(shape).astype(np.float32)
+    n = cv2.GaussianBlur(n, (0, 0), sigma)
+    return n / (n.std() + 1e-6)
+
+
+def _to_px(face_xy: tuple[float, float], cx: float, cy: float, a: float, b: float) -> tuple[float, float]:
+    return cx + face_xy[0] * a, cy + face_xy[1] * b
+
+
+def make_face(rng: np.random.Generator, height: int, width: int, channels: int) -> Face:
+    """Draw one subject's face (supersampled x2, then area-downsampled and lightly blurred)."""
+    import cv2
+
+    s = 2  # supersampling
+    H, W = height * s, width * s
+    cx = width * (0.5 + rng.normal(0, 0.015))
+    cy = height * (0.52 + rng.normal(0, 0.015))
+    a = width * rng.uniform(0.36, 0.43)
+    b = height * rng.uniform(0.39, 0.45)
+    marks = {k: (x + rng.normal(0, 0.025), y + rng.normal(0, 0.025)) for k, (x, y) in LANDMARKS.items()}
+    px = {k: _to_px(v, cx, cy, a, b) for k, v in marks.items()}
+
+    skin = rng.uniform(105, 185)
+    bg = rng.uniform(30, 225)
+    tint = np.array([rng.uniform(0.72, 0.9), rng.uniform(0.84, 0.96), 1.0]) if channels == 3 else np.ones(1)
+    bg_tint = rng.uniform(0.8, 1.1, size=3) if channels == 3 else np.ones(1)
+
+    yy, xx = np.mgrid[0:H, 0:W].astype(np.float32)
+    gray = bg + 25 * (xx / W - 0.5) * rng.choice([-1, 1]) + 12 * _smooth_noise(rng, (H, W), 12 * s)
+    face_mask = np.zeros((H, W), np.float32)
+    cv2.ellipse(face_mask, (int(cx * s), int(cy * s)), (int(a * s), int(b * s)), 0, 0, 360, 1.0, -1)
+    face_mask = cv2.GaussianBlur(face_mask, (0, 0), 1.5 * s)
+    shading = 1.0 - 0.18 * ((xx / s - cx) ** 2 / a**2 + (yy / s - cy) ** 2 / b**2)
+    texture = 7 * _smooth_noise(rng, (H, W), 3.0 * s) + 3 * _smooth_noise(rng, (H, W), 6.0 * s)
+    skin_img = skin * shading + texture
+    albedo = face_mask * skin_img + (1 - face_mask) * gray
+
+    def P(name, dx=0.0, dy=0.0):
+        x, y = px[name]
+        return int(round((x + dx) * s)), int(round((y + dy) * s))
+
+    dark = rng.uniform(0.25, 0.45) * skin
+    ew, eh = a * rng.uniform(0.17, 0.22), b * rng.uniform(0.06, 0.08)
+    for side in ("l", "r"):
+        # brow: a thick arc from outer to inner landmark
+        xi, yi = px[f"brow_inner_{side}"]
+        xo, yo = px[f"brow_outer_{side}"]
+        bx, by = (xi + xo) / 2, (yi + yo) / 2 - 0.02 * b
+        half = int(abs(xo - xi) / 2 * s)
+        cv2.ellipse(albedo, (int(bx * s), int(by * s)), (half, int(0.05 * b * s)), 0, 180, 360,
+                    dark, int(max(2, 0.045 * b * s)))
+        # eye: sclera, iris, pupil, lid line
+        ex, ey = P(f"eye_{side}")
+        cv2.ellipse(albedo, (ex, ey), (int(ew * s), int(eh * s)), 0, 0, 360, min(235.0, skin + 60), -1)
+        cv2.circle(albedo, (ex, ey), int(eh * 0.95 * s), dark * 0.9, -1)
+        cv2.circle(albedo, (ex, ey), int(eh * 0.45 * s), 15.0, -1)
+        cv2.ellipse(albedo, (ex, ey), (int(ew * s), int(eh * s)), 0, 180, 360, dark * 0.6, max(2, s))
+        cv2.ellipse(albedo, (ex, ey + int(0.5 * eh * s)), (int(ew * 0.9 * s), int(eh * 1.4 * s)), 0, 20, 160,
+                    skin * 0.8, max(1, s))
+        # nostril
+        nx, ny = P(f"nose_wing_{side}")
+        cv2.ellipse(albedo, (nx, ny), (int(0.05 * a * s), int(0.03 * b * s)), 0, 0, 360, dark, -1)
+        # cheek shadow
+        ccx, ccy = P(f"cheek_{side}", dy=0.1 * b)
+        cv2.ellipse(albedo, (ccx, ccy), (int(0.12 * a * s), int(0.05 * b * s)), 0, 0, 360, skin * 0.88, -1)
+    # nose ridge shading
+    top, tip = P("brow_inner_l"), P("nose_wing_l")
+    cv2.line(albedo, (int(cx * s - 0.07 * a * s), top[1] + int(0.15 * b * s)), (tip[0], tip[1] - int(0.04 * b * s)),
+             skin * 0.85, max(2, s))
+    # mouth: lips between the corners, a dark line between them
+    lip = rng.uniform(0.6, 0.8) * skin
+    (lx, ly), (rx, ry) = P("mouth_corner_l"), P("mouth_corner_r")
+    ux, uy = P("lip_upper")
+    dx_, dy_ = P("lip_lower")
+    mx, my = (lx + rx) // 2, (ly + ry) // 2
+    cv2.ellipse(albedo, (mx, my), ((rx - lx) // 2, max(2, my - uy)), 0, 180, 360, lip, -1)
+    cv2.ellipse(albedo, (mx, my), ((rx - lx) // 2, max(2, dy_ - my)), 0, 0, 180, lip * 1.05, -1)
+    cv2.line(albedo, (lx, ly), (rx, ry), dark * 0.7, max(2, s))
+    # chin crease
+    chx, chy = P("chin", dy=-0.08 * b)
+    cv2.ellipse(albedo, (chx, chy), (int(0.12 * a * s), int(0.03 * b * s)), 0, 200, 340, skin * 0.8, max(1, s))
+
+    small = cv2.resize(albedo, (width, height), interpolation=cv2.INTER_AREA)
+    small = cv2.GaussianBlur(small, (0, 0), 0.6)
+    if channels == 3:
+        fmask = cv2.resize(face_mask, (width, height), interpolation=cv2.INTER_AREA)[..., None]
+        colour = fmask * tint[None, None, :] + (1 - fmask) * bg_tint[None, None, :]
+        img = small[..., None] * colour
+    else:
+        img = small[..., None]
+    return Face(cx=cx, cy=cy, a=a, b=b, landmarks=px, image=np.clip(img, 0, 255).astype(np.float32))
+
+
+def motion_field(face: Face, aus: tuple[str, ...], gains: tuple[float, ...], amplitude: float,
+                 height: int, width: int, rng: np.random.Generator) -> np.ndarray:
+    """The apex displacement field (H x W x 2, pixels) of a set of AUs on ``face``."""
+    yy, xx = np.mgrid[0:height, 0:width].astype(np.float32)
+    flow = np.zeros((height, width, 2), np.float32)
+    for au, gain in zip(aus, gains):
+        for landmark, (dx, dy) in ACTION_UNITS[au]:
+            x0, y0 = face.landmarks[landmark]
+            sigma = face.a * rng.uniform(0.11, 0.15)
+            bump = np.exp(-((xx - x0) ** 2 + (yy - y0) ** 2) / (2 * sigma**2))
+            norm = np.hypot(dx, dy)
+            flow[..., 0] += amplitude * gain * dx / norm * bump
+            flow[..., 1] += amplitude * gain * dy / norm * bump
+    return flow
+
+
+def envelope(frames: np.ndarray, onset: int, apex: int, offset: int) -> np.ndarray:
+    """Raised-cosine time course: 0 up to onset, 1 at apex, 0 from offset on."""
+    f = frames.astype(np.float64)
+    out = np.zeros_like(f)
+    rise = (f > onset) & (f <= apex)
+    out[rise] = 0.5 - 0.5 * np.cos(np.pi * (f[rise] - onset) / max(apex - onset, 1))
+    fall = (f > apex) & (f < offset)
+    out[fall] = 0.5 + 0.5 * np.cos(np.pi * (f[fall] - apex) / max(offset - apex, 1))
+    return out
+
+
+def smooth_jitter(rng: np.random.Generator, n: int, std: float, fps: float = FPS) -> np.ndarray:
+    """Low-frequency (mostly < 10 Hz) global translation, n x 2, with the given standard deviation."""
+    if std == 0 or n == 0:
+        return np.zeros((n, 2), np.float32)
+    sigma = 0.02 * fps  # 20 ms smoothing
+    pad = int(4 * sigma) + 1
+    white = rng.standard_normal((n + 2 * pad, 2))
+    k = np.exp(-0.5 * (np.arange(-pad, pad + 1) / sigma) ** 2)
+    smooth = np.stack([np.convolve(white[:, i], k / k.sum(), mode="valid") for i in range(2)], axis=1)
+    smooth -= smooth.mean(axis=0)
+    return (smooth / (smooth.std() + 1e-9) * std).astype(np.float32)
+
+
+def render_clip(face: Face, flow: np.ndarray, env: np.ndarray, jitter: np.ndarray, noise: float,
+                rng: np.random.Generator) -> np.ndarray:
+    """Frames (T x H x W x C uint8): the face warped by ``env[t] * flow + jitter[t]``, plus noise."""
+    import cv2
+
+    h, w = flow.shape[:2]
+    yy, xx = np.mgrid[0:h, 0:w].astype(np.float32)
+    frames = np.empty((len(env), h, w, face.image.shape[2]), np.uint8)
+    for t, (e, (jx, jy)) in enumerate(zip(env, jitter)):
+        # Backward map: content at p in the base image appears at p + e*flow(p) + j (flow is smooth).
+        e = np.float32(e)
+        map_x = (xx - e * flow[..., 0] - jx).astype(np.float32)
+        map_y = (yy - e * flow[..., 1] - jy).astype(np.float32)
+        warped = cv2.remap(face.image, map_x, map_y, cv2.INTER_CUBIC, borderMode=cv2.BORDER_REFLECT101)
+        warped = warped.reshape(h, w, -1)
+        if noise > 0:
+            warped = warped + rng.normal(0, noise, warped.shape).astype(np.float32)
+        frames[t] = np.clip(np.rint(warped), 0, 255).astype(np.uint8)
+    return frames
+
+
+# ----------------------------------------------------------------------------- planning
+
+def _label_sequence(rng: np.random.Generator, fmt: str, n: int) -> list[str]:
+    """n labels with the real datasets' class shares (largest remainder), every class at least once
+    when n allows, in a random order."""
+    shares = CLASS_SHARES[fmt]
+    labels = list(shares)
+    total = sum(shares.values())
+    exact = np.array([shares[c] / total * n for c in labels])
+    counts = np.floor(exact).astype(int)
+    if n >= len(labels):
+        counts = np.maximum(counts, 1)
+    while counts.sum() < n:
+        counts[np.argmax(exact - counts)] += 1
+    while counts.sum() > n:
+        counts[np.argmax(counts)] -= 1
+    seq = [c for c, k in zip(labels, counts) for _ in range(k)]
+    rng.shuffle(seq)
+    return seq
+
+
+def _subject_ids(cfg: SynthConfig) -> list[str]:
+    if cfg.format == "casme2":
+        return [f"sub{i + 1:02d}" for i in range(cfg.subjects)]
+    return [f"{i + 6:03d}" for i in range(cfg.subjects)]
+
+
+def _clip_name(cfg: SynthConfig, subject: str, index: int) -> str:
+    if cfg.format == "casme2":
+        return f"EP{index + 1:02d}_{(index % 3) + 1:02d}" + ("f" if index % 4 == 1 else "")
+    return f"{subject}_{index % 7 + 1}_{index // 7 + 1}"
+
+
+def plan_dataset(cfg: SynthConfig) -> list[ClipPlan]:
+    """Decide every clip (label, AUs, timing) without drawing anything."""
+    cfg.validate()
+    root_ss = np.random.SeedSequence([cfg.seed, GENERATOR_VERSION])
+    rng = np.random.default_rng(root_ss.spawn(1)[0])
+    subjects = _subject_ids(cfg)
+    labels = _label_sequence(rng, cfg.format, cfg.subjects * cfg.clips_per_subject)
+    extra: dict[int, list[tuple[str, str]]] = {}
+    if cfg.quirks:
+        out = ("fear", "sadness") if cfg.format == "casme2" else ("Fear", "Sadness")
+        extra.setdefault(0, []).append((out[0], "label outside the five classes"))
+        extra.setdefault(min(1, cfg.subjects - 1), []).append((out[1], "label outside the five classes"))
+        if cfg.format == "samm":
+            extra.setdefault(cfg.subjects - 1, []).append(("Anger", "apex after offset in sheet"))
+    plans: list[ClipPlan] = []
+    start = 1000 if cfg.format == "samm" else 1
+    for si, subject in enumerate(subjects):
+        todo = [(labels[si * cfg.clips_per_subject + k], "") for k in range(cfg.clips_per_subject)]
+        todo += extra.get(si, [])
+        for ci, (label, planted) in enumerate(todo):
+            crng = np.random.default_rng(np.random.SeedSequence([cfg.seed, GENERATOR_VERSION, si, ci]))
+            aus_def, _ = CLASSES[cfg.format][label]
+            if aus_def is None:
+                aus = tuple(sorted(crng.choice(OTHER_POOL, size=int(crng.integers(1, 3)), replace=False)))
+            else:
+                keep = crng.random(len(aus_def)) < 0.85
+                if not keep.any():
+                    keep[crng.integers(len(aus_def))] = True
+                aus = tuple(a for a, k in zip(aus_def, keep) if k)
+            gains = tuple(float(g) for g in crng.uniform(0.6, 1.0, len(aus)))
+            first = int(crng.integers(start, start + 3000))
+            onset = first + int(crng.integers(4, 9))
+            apex = onset + int(crng.integers(8, 21))
+            offset = apex + int(crng.integers(12, 31))
+            last = offset + int(crng.integers(4, 9))
+            sheet_apex: object = apex
+            if planted == "apex after offset in sheet":
+                sheet_apex = offset + 7
+            plans.append(ClipPlan(subject, _clip_name(cfg, subject, ci), label, aus, gains,
+                                  first, onset, apex, offset, last, sheet_apex, planted))
+    if cfg.quirks and cfg.format == "casme2":
+        # Like sub04 EP12_01f in the real sheet: a regular clip whose apex reads '/'.
+        target = plans[len(plans) // 2]
+        target.sheet_apex = "/"
+        target.planted = "apex '/' in sheet"
+    return plans
+
+
+# ----------------------------------------------------------------------------- writing
+
+def _frame_path(cfg: SynthConfig, root: Path, plan: ClipPlan, n: int) -> Path:
+    if cfg.format == "casme2":
+        folder = "Cropped" if cfg.layout == "cropped" else "CASME2_RAW_selected"
+        name = f"reg_img{n}.jpg" if cfg.layout == "cropped" else f"img{n}.jpg"
+        return root / folder / plan.subject / plan.clip / name
+    return root / plan.subject / plan.clip / f"{plan.subject}_{n:05d}.jpg"
+
+
+def _au_text(aus: tuple[str, ...]) -> str:
+    return "+".join(a.replace("AU", "") for a in aus)
+
+
+def _write_sheet(cfg: SynthConfig, root: Path, plans: list[ClipPlan]) -> Path:
+    from openpyxl import Workbook
+
+    wb = Workbook()
+    ws = wb.active
+    if cfg.format == "casme2" and cfg.sheet_version == "2019":
+        ws.title = "Sheet1"
+        ws.append(["Subject", "Filename", None, "OnsetFrame", "ApexFrame", "OffsetFrame", None,
+                   "Action Units", "Estimated Emotion", "Objective Classes"])
+        for p in plans:
+            ws.append([p.subject[3:], p.clip, None, p.onset, p.sheet_apex, p.offset, None,
+                       _au_text(p.aus), p.label, CLASSES["casme2"][p.label][1]])
+        path = root / CASME2_SHEET
+    elif cfg.format == "casme2":
+        ws.title = "Sheet1"
+        ws.append(["Subject", "Filename", "OnsetFrame", "ApexFrame", "OffsetFrame", "Action Units",
+                   "Estimated Emotion"])
+        for p in plans:
+            ws.append([int(p.subject[3:]), p.clip, p.onset, p.sheet_apex, p.offset, _au_text(p.aus), p.label])
+        path = root / CASME2_SHEET_2014
+    else:
+        ws.title = "MICRO_ONLY"
+        notes = [
+            "SAMM micro-movement coding (SYNTHETIC stand-in written by microexpr; no real data)",
+            "Frames are numbered as in the file names: <subject>_<frame:05d>.jpg",
+            "Onset, Apex and Offset are frame numbers; Duration = Offset - Onset + 1",
+            "Action Units follow FACS; Objective Classes follow Davison et al. (2018)",
+        ]
+        for i in range(13):
+            ws.append([notes[i]] if i < len(notes) else [])
+        ws.append(["Subject", "Filename", "Inducement Code", "Onset Frame", "Apex Frame", "Offset Frame",
+                   "Duration", "Micro", "Action Units", "Estimated Emotion", "Objective Classes", "Notes"])
+        for p in plans:
+            ws.append([p.subject, p.clip, int(p.clip.split("_")[1]), p.onset, p.sheet_apex, p.offset,
+                       p.offset - p.onset + 1, "Micro - 1/2", _au_text(p.aus), p.label,
+                       CLASSES["samm"][p.label][1], ""])
+        path = root / SAMM_SHEET
+    # Subject must stay text ('01', '006') as in the real sheets.
+    for row in ws.iter_rows():
+        for cell in row:
+            if isinstance(cell.value, str) and cell.value.isdigit():
+                cell.number_format = "@"
+    wb.save(path)
+    return path
+
+
+def generate(cfg: SynthConfig, out: str | Path, *, overwrite: bool = False, progress: bool = True) -> Path:
+    """Write the dataset to ``out`` (atomically: a failed run leaves nothing behind). Returns ``out``."""
+    import cv2
+    import pandas as pd
+    from tqdm import tqdm
+
+    cfg.validate()
+    out = Path(out)
+    if out.exists() and not overwrite:
+        raise DatasetError(f"output folder already exists: {out} (pass overwrite=True / --overwrite)")
+    plans = plan_dataset(cfg)
+    channels = 3 if cfg.format == "casme2" else 1
+    faces: dict[str, Face] = {}
+    rows = []
+    with atomic_path(out) as root:
+        root.mkdir()
+        for si, subject in enumerate(_subject_ids(cfg)):
+            srng = np.random.default_rng(np.random.SeedSequence([cfg.seed, GENERATOR_VERSION, si, 10**6]))
+            faces[subject] = make_face(srng, cfg.height, cfg.width, channels)
+        for ci, p in enumerate(tqdm(plans, desc=f"synthetic {cfg.format}", unit="clip", disable=not progress)):
+            si = int(_subject_ids(cfg).index(p.subject))
+            rng = np.random.default_rng(np.random.SeedSequence([cfg.seed, GENERATOR_VERSION, si, ci, 7]))
+            face = faces[p.subject]
+            flow = motion_field(face, p.aus, p.gains, cfg.amplitude, cfg.height, cfg.width, rng)
+            numbers = np.arange(p.first, p.last + 1)
+            env = envelope(numbers, p.onset, p.apex, p.offset)
+            jit = smooth_jitter(rng, len(numbers), cfg.jitter)
+            frames = render_clip(face, flow, env, jit, cfg.noise, rng)
+            for n, frame in zip(numbers, frames):
+                path = _frame_path(cfg, root, p, int(n))
+                path.parent.mkdir(parents=True, exist_ok=True)
+                img = frame if channels == 3 else frame[..., 0]
+                if not cv2.imwrite(str(path), img, [cv2.IMWRITE_JPEG_QUALITY, cfg.jpeg_quality]):
+                    raise DatasetError(f"could not write frame {path}")
+            gt = root / "ground_truth" / p.subject / f"{p.clip}.npz"
+            gt.parent.mkdir(parents=True, exist_ok=True)
+            np.savez_compressed(gt, face_flow=flow, jitter=jit, envelope=env.astype(np.float32),
+                                frame_numbers=numbers.astype(np.int64))
+            rows.append({
+                "subject": p.subject, "clip": p.clip, "label": p.label, "aus": "+".join(p.aus),
+                "peak_px": float(np.hypot(flow[..., 0], flow[..., 1]).max()),
+                "first_frame": p.first, "onset": p.onset, "apex": p.apex, "offset": p.offset,
+                "last_frame": p.last, "sheet_apex": str(p.sheet_apex), "planted": p.planted,
+                "ground_truth": gt.relative_to(root).as_posix(),
+            })
+        pd.DataFrame(rows).to_csv(root / "ground_truth" / "clips.tsv", sep="\t", index=False)
+        sheet = _write_sheet(cfg, root, plans)
+        meta = {"generator": "microexpr.datasets.synthetic", "generator_version": GENERATOR_VERSION,
+                "fps": FPS, "config": asdict(cfg), "sheet": sheet.name, "clips": len(plans)}
+        (root / "synthetic.json").write_text(json.dumps(meta, indent=2) + "\n")
+    log.info("wrote %d synthetic %s clips of %d subjects to %s", len(plans), cfg.format, cfg.subjects, out)
+    return out
+
+
+def read_ground_truth(root: str | Path) -> "pd.DataFrame":  # noqa: F821
+    """The ``ground_truth/clips.tsv`` index of a synthetic dataset (subject ids stay text)."""
+    import pandas as pd
+
+    path = Path(root) / "ground_truth" / "clips.tsv"
+    if not path.is_file():
+        raise DatasetError(f"not a synthetic dataset (no {path})")
+    return pd.read_csv(path, sep="\t", dtype={"subject": str, "clip": str, "sheet_apex": str, "planted": str},
+                       keep_default_na=False)
+
+
+def load_clip_ground_truth(root: str | Path, subject: str, clip: str) -> dict[str, np.ndarray]:
+    """The arrays of one clip's ground-truth sidecar."""
+    path = Path(root) / "ground_truth" / subject / f"{clip}.npz"
+    if not path.is_file():
+        raise DatasetError(f"no ground truth for {subject}/{clip}: {path}")
+    with np.load(path) as data:
+        return {k: data[k] for k in data.files}

@@ -1,0 +1,75 @@
+"""Small I/O helpers: atomic writes (nothing half-written is ever left behind) and frame reading."""
+
+from __future__ import annotations
+
+import contextlib
+import os
+import shutil
+import tempfile
+from pathlib import Path
+from typing import Iterator
+
+import numpy as np
+
+from .errors import FrameError
+
+JPEG_MAGIC = b"\xff\xd8"
+PNG_MAGIC = b"\x89PNG"
+
+
+@contextlib.contextmanager
+def atomic_path(path: str | os.PathLike) -> Iterator[Path]:
+    """Yield a temporary path beside ``path``; rename it onto ``path`` only if the block succeeds.
+
+    Works for files and directories. On any exception the temporary is removed and ``path`` is
+    left as it was.
+    """
+    path = Path(path)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    tmp = Path(tempfile.mkdtemp(prefix=f".{path.name}.", suffix=".part", dir=path.parent))
+    target = tmp / path.name
+    try:
+        yield target
+        if path.is_dir() and not path.is_symlink():
+            shutil.rmtree(path)
+        os.replace(target, path)
+    finally:
+        shutil.rmtree(tmp, ignore_errors=True)
+
+
+def check_image_file(path: Path) -> str | None:
+    """Cheap integrity check of an image file; returns a reason string if it is unusable.
+
+    Checks existence, non-zero size and the JPEG/PNG signature (and, for JPEG, the end-of-image
+    marker, which a truncated copy lacks). It does not decode the image.
+    """
+    try:
+        size = path.stat().st_size
+    except FileNotFoundError:
+        return "missing"
+    if size == 0:
+        return "empty file"
+    with open(path, "rb") as fh:
+        head = fh.read(4)
+        if head.startswith(JPEG_MAGIC):
+            fh.seek(max(0, size - 16))
+            tail = fh.read()
+            if b"\xff\xd9" not in tail:
+                return "truncated JPEG (no end-of-image marker)"
+            return None
+        if head.startswith(PNG_MAGIC):
+            return None
+    return "not a JPEG or PNG file"
+
+
+def read_frame(path: str | os.PathLike, *, gray: bool = False) -> np.ndarray:
+    """Read one frame with OpenCV; raise :class:`FrameError` naming the file if it cannot be read."""
+    import cv2
+
+    path = Path(path)
+    if not path.is_file():
+        raise FrameError(f"frame file not found: {path}")
+    img = cv2.imread(str(path), cv2.IMREAD_GRAYSCALE if gray else cv2.IMREAD_UNCHANGED)
+    if img is None:
+        raise FrameError(f"cannot decode frame (corrupt or not an image): {path}")
+    return img

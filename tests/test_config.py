@@ -1,0 +1,62 @@
+"""Config validation: unknown keys, wrong types and quoted numbers stop the run naming the key."""
+import copy
+
+import pytest
+import yaml
+
+from microexpr.config import ConfigError, validate_config
+from conftest import ROOT
+
+SCHEMA = ROOT / "config" / "schemas" / "config.schema.yaml"
+
+
+def default():
+    return yaml.safe_load((ROOT / "config" / "config.yaml").read_text())
+
+
+def test_default_config_is_valid_and_complete():
+    cfg = validate_config(default(), SCHEMA)
+    assert cfg["evm"]["alpha"] == 8
+    minimal = validate_config({}, SCHEMA)  # every key has a default
+    assert minimal["dataset"]["classes"] == "paper5" and minimal["synthetic"]["subjects"] == 6
+
+
+@pytest.mark.parametrize("edit,key", [
+    (lambda c: c["evm"].__setitem__("alpha", "8"), "'evm.alpha' must be of type number"),
+    (lambda c: c.__setitem__("alpah", 8), "unknown config key 'alpah'"),
+    (lambda c: c["evm"].__setitem__("alpah", 8), "unknown config key 'evm.alpah'"),
+    (lambda c: c["synthetic"].__setitem__("subjects", 2.5), "'synthetic.subjects' must be of type integer"),
+    (lambda c: c["dataset"].__setitem__("format", "casme3"), "'dataset.format' is 'casme3'"),
+    (lambda c: c["dataset"].__setitem__("strict", "yes"), "'dataset.strict' must be of type boolean"),
+    (lambda c: c["evm"].__setitem__("alpha", -1), "'evm.alpha'"),
+])
+def test_errors_name_the_key(edit, key):
+    cfg = default()
+    edit(cfg)
+    with pytest.raises(ConfigError) as err:
+        validate_config(cfg, SCHEMA)
+    assert key in str(err.value)
+
+
+def test_every_error_is_listed_at_once():
+    cfg = default()
+    cfg["evm"]["alpha"] = "8"
+    cfg["bogus"] = 1
+    with pytest.raises(ConfigError) as err:
+        validate_config(cfg, SCHEMA)
+    assert "evm.alpha" in str(err.value) and "bogus" in str(err.value)
+
+
+def test_command_line_strings_are_cast_but_file_strings_are_not():
+    cfg = default()
+    overrides = {"evm": {"alpha": "4", "filter": "iir"}, "synthetic": {"subjects": "3", "quirks": "false"}}
+    for section, values in overrides.items():
+        cfg[section].update(values)
+    validate_config(cfg, SCHEMA, cli_overrides=copy.deepcopy(overrides))
+    assert cfg["evm"]["alpha"] == 4 and cfg["evm"]["filter"] == "iir"
+    assert cfg["synthetic"]["subjects"] == 3 and cfg["synthetic"]["quirks"] is False
+
+    cfg = default()
+    cfg["evm"]["alpha"] = "abc"
+    with pytest.raises(ConfigError, match="evm.alpha"):
+        validate_config(cfg, SCHEMA, cli_overrides={"evm": {"alpha": "abc"}})

@@ -1,0 +1,216 @@
+"""Loaders on synthetic trees in the real layouts, their quirks, and damaged copies."""
+import shutil
+
+import pandas as pd
+import pytest
+from openpyxl import load_workbook
+
+from microexpr.datasets import frame_paths, load_manifest, read_manifest, resolve_scheme, write_manifest
+from microexpr.datasets.manifest import parse_frame_number
+from microexpr.datasets.synthetic import read_ground_truth
+from microexpr.errors import DatasetError
+
+S, C = 3, 5  # subjects, clips per subject of the session's small datasets (tests/conftest.py)
+
+
+def _planted(root):
+    gt = read_ground_truth(root)
+    return gt[gt.planted != ""]
+
+
+def test_casme2_counts_and_report(synth_factory):
+    root = synth_factory(format="casme2")
+    m = load_manifest("casme2", root, classes="paper5")
+    assert len(m) == S * C
+    assert set(m.label) <= {"disgust", "happiness", "repression", "surprise", "others"}
+    assert m.subject.str.fullmatch(r"sub\d\d").all()
+    report = m.attrs["report"]
+    planted = _planted(root)
+    assert set(zip(report.subject, report["clip"])) == set(zip(planted.subject, planted["clip"]))
+    assert sorted(report.code) == ["apex_missing", "label_not_in_scheme", "label_not_in_scheme"]
+    # the '/' row is repaired to the middle frame and kept
+    fixed = planted[planted.sheet_apex == "/"].iloc[0]
+    row = m[(m.subject == fixed.subject) & (m["clip"] == fixed["clip"])].iloc[0]
+    assert row.apex == (row.onset + row.offset) // 2
+    assert (m.onset <= m.apex).all() and (m.apex <= m.offset).all()
+    assert (m.fps == 200.0).all()
+
+
+def test_all_labels_keeps_the_extra_classes(synth_factory):
+    root = synth_factory(format="casme2")
+    m = load_manifest("casme2", root, classes="all")
+    assert len(m) == S * C + 2
+    assert {"fear", "sadness"} <= set(m.label)
+
+
+def test_samm_counts_and_report(synth_factory):
+    root = synth_factory(format="samm")
+    m = load_manifest("samm", root, classes="paper5")
+    assert len(m) == S * C
+    assert set(m.label) <= {"anger", "contempt", "happiness", "surprise", "other"}
+    assert set(m.subject) == {"006", "007", "008"}
+    report = m.attrs["report"]
+    assert sorted(report.code) == ["apex_outside", "label_not_in_scheme", "label_not_in_scheme"]
+    assert set(zip(report.subject, report["clip"])) == set(zip(_planted(root).subject, _planted(root)["clip"]))
+    assert "outside onset..offset" in report[report.code == "apex_outside"].reason.iloc[0]
+
+
+def test_samm_under_a_SAMM_subfolder(synth_factory, tmp_path):
+    src = synth_factory(format="samm")
+    root = tmp_path / "download"
+    (root / "SAMM").mkdir(parents=True)
+    for p in src.iterdir():
+        dst = root / ("SAMM" if p.name.isdigit() else "") / p.name
+        (shutil.copytree if p.is_dir() else shutil.copy)(p, dst)
+    assert len(load_manifest("samm", root, "paper5")) == S * C
+
+
+def test_casme2_2014_sheet_and_raw_layout(synth_factory):
+    root = synth_factory(format="casme2", sheet_version="2014", layout="raw")
+    m = load_manifest("casme2", root, classes="paper5", layout="raw")
+    assert len(m) == S * C
+    assert m.subject.iloc[0] == "sub01"  # the sheet stores the integer 1
+    assert m.frame_template.iloc[0] == "img{frame}.jpg"
+    assert len(load_manifest("casme2", root, classes="paper5")) == S * C  # auto finds the RAW folder
+    with pytest.raises(DatasetError, match="cropped frames folder not found"):
+        load_manifest("casme2", root, layout="cropped")
+
+
+def test_frame_paths_and_roundtrip(synth_factory, tmp_path):
+    root = synth_factory(format="samm")
+    m = load_manifest("samm", root, "paper5")
+    paths = frame_paths(m.iloc[0])
+    assert len(paths) == m.iloc[0].n_frames and all(p.is_file() for p in paths)
+    write_manifest(m, tmp_path / "m.tsv", tmp_path / "r.tsv")
+    back = read_manifest(tmp_path / "m.tsv")
+    assert back.subject.iloc[0] == "006"  # text, not the integer 6
+    pd.testing.assert_frame_equal(back.drop(columns="sheet_row"), m.drop(columns="sheet_row"), check_dtype=False)
+    report = pd.read_csv(tmp_path / "r.tsv", sep="\t")
+    assert len(report) == 3
+
+
+def _row(m, root, **where):
+    gt = read_ground_truth(root)
+    for k, v in where.items():
+        gt = gt[gt[k] == v]
+    return next(gt.itertuples())
+
+
+def test_missing_frame_drops_the_clip_naming_it(synth_factory, writable_copy):
+    root = writable_copy(synth_factory(format="casme2"))
+    r = _row(None, root, planted="")
+    (root / "Cropped" / r.subject / r.clip / f"reg_img{r.apex}.jpg").unlink()
+    # a frame outside onset..offset is not needed: its loss costs nothing
+    r2 = _row(None, root, subject="sub02", planted="")
+    (root / "Cropped" / r2.subject / r2.clip / f"reg_img{r2.first_frame}.jpg").unlink()
+    m = load_manifest("casme2", root, "paper5")
+    assert len(m) == S * C - 1
+    bad = m.attrs["report"].query("code == 'missing_frames'")
+    assert len(bad) == 1 and bad["clip"].iloc[0] == r.clip
+    assert str(r.apex) in bad.reason.iloc[0] and r.clip in bad.reason.iloc[0]
+
+
+def test_corrupt_frames(synth_factory, writable_copy):
+    root = writable_copy(synth_factory(format="samm"))
+    rows = [r for r in read_ground_truth(root).itertuples() if not r.planted][:2]
+    truncated = root / rows[0].subject / rows[0].clip / f"{rows[0].subject}_{rows[0].apex:05d}.jpg"
+    truncated.write_bytes(truncated.read_bytes()[:300])
+    garbage = root / rows[1].subject / rows[1].clip / f"{rows[1].subject}_{rows[1].onset:05d}.jpg"
+    garbage.write_bytes(b"\xff\xd8" + b"\x00" * 500 + b"\xff\xd9")  # right signature, no image
+
+    header = load_manifest("samm", root, "paper5", verify="header")
+    assert len(header) == S * C - 1
+    reason = header.attrs["report"].query("code == 'corrupt_frame'").reason.iloc[0]
+    assert str(truncated) in reason and "truncated" in reason
+
+    decode = load_manifest("samm", root, "paper5", verify="decode")
+    assert len(decode) == S * C - 2
+    assert str(garbage) in " ".join(decode.attrs["report"].reason)
+
+    assert len(load_manifest("samm", root, "paper5", verify="exists")) == S * C
+
+
+def test_missing_and_empty_clip_folders(synth_factory, writable_copy):
+    root = writable_copy(synth_factory(format="casme2"))
+    regular = [r for r in read_ground_truth(root).itertuples() if not r.planted]
+    shutil.rmtree(root / "Cropped" / regular[0].subject / regular[0].clip)
+    empty = root / "Cropped" / regular[1].subject / regular[1].clip
+    shutil.rmtree(empty)
+    empty.mkdir()
+    m = load_manifest("casme2", root, "paper5")
+    codes = m.attrs["report"].set_index("clip").code
+    assert codes[regular[0].clip] == "no_clip_folder"
+    assert codes[regular[1].clip] == "empty_clip_folder"
+    assert len(m) == S * C - 2
+
+
+def _edit_sheet(path, row, col, value):
+    wb = load_workbook(path)
+    wb.active.cell(row=row, column=col, value=value)
+    wb.save(path)
+
+
+def test_unknown_label_and_bad_numbers_are_reported_by_row(synth_factory, writable_copy):
+    root = writable_copy(synth_factory(format="casme2"))
+    sheet = root / "CASME2-coding-20190701.xlsx"
+    _edit_sheet(sheet, 2, 9, "Angry")     # Estimated Emotion of Excel row 2
+    _edit_sheet(sheet, 3, 4, "n.a.x")     # OnsetFrame of row 3
+    _edit_sheet(sheet, 4, 4, 99999)       # onset after offset in row 4
+    m = load_manifest("casme2", root, "paper5")
+    report = m.attrs["report"].set_index("sheet_row")
+    assert report.loc[2, "code"] == "unknown_label" and "'Angry'" in report.loc[2, "reason"]
+    assert report.loc[3, "code"] == "bad_frame_number" and "onset" in report.loc[3, "reason"]
+    assert report.loc[4, "code"] == "onset_after_offset"
+
+    with pytest.raises(DatasetError) as err:
+        load_manifest("casme2", root, "paper5", strict=True)
+    for row in ("row 2 ", "row 3 ", "row 4 "):
+        assert row in str(err.value)
+
+
+def test_labels_match_case_insensitively(synth_factory, writable_copy):
+    root = writable_copy(synth_factory(format="casme2"))
+    sheet = root / "CASME2-coding-20190701.xlsx"
+    label = load_workbook(sheet).active.cell(row=2, column=9).value
+    _edit_sheet(sheet, 2, 9, f"  {label.upper()} ")
+    m = load_manifest("casme2", root, "paper5")
+    assert len(m) == S * C and m[m.sheet_row == 2].label.iloc[0] == label
+
+
+def test_dataset_level_errors(tmp_path):
+    with pytest.raises(DatasetError, match="root folder not found"):
+        load_manifest("casme2", tmp_path / "nope")
+    (tmp_path / "empty").mkdir()
+    with pytest.raises(DatasetError, match=r"CASME2-coding-\*\.xlsx"):
+        load_manifest("casme2", tmp_path / "empty")
+    with pytest.raises(DatasetError, match="unknown dataset"):
+        load_manifest("smic9", tmp_path)
+
+
+def test_a_scheme_that_keeps_nothing_fails_clearly(synth_factory, writable_copy):
+    root = writable_copy(synth_factory(format="samm"))
+    for p in root.glob("0*/*"):
+        shutil.rmtree(p)
+    with pytest.raises(DatasetError, match="no usable clips"):
+        load_manifest("samm", root)
+
+
+def test_schemes():
+    assert resolve_scheme("samm", "paper5")[1]["other"] == "other"
+    assert resolve_scheme("casme2", ["Fear", "sadness"]) == ("custom", {"fear": "fear", "sadness": "sadness"})
+    with pytest.raises(DatasetError, match="unknown class scheme"):
+        resolve_scheme("casme2", "paper7")
+    with pytest.raises(DatasetError, match="not labels of casme2"):
+        resolve_scheme("casme2", ["anger"])
+
+
+@pytest.mark.parametrize("value,expected", [(46, 46), (46.0, 46), ("46", 46), (" 46 ", 46), ("/", None),
+                                            (None, None), ("", None), (float("nan"), None)])
+def test_parse_frame_number(value, expected):
+    assert parse_frame_number(value) == expected
+
+
+@pytest.mark.parametrize("value", ["4a", 46.5, True, "1/2"])
+def test_parse_frame_number_rejects(value):
+    with pytest.raises(ValueError):
+        parse_frame_number(value)

@@ -1,0 +1,87 @@
+"""The Snakemake workflow: lint, dry run, config errors, and the real default run of what exists."""
+import subprocess
+import sys
+
+import pandas as pd
+import pytest
+
+from microexpr.datasets.synthetic import SynthConfig, generate
+from conftest import ROOT
+
+pytestmark = pytest.mark.workflow
+
+
+def snakemake(*args, check=True):
+    proc = subprocess.run([sys.executable, "-m", "snakemake", "--cores", "2", *args], cwd=ROOT,
+                          capture_output=True, text=True, timeout=900)
+    if check and proc.returncode != 0:
+        raise AssertionError(f"snakemake {' '.join(args)} failed:\n{proc.stdout}\n{proc.stderr}")
+    return proc
+
+
+def test_lint():
+    out = snakemake("--lint")
+    assert "Lints for" not in out.stdout + out.stderr
+
+
+def test_dry_run_of_the_default_config(tmp_path):
+    out = snakemake("-n", "--config", f"results={tmp_path}")
+    text = out.stdout + out.stderr
+    for rule in ("synthesize", "manifest", "all"):
+        assert rule in text
+
+
+@pytest.mark.parametrize("config,message", [
+    (["evm={alpha: abc}"], "config key 'evm.alpha' must be of type number"),
+    (["alpah=8"], "unknown config key 'alpah'"),
+    (["synthetic={subjects: many}"], "config key 'synthetic.subjects' must be of type integer"),
+])
+def test_config_errors_stop_the_run(tmp_path, config, message):
+    out = snakemake("-n", "--config", f"results={tmp_path}", *config, check=False)
+    assert out.returncode != 0
+    assert message in out.stdout + out.stderr
+
+
+def test_quoted_alpha_in_a_config_file_stops_the_run(tmp_path):
+    bad = tmp_path / "bad.yaml"
+    bad.write_text('evm:\n  alpha: "8"\n')
+    out = snakemake("-n", "--configfile", str(bad), "--config", f"results={tmp_path}", check=False)
+    assert out.returncode != 0 and "config key 'evm.alpha' must be of type number" in out.stderr + out.stdout
+
+
+def test_nested_command_line_values_are_typed(tmp_path):
+    snakemake("-n", "--config", f"results={tmp_path}", "evm={alpha: 4, filter: iir}", "synthetic={subjects: 3}")
+
+
+def test_default_run(tmp_path):
+    """The real default configuration, end to end (as far as stages exist), then nothing to redo."""
+    results = tmp_path / "results"
+    snakemake("--config", f"results={results}")
+    manifest = pd.read_csv(results / "synthetic_casme2" / "manifest.tsv", sep="\t", dtype={"subject": str})
+    report = pd.read_csv(results / "synthetic_casme2" / "manifest_report.tsv", sep="\t")
+    assert len(manifest) == 6 * 8
+    assert sorted(report.code) == ["apex_missing", "label_not_in_scheme", "label_not_in_scheme"]
+    logs = list((results / "logs").rglob("*.log"))
+    assert {p.parent.name for p in logs} == {"synthesize", "manifest"}
+    assert "48 clips kept" in (results / "logs" / "manifest" / "synthetic_casme2.log").read_text()
+    assert list((results / "benchmarks").rglob("*.tsv"))
+    again = snakemake("-n", "--config", f"results={results}")
+    assert "Nothing to be done" in again.stdout + again.stderr
+
+
+def test_user_dataset_root(tmp_path):
+    """A dataset root given in the config is read in place; nothing is generated."""
+    root = generate(SynthConfig(format="samm", subjects=2, clips_per_subject=3, height=56, width=48),
+                    tmp_path / "SAMM-copy", progress=False)
+    results = tmp_path / "results"
+    cfg = tmp_path / "samm.yaml"
+    cfg.write_text(f"name: mysamm\nresults: {results}\ndataset:\n  format: samm\n  root: {root}\n")
+    out = snakemake("--configfile", str(cfg))
+    assert "synthesize" not in out.stdout + out.stderr
+    manifest = pd.read_csv(results / "mysamm" / "manifest.tsv", sep="\t", dtype={"subject": str})
+    assert len(manifest) == 6 and set(manifest.subject) == {"006", "007"}
+
+    missing = tmp_path / "nowhere.yaml"
+    missing.write_text(f"results: {results}\ndataset:\n  format: samm\n  root: {tmp_path / 'nowhere'}\n")
+    out = snakemake("-n", "--configfile", str(missing), check=False)
+    assert out.returncode != 0 and "dataset.root" in out.stdout + out.stderr
