@@ -9,6 +9,7 @@ configfile: "config/config.yaml"
 
 include: "rules/common.smk"
 include: "rules/data.smk"
+include: "rules/preprocess.smk"
 
 
 rule all:

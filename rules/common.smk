@@ -15,11 +15,23 @@ try:
 except ConfigError as exc:
     raise WorkflowError(str(exc)) from None
 
+
+wildcard_constraints:
+    subject="[^/]+",
+
+
 RESULTS = config["results"].rstrip("/")
 NAME = config["name"]
 OUT = f"{RESULTS}/{NAME}"
 DATASET = config["dataset"]
 SYNTHETIC = DATASET["root"] is None
+EVM = config["evm"]
+FLOW = config["flow"]
+IMAGES = config["images"]
+
+
+def short_hash(obj):
+    return hashlib.sha1(json.dumps(obj, sort_keys=True).encode()).hexdigest()[:6]
 
 
 def synthetic_params():
@@ -29,13 +41,22 @@ def synthetic_params():
     return {"format": DATASET["format"], "generator_version": GENERATOR_VERSION, **config["synthetic"]}
 
 
-def _short_hash(obj):
-    return hashlib.sha1(json.dumps(obj, sort_keys=True).encode()).hexdigest()[:8]
+def flow_params():
+    return dict(FLOW[FLOW["method"]])
 
 
-SYNTH_ID = f"{DATASET['format']}_{_short_hash(synthetic_params())}"
+# Every parameter that defines a cached file is in its path (readable, or through a short hash), so
+# changing one re-runs only what depends on it, and switching back finds the old files.
+SYNTH_ID = f"{DATASET['format']}_{short_hash(synthetic_params())}"
 SYNTH_DIR = f"{RESULTS}/synthetic/{SYNTH_ID}"
 DATA_ROOT = SYNTH_DIR if SYNTHETIC else DATASET["root"]
+EVM_TAG = f"alpha{EVM['alpha']:g}-{EVM['filter']}-{short_hash(EVM)}"
+FLOW_TAG = f"{FLOW['method']}-{short_hash(flow_params())}"
+IMG_TAG = f"s{IMAGES['size']}-t{IMAGES['threshold']}-{short_hash(IMAGES)}"
+MAGNIFIED = f"{OUT}/magnified/{EVM_TAG}"
+FLOWS = f"{OUT}/flow/{EVM_TAG}/{FLOW_TAG}"
+SHARDS = f"{OUT}/shards/{EVM_TAG}/{FLOW_TAG}/{IMG_TAG}"
+FIGURES = f"{OUT}/figures/{EVM_TAG}/{FLOW_TAG}/{IMG_TAG}"
 
 
 def manifest_input(wildcards):
@@ -55,5 +76,34 @@ def manifest_input(wildcards):
     return {"data": str(sheet)}
 
 
+def class_list():
+    """Class names in label-index order (sorted), the same for every subject's shard."""
+    from microexpr.datasets import resolve_scheme
+
+    return sorted(set(resolve_scheme(DATASET["format"], DATASET["classes"])[1].values()))
+
+
+def subjects():
+    """Subjects with at least one usable clip: known once the manifest checkpoint has run."""
+    import pandas as pd
+
+    path = checkpoints.manifest.get().output.manifest
+    return sorted(pd.read_csv(path, sep="\t", dtype={"subject": str}, usecols=["subject"]).subject.unique())
+
+
+def all_shards(wildcards):
+    return expand(f"{SHARDS}/{{subject}}.h5", subject=subjects())
+
+
+def figure_inputs(wildcards):
+    first = subjects()[0]
+    return {"flow": f"{FLOWS}/{first}.h5", "shard": f"{SHARDS}/{first}.h5"}
+
+
 def final_targets():
-    return [f"{OUT}/manifest.tsv", f"{OUT}/manifest_report.tsv"]
+    return [
+        f"{OUT}/manifest.tsv",
+        f"{OUT}/manifest_report.tsv",
+        f"{SHARDS}/index.tsv",
+        f"{FIGURES}/preprocessing.png",
+    ]

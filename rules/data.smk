@@ -20,7 +20,7 @@ rule synthesize:
         "../workflow_scripts/synthesize.py"
 
 
-rule manifest:
+checkpoint manifest:
     input:
         unpack(manifest_input),
     output:

@@ -1,0 +1,224 @@
+"""Dense optical flow onset -> apex, optical strain, the flow image, its mask and the masked apex.
+
+Conventions:
+
+* ``optical_flow(prev, next)`` returns H x W x 2 float32 ``(u, v)`` in pixels, ``u`` along x (columns),
+  ``v`` along y (rows), such that ``next(x + u, y + v)`` matches ``prev(x, y)`` (OpenCV's convention).
+* Flow image: HSV with hue = direction (OpenCV's 8-bit hue, 0..179 for 0..358 degrees, angle measured
+  from +x towards +y, i.e. clockwise on screen), saturation 255, value = magnitude scaled to 0..255
+  by the image's largest magnitude (or by a fixed ``max_magnitude`` in pixels); a pair without motion
+  (largest magnitude below ``min_magnitude``) gives an all-black image. Stored converted to BGR.
+* Mask: the flow image's **value channel** (the scaled magnitude) above ``threshold`` (default 50 of
+  255, i.e. about 20 % of the largest motion), as 0/255 uint8. The mask does not depend on direction.
+* Masked apex: the apex gray image where the mask is set, 0 elsewhere.
+* Global motion: EVM magnifies small head motion along with the expression; by default the shard
+  stage subtracts the median flow vector (a global translation) before rendering, so the mask
+  follows the facial movement (:func:`remove_global_motion`; the paper does not do this).
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+import numpy as np
+
+METHODS = ("tvl1", "dis", "farneback")
+
+# IPOL (Sanchez et al. 2013) values used by ME peers; OpenCV's own scaleStep default is 0.8.
+TVL1_DEFAULTS = dict(tau=0.25, lambda_=0.15, theta=0.3, nscales=5, warps=5, epsilon=0.01,
+                     scale_step=0.5, inner_iterations=30, outer_iterations=10, median_filtering=5)
+FARNEBACK_DEFAULTS = dict(pyr_scale=0.5, levels=3, winsize=15, iterations=3, poly_n=5, poly_sigma=1.2)
+DIS_DEFAULTS = dict(preset="medium")
+
+
+def _as_gray(img: np.ndarray) -> np.ndarray:
+    import cv2
+
+    img = np.asarray(img)
+    if img.ndim == 3:
+        if img.dtype != np.uint8:
+            img = img.astype(np.float32)
+        img = cv2.cvtColor(img, cv2.COLOR_BGR2GRAY)
+    if img.ndim != 2:
+        raise ValueError(f"expected a gray (H x W) or BGR (H x W x 3) image, got shape {img.shape}")
+    return img
+
+
+def _to_unit_float(img: np.ndarray) -> np.ndarray:
+    """Gray image on 0..1 float32 (TV-L1 takes floats on that scale, keeping sub-level precision)."""
+    if img.dtype == np.uint8:
+        return img.astype(np.float32) / 255.0
+    img = img.astype(np.float32)
+    return img / 255.0 if img.max() > 1.0 else img
+
+
+def _to_uint8(img: np.ndarray) -> np.ndarray:
+    if img.dtype == np.uint8:
+        return img
+    img = img.astype(np.float32)
+    if img.max() <= 1.0:
+        img = img * 255.0
+    return np.clip(np.rint(img), 0, 255).astype(np.uint8)
+
+
+def make_flow_estimator(method: str = "tvl1", **params):
+    """Return ``f(prev, next) -> H x W x 2``; build once, call per pair (OpenCV objects are reused)."""
+    import cv2
+
+    if method == "tvl1":
+        p = {**TVL1_DEFAULTS, **params}
+        unknown = set(p) - set(TVL1_DEFAULTS)
+        if unknown:
+            raise ValueError(f"unknown tvl1 parameter(s) {sorted(unknown)}; known: {sorted(TVL1_DEFAULTS)}")
+        algo = cv2.optflow.DualTVL1OpticalFlow_create(
+            tau=p["tau"], lambda_=p["lambda_"], theta=p["theta"], nscales=p["nscales"], warps=p["warps"],
+            epsilon=p["epsilon"], innnerIterations=p["inner_iterations"],
+            outerIterations=p["outer_iterations"], scaleStep=p["scale_step"],
+            medianFiltering=p["median_filtering"],
+        )
+        return lambda a, b: algo.calc(_to_unit_float(_as_gray(a)), _to_unit_float(_as_gray(b)), None)
+    if method == "dis":
+        p = {**DIS_DEFAULTS, **params}
+        presets = {"ultrafast": cv2.DISOPTICAL_FLOW_PRESET_ULTRAFAST, "fast": cv2.DISOPTICAL_FLOW_PRESET_FAST,
+                   "medium": cv2.DISOPTICAL_FLOW_PRESET_MEDIUM}
+        if p["preset"] not in presets or len(p) != 1:
+            raise ValueError(f"dis takes only preset in {sorted(presets)}, got {params}")
+        algo = cv2.DISOpticalFlow_create(presets[p["preset"]])
+        return lambda a, b: algo.calc(_to_uint8(_as_gray(a)), _to_uint8(_as_gray(b)), None)
+    if method == "farneback":
+        p = {**FARNEBACK_DEFAULTS, **params}
+        unknown = set(p) - set(FARNEBACK_DEFAULTS)
+        if unknown:
+            raise ValueError(f"unknown farneback parameter(s) {sorted(unknown)}")
+        return lambda a, b: cv2.calcOpticalFlowFarneback(
+            _to_uint8(_as_gray(a)), _to_uint8(_as_gray(b)), None, p["pyr_scale"], p["levels"], p["winsize"],
+            p["iterations"], p["poly_n"], p["poly_sigma"], 0)
+    raise ValueError(f"flow method must be one of {METHODS}, got {method!r}")
+
+
+def optical_flow(prev: np.ndarray, next: np.ndarray, method: str = "tvl1", **params) -> np.ndarray:
+    """Dense flow from ``prev`` to ``next`` (gray or BGR; uint8 0..255 or float 0..1 / 0..255)."""
+    if np.shape(prev)[:2] != np.shape(next)[:2]:
+        raise ValueError(f"image sizes differ: {np.shape(prev)} vs {np.shape(next)}")
+    flow = make_flow_estimator(method, **params)(prev, next)
+    return np.ascontiguousarray(flow, dtype=np.float32)
+
+
+def optical_strain(flow: np.ndarray) -> np.ndarray:
+    """``sqrt(ux^2 + vy^2 + 0.5 (uy + vx)^2)`` with central differences (H x W float32)."""
+    u, v = flow[..., 0], flow[..., 1]
+    uy, ux = np.gradient(u)
+    vy, vx = np.gradient(v)
+    return np.sqrt(ux**2 + vy**2 + 0.5 * (uy + vx) ** 2).astype(np.float32)
+
+
+def flow_to_hsv(flow: np.ndarray, *, max_magnitude: float | None = None,
+                min_magnitude: float = 1e-3) -> np.ndarray:
+    """The HSV flow image (H x W x 3 uint8, OpenCV's 8-bit HSV)."""
+    import cv2
+
+    mag, ang = cv2.cartToPolar(flow[..., 0].astype(np.float32), flow[..., 1].astype(np.float32),
+                               angleInDegrees=True)
+    scale = float(mag.max()) if max_magnitude is None else float(max_magnitude)
+    hsv = np.zeros(flow.shape[:2] + (3,), np.uint8)
+    hsv[..., 0] = np.round(ang / 2.0).astype(np.uint16) % 180
+    hsv[..., 1] = 255
+    if scale >= min_magnitude:
+        hsv[..., 2] = np.clip(np.rint(mag / scale * 255.0), 0, 255).astype(np.uint8)
+    return hsv
+
+
+def hsv_to_bgr(hsv: np.ndarray) -> np.ndarray:
+    import cv2
+
+    return cv2.cvtColor(hsv, cv2.COLOR_HSV2BGR)
+
+
+def flow_mask(hsv: np.ndarray, threshold: int = 50) -> np.ndarray:
+    """0/255 mask where the flow image's value channel exceeds ``threshold``."""
+    return np.where(hsv[..., 2] > threshold, 255, 0).astype(np.uint8)
+
+
+def apply_mask(gray: np.ndarray, mask: np.ndarray) -> np.ndarray:
+    return np.where(mask > 0, gray, 0).astype(gray.dtype)
+
+
+def resize_flow(flow: np.ndarray, size: tuple[int, int]) -> np.ndarray:
+    """Resize a flow field to (height, width), scaling the vectors with the image."""
+    import cv2
+
+    h, w = flow.shape[:2]
+    th, tw = size
+    out = cv2.resize(flow, (tw, th), interpolation=cv2.INTER_AREA if th < h else cv2.INTER_LINEAR)
+    out[..., 0] *= tw / w
+    out[..., 1] *= th / h
+    return out
+
+
+# ----------------------------------------------------------------------------- augmentation
+
+AUGMENTATIONS: tuple[tuple[bool, float], ...] = tuple(
+    (flip, angle) for flip in (False, True) for angle in (0.0, 5.0, -5.0, 10.0, -10.0)
+)  # index 0 is the original sample
+
+
+def transform_flow(flow: np.ndarray, *, flip: bool, angle: float) -> np.ndarray:
+    """Mirror (x -> -x, so u -> -u) and/or rotate a flow field by ``angle`` degrees about the centre,
+    moving both the positions and the vectors (counter-clockwise on screen for positive angles, as
+    ``cv2.getRotationMatrix2D``)."""
+    import cv2
+
+    out = flow[:, ::-1].copy() if flip else flow.copy()
+    if flip:
+        out[..., 0] *= -1
+    if angle:
+        h, w = out.shape[:2]
+        m = cv2.getRotationMatrix2D(((w - 1) / 2.0, (h - 1) / 2.0), angle, 1.0)
+        out = cv2.warpAffine(out, m, (w, h), flags=cv2.INTER_LINEAR, borderMode=cv2.BORDER_CONSTANT,
+                             borderValue=0)
+        rot = m[:, :2]  # the same linear map applied to the vectors
+        u, v = out[..., 0].copy(), out[..., 1].copy()
+        out[..., 0] = rot[0, 0] * u + rot[0, 1] * v
+        out[..., 1] = rot[1, 0] * u + rot[1, 1] * v
+    return out
+
+
+def transform_image(img: np.ndarray, *, flip: bool, angle: float) -> np.ndarray:
+    import cv2
+
+    out = img[:, ::-1].copy() if flip else img.copy()
+    if angle:
+        h, w = out.shape[:2]
+        m = cv2.getRotationMatrix2D(((w - 1) / 2.0, (h - 1) / 2.0), angle, 1.0)
+        out = cv2.warpAffine(out, m, (w, h), flags=cv2.INTER_LINEAR, borderMode=cv2.BORDER_REFLECT101)
+    return out
+
+
+@dataclass
+class StreamImages:
+    """The three stream inputs of one sample at the model size."""
+
+    flow: np.ndarray     # H x W x 3 uint8, BGR rendering of the HSV flow image
+    gray: np.ndarray     # H x W uint8, apex gray
+    masked: np.ndarray   # H x W uint8, apex gray where the mask is set
+    mask: np.ndarray     # H x W uint8, 0/255
+
+
+def remove_global_motion(flow: np.ndarray, how: str = "median") -> np.ndarray:
+    """Subtract the global (head) translation: the median flow vector (``"median"``), or nothing."""
+    if how == "none":
+        return flow
+    if how == "median":
+        return (flow - np.median(flow.reshape(-1, 2), axis=0)).astype(np.float32)
+    raise ValueError(f"global motion removal must be 'median' or 'none', got {how!r}")
+
+
+def stream_images(flow: np.ndarray, apex_gray: np.ndarray, *, threshold: int = 50,
+                  max_magnitude: float | None = None, flip: bool = False, angle: float = 0.0) -> StreamImages:
+    """Flow image, mask and masked apex for one (optionally augmented) sample; ``flow`` and
+    ``apex_gray`` must already be at the model size (and, if wanted, without global motion)."""
+    f = transform_flow(flow, flip=flip, angle=angle)
+    g = transform_image(_to_uint8(apex_gray), flip=flip, angle=angle)
+    hsv = flow_to_hsv(f, max_magnitude=max_magnitude)
+    mask = flow_mask(hsv, threshold)
+    return StreamImages(flow=hsv_to_bgr(hsv), gray=g, masked=apply_mask(g, mask), mask=mask)

@@ -1,0 +1,99 @@
+# Stage 1: EVM -> optical flow -> stream images and x10 augmentation into per-subject shards.
+
+
+rule magnify:
+    input:
+        manifest=f"{OUT}/manifest.tsv",
+    output:
+        f"{MAGNIFIED}/{{subject}}.h5",
+    params:
+        evm=EVM,
+    log:
+        f"{RESULTS}/logs/magnify/{NAME}/{EVM_TAG}/{{subject}}.log",
+    benchmark:
+        f"{RESULTS}/benchmarks/magnify/{NAME}/{EVM_TAG}/{{subject}}.tsv"
+    conda:
+        "../envs/microexpr.yaml"
+    threads: 1
+    resources:
+        mem_mb=lambda wildcards, attempt: 2000 * attempt,
+        runtime=lambda wildcards, attempt: 30 * attempt,
+    script:
+        "../workflow_scripts/magnify.py"
+
+
+rule flow:
+    input:
+        f"{MAGNIFIED}/{{subject}}.h5",
+    output:
+        f"{FLOWS}/{{subject}}.h5",
+    params:
+        method=FLOW["method"],
+        flow=flow_params(),
+    log:
+        f"{RESULTS}/logs/flow/{NAME}/{EVM_TAG}/{FLOW_TAG}/{{subject}}.log",
+    benchmark:
+        f"{RESULTS}/benchmarks/flow/{NAME}/{EVM_TAG}/{FLOW_TAG}/{{subject}}.tsv"
+    conda:
+        "../envs/microexpr.yaml"
+    threads: 1
+    resources:
+        mem_mb=lambda wildcards, attempt: 1000 * attempt,
+        runtime=lambda wildcards, attempt: 30 * attempt,
+    script:
+        "../workflow_scripts/flow.py"
+
+
+rule shard:
+    input:
+        flow=f"{FLOWS}/{{subject}}.h5",
+        manifest=f"{OUT}/manifest.tsv",
+    output:
+        f"{SHARDS}/{{subject}}.h5",
+    params:
+        images=IMAGES,
+        classes=class_list(),
+    log:
+        f"{RESULTS}/logs/shard/{NAME}/{EVM_TAG}/{FLOW_TAG}/{IMG_TAG}/{{subject}}.log",
+    benchmark:
+        f"{RESULTS}/benchmarks/shard/{NAME}/{EVM_TAG}/{FLOW_TAG}/{IMG_TAG}/{{subject}}.tsv"
+    conda:
+        "../envs/microexpr.yaml"
+    threads: 1
+    resources:
+        mem_mb=lambda wildcards, attempt: 2000 * attempt,
+        runtime=lambda wildcards, attempt: 30 * attempt,
+    script:
+        "../workflow_scripts/shard.py"
+
+
+rule shard_index:
+    input:
+        all_shards,
+    output:
+        f"{SHARDS}/index.tsv",
+    log:
+        f"{RESULTS}/logs/shard_index/{NAME}/{EVM_TAG}/{FLOW_TAG}/{IMG_TAG}.log",
+    conda:
+        "../envs/microexpr.yaml"
+    threads: 1
+    script:
+        "../workflow_scripts/shard_index.py"
+
+
+rule figure_preprocessing:
+    input:
+        unpack(figure_inputs),
+    output:
+        report(
+            f"{FIGURES}/preprocessing.png",
+            caption="../report/preprocessing.rst",
+            category="Pre-processing",
+        ),
+    log:
+        f"{RESULTS}/logs/figure_preprocessing/{NAME}/{EVM_TAG}/{FLOW_TAG}/{IMG_TAG}.log",
+    conda:
+        "../envs/microexpr.yaml"
+    threads: 1
+    script:
+        "../workflow_scripts/figure_preprocessing.py"
