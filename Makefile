@@ -8,7 +8,7 @@ CORES  ?= all
 SNAKEMAKE_ARGS ?=
 PYTEST_ARGS ?=
 
-.PHONY: run test install dry-run clean-results
+.PHONY: run test install dry-run clean-results bench
 
 # The stamp is rebuilt whenever pyproject.toml changes, so a new pin is installed on the next command.
 $(VENV)/.installed: pyproject.toml
@@ -30,3 +30,6 @@ test: install
 
 clean-results:
 	rm -rf results/*
+
+bench: install
+	$(BIN)/python benchmarks/preprocess.py

@@ -137,8 +137,9 @@ def flow_subject(magnified: str | Path, out: str | Path, *, method: str = "tvl1"
             pairs += 1
             o = h5.create_group(name)
             o.attrs.update(dict(g.attrs))
-            o.create_dataset("flow", data=flow, compression="gzip", compression_opts=1)
-            o.create_dataset("strain", data=optical_strain(flow), compression="gzip", compression_opts=1)
+            # float fields barely compress and gzip would cost more than DIS itself: stored raw
+            o.create_dataset("flow", data=flow)
+            o.create_dataset("strain", data=optical_strain(flow))
             o.create_dataset("onset", data=onset)
             o.create_dataset("apex", data=apex)
     log.info("flow (%s): %d pairs, %.1f ms/pair", method, pairs, 1000 * t_flow / max(pairs, 1))

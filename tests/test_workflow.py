@@ -27,7 +27,7 @@ def test_lint():
 def test_dry_run_of_the_default_config(tmp_path):
     out = snakemake("-n", "--config", f"results={tmp_path}")
     text = out.stdout + out.stderr
-    for rule in ("synthesize", "manifest", "all"):
+    for rule in ("synthesize", "manifest", "all"):  # later stages wait for the manifest checkpoint
         assert rule in text
 
 
@@ -57,16 +57,55 @@ def test_default_run(tmp_path):
     """The real default configuration, end to end (as far as stages exist), then nothing to redo."""
     results = tmp_path / "results"
     snakemake("--config", f"results={results}")
-    manifest = pd.read_csv(results / "synthetic_casme2" / "manifest.tsv", sep="\t", dtype={"subject": str})
-    report = pd.read_csv(results / "synthetic_casme2" / "manifest_report.tsv", sep="\t")
+    out = results / "synthetic_casme2"
+    manifest = pd.read_csv(out / "manifest.tsv", sep="\t", dtype={"subject": str})
+    report = pd.read_csv(out / "manifest_report.tsv", sep="\t")
     assert len(manifest) == 6 * 8
     assert sorted(report.code) == ["apex_missing", "label_not_in_scheme", "label_not_in_scheme"]
-    logs = list((results / "logs").rglob("*.log"))
-    assert {p.parent.name for p in logs} == {"synthesize", "manifest"}
+    subjects = sorted(manifest.subject.unique())
+    for stage in ("magnified", "flow", "shards"):
+        files = sorted(p.stem for p in (out / stage).rglob("*.h5"))
+        assert files == subjects, stage
+    index = pd.read_csv(next((out / "shards").rglob("index.tsv")), sep="\t")
+    assert index.clips.sum() == 48 and index.samples.sum() == 480
+    assert next((out / "figures").rglob("preprocessing.png")).stat().st_size > 10_000
+    rules = {p.relative_to(results / "logs").parts[0] for p in (results / "logs").rglob("*.log")}
+    assert rules == {"synthesize", "manifest", "magnify", "flow", "shard", "shard_index", "figure_preprocessing"}
     assert "48 clips kept" in (results / "logs" / "manifest" / "synthetic_casme2.log").read_text()
-    assert list((results / "benchmarks").rglob("*.tsv"))
+    assert list((results / "benchmarks" / "flow").rglob("*.tsv"))
     again = snakemake("-n", "--config", f"results={results}")
     assert "Nothing to be done" in again.stdout + again.stderr
+
+
+def _summary(*config):
+    out = snakemake("--summary", "--config", *config)
+    rows = [line.split("\t") for line in out.stdout.splitlines() if "\t" in line]
+    header = rows[0]
+    return [dict(zip(header, r)) for r in rows[1:]]
+
+
+def test_changing_alpha_reruns_only_evm_and_downstream(tmp_path):
+    tiny = "synthetic={subjects: 2, clips_per_subject: 2, height: 64, width: 56}"
+    base = [f"results={tmp_path}", tiny]
+    snakemake("--config", *base)
+    manifest = tmp_path / "synthetic_casme2" / "manifest.tsv"
+    stamp = manifest.stat().st_mtime_ns
+
+    plan = _summary(*base, "evm={alpha: 4}")
+    upstream = [r for r in plan if r["rule"] in ("synthesize", "manifest")]
+    downstream = [r for r in plan if r["rule"] in ("magnify", "flow", "shard", "shard_index", "figure_preprocessing")]
+    assert len(upstream) == 3 and all(r["plan"] == "no update" for r in upstream)
+    assert len(downstream) == 3 * 2 + 2
+    assert all(r["plan"] == "update pending" and "/alpha4-" in r["output_file"] for r in downstream)
+
+    run = snakemake("--config", *base, "evm={alpha: 4}")
+    assert "rule magnify" in run.stderr  # the log lists the rules it ran...
+    assert "synthesize" not in run.stderr and "rule manifest" not in run.stderr  # ...and not these
+    assert manifest.stat().st_mtime_ns == stamp
+
+    assert all(r["plan"] == "no update" for r in _summary(*base))  # alpha 8 is still all there
+    back = snakemake("-n", "--config", *base)
+    assert "Nothing to be done" in back.stdout + back.stderr
 
 
 def test_user_dataset_root(tmp_path):
