@@ -28,6 +28,7 @@ SYNTHETIC = DATASET["root"] is None
 EVM = config["evm"]
 FLOW = config["flow"]
 IMAGES = config["images"]
+TRAIN = config["train"]
 
 
 def short_hash(obj):
@@ -57,6 +58,12 @@ MAGNIFIED = f"{OUT}/magnified/{EVM_TAG}"
 FLOWS = f"{OUT}/flow/{EVM_TAG}/{FLOW_TAG}"
 SHARDS = f"{OUT}/shards/{EVM_TAG}/{FLOW_TAG}/{IMG_TAG}"
 FIGURES = f"{OUT}/figures/{EVM_TAG}/{FLOW_TAG}/{IMG_TAG}"
+MODEL_TAG = (
+    f"{'+'.join(TRAIN['streams'])}-{TRAIN['sampler']}-w{TRAIN['width']}-seed{TRAIN['seed']}-"
+    f"{short_hash({k: v for k, v in TRAIN.items() if k not in ('device', 'threads', 'mem_mb', 'runtime')})}"
+)
+FOLDS = f"{OUT}/folds/{EVM_TAG}/{FLOW_TAG}/{IMG_TAG}/{MODEL_TAG}"
+REPORT = f"{OUT}/reports/{EVM_TAG}/{FLOW_TAG}/{IMG_TAG}/{MODEL_TAG}"
 
 
 def manifest_input(wildcards):
@@ -100,10 +107,23 @@ def figure_inputs(wildcards):
     return {"flow": f"{FLOWS}/{first}.h5", "shard": f"{SHARDS}/{first}.h5"}
 
 
+def train_shards(wildcards):
+    """Every subject's shard except the held-out one: the fold never sees its test subject."""
+    return [f"{SHARDS}/{s}.h5" for s in subjects() if s != wildcards.subject]
+
+
+def fold_outputs(name):
+    def inputs(wildcards):
+        return expand(f"{FOLDS}/{{subject}}/{name}", subject=subjects())
+
+    return inputs
+
+
 def final_targets():
     return [
         f"{OUT}/manifest.tsv",
         f"{OUT}/manifest_report.tsv",
         f"{SHARDS}/index.tsv",
         f"{FIGURES}/preprocessing.png",
+        f"{REPORT}/report.html",
     ]

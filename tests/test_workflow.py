@@ -1,4 +1,5 @@
 """The Snakemake workflow: lint, dry run, config errors, and the real default run of what exists."""
+import json
 import subprocess
 import sys
 
@@ -53,28 +54,63 @@ def test_nested_command_line_values_are_typed(tmp_path):
     snakemake("-n", "--config", f"results={tmp_path}", "evm={alpha: 4, filter: iir}", "synthetic={subjects: 3}")
 
 
-def test_default_run(tmp_path):
-    """The real default configuration, end to end (as far as stages exist), then nothing to redo."""
+def test_default_run_through_preprocessing(tmp_path):
+    """The real default configuration up to the shards (training it takes minutes: see make run and
+    test_tiny_end_to_end), then nothing to redo."""
     results = tmp_path / "results"
-    snakemake("--config", f"results={results}")
+    until = ["--until", "shard_index", "figure_preprocessing"]
+    snakemake("--config", f"results={results}", *until)
     out = results / "synthetic_casme2"
     manifest = pd.read_csv(out / "manifest.tsv", sep="\t", dtype={"subject": str})
     report = pd.read_csv(out / "manifest_report.tsv", sep="\t")
-    assert len(manifest) == 6 * 8
+    assert len(manifest) == 8 * 12
     assert sorted(report.code) == ["apex_missing", "label_not_in_scheme", "label_not_in_scheme"]
     subjects = sorted(manifest.subject.unique())
     for stage in ("magnified", "flow", "shards"):
         files = sorted(p.stem for p in (out / stage).rglob("*.h5"))
         assert files == subjects, stage
     index = pd.read_csv(next((out / "shards").rglob("index.tsv")), sep="\t")
-    assert index.clips.sum() == 48 and index.samples.sum() == 480
+    assert index.clips.sum() == 96 and index.samples.sum() == 960
     assert next((out / "figures").rglob("preprocessing.png")).stat().st_size > 10_000
     rules = {p.relative_to(results / "logs").parts[0] for p in (results / "logs").rglob("*.log")}
     assert rules == {"synthesize", "manifest", "magnify", "flow", "shard", "shard_index", "figure_preprocessing"}
-    assert "48 clips kept" in (results / "logs" / "manifest" / "synthetic_casme2.log").read_text()
+    assert not (out / "folds").exists()
+    assert "96 clips kept" in (results / "logs" / "manifest" / "synthetic_casme2.log").read_text()
     assert list((results / "benchmarks" / "flow").rglob("*.tsv"))
-    again = snakemake("-n", "--config", f"results={results}")
+    again = snakemake("-n", "--config", f"results={results}", *until)
     assert "Nothing to be done" in again.stdout + again.stderr
+
+
+TINY = ["synthetic={subjects: 3, clips_per_subject: 4, height: 64, width: 56}", "images={size: 32}",
+        "train={width: 8, max_epochs: 3, patience: 5, batch_size: 16}"]
+
+
+def test_tiny_end_to_end(tmp_path):
+    """Raw synthetic frames -> report with pooled and per-fold metrics; folds never train on their
+    test subject; snakemake --report works."""
+    snakemake("--config", f"results={tmp_path}", "name=tiny", *TINY)
+    out = tmp_path / "tiny"
+    folds = sorted((out / "folds").rglob("metrics.json"))
+    assert len(folds) == 3
+    for path in folds:
+        fold = json.loads(path.read_text())
+        held_out = fold["test_subject"]
+        assert held_out == path.parent.name
+        assert held_out not in fold["train_subjects"] and len(fold["train_subjects"]) == 2
+        assert all(not p.endswith(f"/{held_out}.h5") for p in fold["train_shards"])
+        assert fold["test_shard"].endswith(f"/{held_out}.h5")
+    report_dir = next((out / "reports").rglob("report.html")).parent
+    metrics = json.loads((report_dir / "metrics.json").read_text())
+    assert metrics["n_folds"] == 3 and metrics["n_clips"] == 12
+    assert set(metrics["pooled"]) == {"accuracy", "uf1", "uar"} and set(metrics["per_fold_std"]) == {"accuracy", "uf1", "uar"}
+    assert len(metrics["per_class"]) == 5 and metrics["config"]["train"]["width"] == 8
+    page = (report_dir / "report.html").read_text()
+    for text in ("Confusion matrix", "Per fold", "Training configuration", "data:image/png;base64", "Synthetic data"):
+        assert text in page
+    assert len(pd.read_csv(report_dir / "per_fold.tsv", sep="\t")) == 3
+    report = tmp_path / "snakemake_report.html"
+    snakemake("--report", str(report), "--config", f"results={tmp_path}", "name=tiny", *TINY)
+    assert report.stat().st_size > 50_000
 
 
 def _summary(*config):
@@ -86,16 +122,17 @@ def _summary(*config):
 
 def test_changing_alpha_reruns_only_evm_and_downstream(tmp_path):
     tiny = "synthetic={subjects: 2, clips_per_subject: 2, height: 64, width: 56}"
-    base = [f"results={tmp_path}", tiny]
+    base = [f"results={tmp_path}", tiny, "train={width: 8, max_epochs: 1}"]
     snakemake("--config", *base)
     manifest = tmp_path / "synthetic_casme2" / "manifest.tsv"
     stamp = manifest.stat().st_mtime_ns
 
     plan = _summary(*base, "evm={alpha: 4}")
     upstream = [r for r in plan if r["rule"] in ("synthesize", "manifest")]
-    downstream = [r for r in plan if r["rule"] in ("magnify", "flow", "shard", "shard_index", "figure_preprocessing")]
+    downstream = [r for r in plan if r["rule"] in ("magnify", "flow", "shard", "shard_index", "figure_preprocessing",
+                                                   "train_fold", "aggregate")]
     assert len(upstream) == 3 and all(r["plan"] == "no update" for r in upstream)
-    assert len(downstream) == 3 * 2 + 2
+    assert len(downstream) == 3 * 2 + 2 + 4 * 2 + 5
     assert all(r["plan"] == "update pending" and "/alpha4-" in r["output_file"] for r in downstream)
 
     run = snakemake("--config", *base, "evm={alpha: 4}")
@@ -115,7 +152,7 @@ def test_user_dataset_root(tmp_path):
     results = tmp_path / "results"
     cfg = tmp_path / "samm.yaml"
     cfg.write_text(f"name: mysamm\nresults: {results}\ndataset:\n  format: samm\n  root: {root}\n")
-    out = snakemake("--configfile", str(cfg))
+    out = snakemake("--configfile", str(cfg), "--until", "manifest")
     assert "synthesize" not in out.stdout + out.stderr
     manifest = pd.read_csv(results / "mysamm" / "manifest.tsv", sep="\t", dtype={"subject": str})
     assert len(manifest) == 6 and set(manifest.subject) == {"006", "007"}

@@ -1,0 +1,59 @@
+"""MSCNN: one ResNet-18 trunk per stream (flow image, apex gray, masked apex), features concatenated,
+a dense layer, the in-network over-sampler (training only), and the classifier (softmax in the loss)."""
+
+from __future__ import annotations
+
+from collections.abc import Mapping, Sequence
+
+import torch
+import torch.nn as nn
+
+from . import register_model
+from .oversample import FeatureOversampler
+from .resnet import ResNet, load_torchvision_weights
+
+STREAMS = ("flow", "gray", "masked")
+STREAM_CHANNELS = {"flow": 3, "gray": 1, "masked": 1}
+
+
+class MSCNN(nn.Module):
+    def __init__(self, num_classes: int, streams: Sequence[str] = STREAMS, width: int = 64, dense: int = 256,
+                 sampler: str = "random", k_neighbors: int = 5, dropout: float = 0.0,
+                 pretrained: str | None = None):
+        super().__init__()
+        streams = tuple(streams)
+        bad = [s for s in streams if s not in STREAMS]
+        if not streams or bad or len(set(streams)) != len(streams):
+            raise ValueError(f"streams must be a non-empty subset of {STREAMS} without repeats, got {streams}")
+        self.streams = streams
+        self.trunks = nn.ModuleDict(
+            {s: ResNet(in_channels=STREAM_CHANNELS[s], width=width, num_classes=None) for s in streams})
+        if pretrained:
+            for trunk in self.trunks.values():
+                load_torchvision_weights(trunk, pretrained)
+        features = sum(t.out_features for t in self.trunks.values())
+        self.dense = nn.Sequential(nn.Linear(features, dense), nn.ReLU(inplace=True), nn.Dropout(dropout))
+        self.oversampler = FeatureOversampler(sampler, k_neighbors)
+        self.classifier = nn.Linear(dense, num_classes)
+
+    def features(self, inputs: Mapping[str, torch.Tensor]) -> torch.Tensor:
+        missing = [s for s in self.streams if s not in inputs]
+        if missing:
+            raise KeyError(f"inputs lack stream(s) {missing}")
+        return self.dense(torch.cat([self.trunks[s](inputs[s]) for s in self.streams], dim=1))
+
+    def forward(self, inputs: Mapping[str, torch.Tensor]) -> torch.Tensor:
+        """Logits, without over-sampling (evaluation and inference)."""
+        return self.classifier(self.features(inputs))
+
+    def forward_train(self, inputs: Mapping[str, torch.Tensor], labels: torch.Tensor,
+                      generator: torch.Generator | None = None) -> tuple[torch.Tensor, torch.Tensor]:
+        """Logits and labels after the over-sampler has balanced the batch's dense features."""
+        z, y = self.oversampler(self.features(inputs), labels, generator)
+        return self.classifier(z), y
+
+
+@register_model
+def mscnn(num_classes: int = 5, streams: Sequence[str] = STREAMS, width: int = 64, dense: int = 256,
+          sampler: str = "random", k_neighbors: int = 5, dropout: float = 0.0, pretrained: str | None = None) -> MSCNN:
+    return MSCNN(num_classes, streams, width, dense, sampler, k_neighbors, dropout, pretrained)

@@ -1,0 +1,308 @@
+"""Training and evaluation of one LOSO fold: the model never sees the held-out subject before testing.
+
+* Training data: the augmented samples of the training subjects' shards, except the validation clips.
+* Validation (early stopping): a stratified share of the training subjects' *clips* (all their
+  augmentations leave the training set; validation uses the originals). Never the held-out subject.
+* Test: the held-out subject's original (un-augmented) samples, evaluated once, with the weights of
+  the best validation epoch.
+
+Checkpoints (every epoch, atomic) carry model, optimizer, epoch, history, RNG states and the config;
+:func:`train_fold` resumes from one left by a killed run with the same config.
+"""
+
+from __future__ import annotations
+
+import copy
+import json
+import logging
+import math
+import random
+import time
+from dataclasses import asdict, dataclass
+from pathlib import Path
+
+import numpy as np
+import pandas as pd
+import torch
+import torch.nn as nn
+
+from . import __version__
+from .errors import MicroexprError
+from .io import atomic_path
+from .metrics import scores
+from .models import create_model
+from .preprocess import read_shard
+
+log = logging.getLogger(__name__)
+
+# Normalisation: ImageNet statistics (the flow image is fed as RGB, so ImageNet weights fit).
+_MEAN = {"flow": (0.485, 0.456, 0.406), "gray": (0.449,), "masked": (0.449,)}
+_STD = {"flow": (0.229, 0.224, 0.225), "gray": (0.226,), "masked": (0.226,)}
+
+
+@dataclass
+class TrainConfig:
+    streams: tuple[str, ...] = ("flow", "gray", "masked")
+    width: int = 64
+    dense: int = 256
+    dropout: float = 0.0
+    sampler: str = "random"
+    k_neighbors: int = 5
+    pretrained: str | None = None
+    lr: float = 1e-3
+    momentum: float = 0.9
+    weight_decay: float = 5e-4
+    batch_size: int = 64
+    max_epochs: int = 200
+    patience: int = 20
+    val_fraction: float = 0.2
+    monitor: str = "loss"  # loss (lower is better) or uf1 (higher is better) on the validation clips
+    seed: int = 0
+    device: str = "auto"
+    amp: bool = True  # mixed precision on CUDA
+    threads: int | None = None
+
+    def __post_init__(self):
+        self.streams = tuple(self.streams)
+        if self.monitor not in ("loss", "uf1"):
+            raise MicroexprError(f"monitor must be 'loss' or 'uf1', got {self.monitor!r}")
+        if not 0 < self.val_fraction < 1:
+            raise MicroexprError(f"val_fraction must be in (0, 1), got {self.val_fraction}")
+
+
+class FoldError(MicroexprError):
+    """A fold's inputs are inconsistent (e.g. the held-out subject among the training shards)."""
+
+
+def seed_everything(seed: int) -> None:
+    random.seed(seed)
+    np.random.seed(seed)
+    torch.manual_seed(seed)
+    torch.cuda.manual_seed_all(seed)
+
+
+def pick_device(name: str = "auto") -> torch.device:
+    if name == "auto":
+        return torch.device("cuda" if torch.cuda.is_available() else "cpu")
+    return torch.device(name)
+
+
+class ArrayData:
+    """Samples of several shards in memory as uint8 tensors (N x C x S x S per stream)."""
+
+    def __init__(self, parts: list[dict], streams: tuple[str, ...]):
+        self.streams = streams
+        self.x = {}
+        for s in streams:
+            arr = np.concatenate([p[s] for p in parts])
+            if arr.ndim == 3:
+                arr = arr[:, None]
+            else:  # flow: BGR (OpenCV) -> RGB, channels first
+                arr = arr[..., ::-1].transpose(0, 3, 1, 2)
+            self.x[s] = torch.from_numpy(np.ascontiguousarray(arr))
+        self.y = torch.from_numpy(np.concatenate([p["label"] for p in parts]).astype(np.int64))
+        self.ids = np.concatenate([p["sample_id"] for p in parts])
+        self.aug = np.concatenate([p["aug"] for p in parts])
+
+    def __len__(self) -> int:
+        return len(self.y)
+
+    def subset(self, mask: np.ndarray) -> "ArrayData":
+        out = copy.copy(self)
+        idx = torch.from_numpy(np.flatnonzero(mask))
+        out.x = {s: v[idx] for s, v in self.x.items()}
+        out.y, out.ids, out.aug = self.y[idx], self.ids[mask], self.aug[mask]
+        return out
+
+    def batch(self, idx: torch.Tensor, device: torch.device) -> tuple[dict[str, torch.Tensor], torch.Tensor]:
+        inputs = {}
+        for s in self.streams:
+            x = self.x[s][idx].to(device, non_blocking=True).float().div_(255.0)
+            mean = torch.tensor(_MEAN[s], device=device).view(1, -1, 1, 1)
+            std = torch.tensor(_STD[s], device=device).view(1, -1, 1, 1)
+            inputs[s] = (x - mean) / std
+        return inputs, self.y[idx].to(device)
+
+
+def load_shards(paths: list[str | Path], streams: tuple[str, ...], *, augmented: bool) -> tuple[ArrayData, list[str], list[str]]:
+    parts, subjects, classes = [], [], None
+    for p in paths:
+        d = read_shard(p, augmented=augmented, streams=streams)
+        if classes is None:
+            classes = d["classes"]
+        elif d["classes"] != classes:
+            raise FoldError(f"{p}: classes {d['classes']} differ from {classes} of the other shards")
+        import h5py
+
+        with h5py.File(p, "r") as h5:
+            subjects.append(str(h5.attrs["subject"]))
+        parts.append(d)
+    return ArrayData(parts, streams), subjects, classes
+
+
+def validation_clips(ids: np.ndarray, labels: np.ndarray, fraction: float, seed: int) -> set[str]:
+    """A stratified random share of the clips (at least one per class that has two or more clips)."""
+    rng = np.random.default_rng(seed)
+    clips = pd.DataFrame({"id": ids, "label": labels}).drop_duplicates("id")
+    chosen = set()
+    for _, group in clips.groupby("label"):
+        n = len(group)
+        k = min(n - 1, max(1, int(round(fraction * n)))) if n >= 2 else 0
+        chosen.update(rng.choice(group["id"].to_numpy(), size=k, replace=False).tolist())
+    return chosen
+
+
+@torch.no_grad()
+def predict(model: nn.Module, data: ArrayData, device: torch.device, batch_size: int = 128) -> np.ndarray:
+    model.eval()
+    out = []
+    for i in range(0, len(data), batch_size):
+        inputs, _ = data.batch(torch.arange(i, min(i + batch_size, len(data))), device)
+        with torch.autocast(device.type, enabled=device.type == "cuda"):
+            out.append(torch.softmax(model(inputs).float(), dim=1).cpu())
+    return torch.cat(out).numpy() if out else np.zeros((0, 0))
+
+
+def _evaluate(model, data, device, n_classes) -> dict:
+    if len(data) == 0:
+        return {"loss": float("nan"), "accuracy": float("nan"), "uf1": float("nan")}
+    probs = predict(model, data, device)
+    y = data.y.numpy()
+    loss = float(nn.functional.nll_loss(torch.log(torch.from_numpy(probs).clamp_min(1e-12)), data.y).item())
+    s = scores(y, probs.argmax(1), n_classes, all_classes=False)
+    return {"loss": loss, "accuracy": s["accuracy"], "uf1": s["uf1"]}
+
+
+def train_fold(train_shards: list[str | Path], test_shard: str | Path, out_dir: str | Path, cfg: TrainConfig,
+               *, test_subject: str | None = None, progress: bool = True) -> dict:
+    """Train on ``train_shards``, early-stop on their validation clips, test on ``test_shard``.
+
+    Writes ``predictions.csv``, ``metrics.json``, ``history.tsv`` and ``model.pt`` into ``out_dir``
+    (each atomically) and keeps ``checkpoint.pt`` there while training. Returns the fold's metrics.
+    """
+    out = Path(out_dir)
+    out.mkdir(parents=True, exist_ok=True)
+    t_start = time.perf_counter()
+    if cfg.threads:
+        torch.set_num_threads(cfg.threads)
+    seed_everything(cfg.seed)
+    device = pick_device(cfg.device)
+    train_all, train_subjects, classes = load_shards(list(train_shards), cfg.streams, augmented=True)
+    test, test_subjects, test_classes = load_shards([test_shard], cfg.streams, augmented=False)
+    held_out = test_subject or test_subjects[0]
+    if held_out in train_subjects or any(str(i).split("/")[-2] == held_out for i in np.unique(train_all.ids)):
+        raise FoldError(f"held-out subject {held_out!r} is among the training shards {train_subjects}")
+    if test_classes != classes:
+        raise FoldError(f"test shard classes {test_classes} differ from training classes {classes}")
+    n_classes = len(classes)
+
+    val_ids = validation_clips(train_all.ids, train_all.y.numpy(), cfg.val_fraction, cfg.seed)
+    is_val = np.isin(train_all.ids, list(val_ids))
+    train = train_all.subset(~is_val)
+    val = train_all.subset(is_val & (train_all.aug == 0))
+    log.info("fold %s: train %d samples (%d clips, subjects %s), validation %d clips, test %d clips; device %s",
+             held_out, len(train), len(np.unique(train.ids)), ",".join(train_subjects), len(val), len(test), device)
+    if len(val) == 0:
+        log.warning("fold %s: no class has two training clips, so there is no validation split: early stopping "
+                    "is off and the last epoch is kept (the test subject is never used to choose)", held_out)
+
+    model = create_model("mscnn", num_classes=n_classes, streams=cfg.streams, width=cfg.width, dense=cfg.dense,
+                         sampler=cfg.sampler, k_neighbors=cfg.k_neighbors, dropout=cfg.dropout,
+                         pretrained=cfg.pretrained).to(device)
+    opt = torch.optim.SGD(model.parameters(), lr=cfg.lr, momentum=cfg.momentum, weight_decay=cfg.weight_decay)
+    scaler = torch.amp.GradScaler("cuda", enabled=device.type == "cuda" and cfg.amp)
+    gen = torch.Generator().manual_seed(cfg.seed)
+    history: list[dict] = []
+    best = {"epoch": -1, "value": math.inf, "state": copy.deepcopy(model.state_dict())}
+    start_epoch = 0
+    ckpt_path = out / "checkpoint.pt"
+    cfg_dict = asdict(cfg)
+    if ckpt_path.exists():
+        ckpt = torch.load(ckpt_path, map_location=device, weights_only=False)
+        if ckpt.get("config") == cfg_dict and ckpt.get("test_subject") == held_out:
+            model.load_state_dict(ckpt["model"])
+            opt.load_state_dict(ckpt["optimizer"])
+            history, best, start_epoch = ckpt["history"], ckpt["best"], ckpt["epoch"] + 1
+            gen.set_state(ckpt["generator"])
+            torch.set_rng_state(ckpt["torch_rng"])
+            log.info("resumed from %s at epoch %d", ckpt_path, start_epoch)
+        else:
+            log.warning("ignoring %s: it was made with another configuration", ckpt_path)
+
+    from tqdm import tqdm
+
+    bar = tqdm(range(start_epoch, cfg.max_epochs), desc=f"fold {held_out}", unit="epoch", disable=not progress,
+               initial=start_epoch, total=cfg.max_epochs, mininterval=5.0)
+    for epoch in bar:
+        if epoch - best["epoch"] > cfg.patience and best["epoch"] >= 0:
+            break
+        model.train()
+        t0 = time.perf_counter()
+        order = torch.randperm(len(train), generator=gen)
+        total, seen = 0.0, 0
+        for i in range(0, len(order), cfg.batch_size):
+            idx = order[i : i + cfg.batch_size]
+            if len(idx) < 2:  # BatchNorm needs two samples
+                continue
+            inputs, labels = train.batch(idx, device)
+            opt.zero_grad(set_to_none=True)
+            with torch.autocast(device.type, enabled=scaler.is_enabled()):
+                logits, targets = model.forward_train(inputs, labels, gen)
+                loss = nn.functional.cross_entropy(logits.float(), targets)
+            scaler.scale(loss).backward()
+            scaler.step(opt)
+            scaler.update()
+            total += float(loss.detach()) * len(idx)
+            seen += len(idx)
+        train_time = time.perf_counter() - t0
+        v = _evaluate(model, val, device, n_classes)
+        history.append({"epoch": epoch, "train_loss": total / max(seen, 1), "val_loss": v["loss"],
+                        "val_accuracy": v["accuracy"], "val_uf1": v["uf1"], "train_seconds": train_time,
+                        "samples_per_second": seen / max(train_time, 1e-9)})
+        if len(val) == 0:
+            value = -epoch  # no validation data: the last epoch wins
+        else:
+            value = v["loss"] if cfg.monitor == "loss" else -v["uf1"]
+        if value < best["value"]:
+            best = {"epoch": epoch, "value": value, "state": copy.deepcopy(model.state_dict())}
+        bar.set_postfix(train=f"{history[-1]['train_loss']:.3f}", val=f"{v['loss']:.3f}", best=best["epoch"])
+        log.info("epoch %d: train loss %.4f, val loss %.4f, val acc %.3f, val UF1 %.3f, %.0f samples/s", epoch,
+                 history[-1]["train_loss"], v["loss"], v["accuracy"], v["uf1"], history[-1]["samples_per_second"])
+        with atomic_path(ckpt_path) as tmp:
+            torch.save({"model": model.state_dict(), "optimizer": opt.state_dict(), "epoch": epoch,
+                        "history": history, "best": best, "generator": gen.get_state(),
+                        "torch_rng": torch.get_rng_state(), "config": cfg_dict, "test_subject": held_out}, tmp)
+
+    model.load_state_dict(best["state"])
+    probs = predict(model, test, device)
+    pred = probs.argmax(1)
+    y = test.y.numpy()
+    fold_scores = scores(y, pred, n_classes, all_classes=False)
+    predictions = pd.DataFrame({"sample_id": test.ids, "subject": held_out,
+                                "label": [classes[i] for i in y], "pred": [classes[i] for i in pred]})
+    for j, c in enumerate(classes):
+        predictions[f"p_{c}"] = probs[:, j]
+    metrics = {
+        "test_subject": held_out, "train_subjects": train_subjects,
+        "train_shards": [str(p) for p in train_shards], "test_shard": str(test_shard),
+        "classes": classes, "n_train_samples": len(train), "n_validation_clips": len(val), "n_test": len(test),
+        "validation_clips": sorted(val_ids), "early_stopping": len(val) > 0,
+        "best_epoch": best["epoch"], "epochs_run": len(history),
+        "accuracy": fold_scores["accuracy"], "uf1": fold_scores["uf1"], "uar": fold_scores["uar"],
+        "confusion": fold_scores["confusion"].tolist(), "device": str(device),
+        "seconds": time.perf_counter() - t_start, "config": cfg_dict, "microexpr": __version__,
+        "torch": torch.__version__,
+    }
+    with atomic_path(out / "predictions.csv") as tmp:
+        predictions.to_csv(tmp, index=False)
+    with atomic_path(out / "history.tsv") as tmp:
+        pd.DataFrame(history).to_csv(tmp, sep="\t", index=False)
+    with atomic_path(out / "model.pt") as tmp:
+        torch.save({"model": best["state"], "classes": classes, "config": cfg_dict, "epoch": best["epoch"],
+                    "test_subject": held_out}, tmp)
+    with atomic_path(out / "metrics.json") as tmp:
+        tmp.write_text(json.dumps(metrics, indent=2) + "\n")
+    ckpt_path.unlink(missing_ok=True)
+    log.info("fold %s: best epoch %d of %d, test accuracy %.3f, UF1 %.3f (%d clips) in %.0f s", held_out,
+             best["epoch"], len(history), metrics["accuracy"], metrics["uf1"], len(test), metrics["seconds"])
+    return metrics

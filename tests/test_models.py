@@ -1,0 +1,188 @@
+"""Models: every registered model trains a step without NaN; ResNet-18 matches torchvision's layout;
+the in-network over-sampler balances classes like imbalanced-learn and lets gradients through."""
+import itertools
+
+import numpy as np
+import pytest
+import torch
+
+from microexpr.models import FeatureOversampler, create_model, list_models, load_torchvision_weights
+
+
+def torchvision_resnet18_spec():
+    """torchvision's resnet18 state_dict (keys -> shapes), written out independently of our code."""
+    spec = {"conv1.weight": (64, 3, 7, 7)}
+
+    def bn(prefix, n):
+        spec.update({f"{prefix}.weight": (n,), f"{prefix}.bias": (n,), f"{prefix}.running_mean": (n,),
+                     f"{prefix}.running_var": (n,), f"{prefix}.num_batches_tracked": ()})
+
+    bn("bn1", 64)
+    inplanes = 64
+    for i, planes in enumerate((64, 128, 256, 512), start=1):
+        for b in range(2):
+            cin = inplanes if b == 0 else planes
+            spec[f"layer{i}.{b}.conv1.weight"] = (planes, cin, 3, 3)
+            bn(f"layer{i}.{b}.bn1", planes)
+            spec[f"layer{i}.{b}.conv2.weight"] = (planes, planes, 3, 3)
+            bn(f"layer{i}.{b}.bn2", planes)
+            if b == 0 and i > 1:
+                spec[f"layer{i}.{b}.downsample.0.weight"] = (planes, inplanes, 1, 1)
+                bn(f"layer{i}.{b}.downsample.1", planes)
+        inplanes = planes
+    spec.update({"fc.weight": (1000, 512), "fc.bias": (1000,)})
+    return spec
+
+
+def test_resnet18_state_dict_matches_torchvision():
+    state = create_model("resnet18").state_dict()
+    spec = torchvision_resnet18_spec()
+    assert set(state) == set(spec)
+    assert {k: tuple(v.shape) for k, v in state.items()} == spec
+    assert len(spec) == 122
+
+
+def _inputs(streams, n=6, size=32):
+    channels = {"flow": 3, "gray": 1, "masked": 1}
+    return {s: torch.randn(n, channels[s], size, size) for s in streams}
+
+
+def _check_step(model, forward):
+    out = forward()
+    logits = out[0] if isinstance(out, tuple) else out
+    assert torch.isfinite(logits).all()
+    logits.float().sum().backward()
+    grads = [p.grad for p in model.parameters() if p.requires_grad]
+    assert all(g is not None and torch.isfinite(g).all() for g in grads)
+    return logits
+
+
+@pytest.mark.parametrize("name", list_models())
+def test_every_registered_model_trains_a_step(name):
+    torch.manual_seed(0)
+    if name == "mscnn":
+        for k in (1, 2, 3):
+            for streams in itertools.combinations(("flow", "gray", "masked"), k):
+                model = create_model(name, num_classes=4, streams=streams, width=8, dense=16)
+                y = torch.tensor([0, 0, 0, 1, 2, 2])
+                logits = _check_step(model, lambda: model.forward_train(_inputs(streams), y))
+                assert logits.shape == (9, 4)  # balanced to 3 per present class
+                model.eval()
+                assert model(_inputs(streams)).shape == (6, 4)
+    else:
+        model = create_model(name, width=8, num_classes=7)
+        logits = _check_step(model, lambda: model(torch.randn(4, 3, 32, 32)))
+        assert logits.shape == (4, 7)
+
+
+def test_mscnn_rejects_bad_streams():
+    with pytest.raises(ValueError, match="subset"):
+        create_model("mscnn", streams=("flow", "depth"))
+    with pytest.raises(ValueError, match="subset"):
+        create_model("mscnn", streams=())
+    with pytest.raises(ValueError, match="unknown model"):
+        create_model("resnet50")
+
+
+def test_loading_torchvision_weights(tmp_path):
+    donor = create_model("resnet18")
+    path = tmp_path / "resnet18.pth"
+    torch.save(donor.state_dict(), path)
+    trunk = create_model("resnet18", in_channels=1, num_classes=None)
+    loaded = load_torchvision_weights(trunk, path)
+    assert "layer4.1.conv2.weight" in loaded and not any(k.startswith("fc.") for k in loaded)
+    assert torch.equal(trunk.layer3[0].conv1.weight, donor.layer3[0].conv1.weight)
+    assert torch.allclose(trunk.conv1.weight, donor.conv1.weight.mean(dim=1, keepdim=True))
+    model = create_model("mscnn", num_classes=3, width=64, pretrained=str(path))
+    assert torch.equal(model.trunks["flow"].conv1.weight, donor.conv1.weight)
+    with pytest.raises(ValueError, match="width 64"):
+        load_torchvision_weights(create_model("resnet18", width=16, num_classes=None), path)
+    with pytest.raises(FileNotFoundError):
+        load_torchvision_weights(trunk, tmp_path / "missing.pth")
+
+
+# ----------------------------------------------------------------------------- over-sampler
+
+def imbalanced_features(seed=0, counts=(30, 12, 8), dim=6):
+    rng = np.random.default_rng(seed)
+    X = np.concatenate([rng.normal(c * 1.5, 1.0, (n, dim)) for c, n in enumerate(counts)]).astype(np.float32)
+    y = np.concatenate([np.full(n, c) for c, n in enumerate(counts)])
+    return X, y
+
+
+@pytest.mark.parametrize("method", ["random", "smote", "adasyn"])
+def test_class_counts_match_imbalanced_learn(method):
+    from imblearn.over_sampling import ADASYN, SMOTE, RandomOverSampler
+
+    reference = {"random": RandomOverSampler(random_state=0), "smote": SMOTE(k_neighbors=5, random_state=0),
+                 "adasyn": ADASYN(n_neighbors=5, random_state=0)}[method]
+    for seed in range(3):
+        X, y = imbalanced_features(seed)
+        _, y_ref = reference.fit_resample(X, y)
+        layer = FeatureOversampler(method, k_neighbors=5).train()
+        _, y_out = layer(torch.from_numpy(X), torch.from_numpy(y), torch.Generator().manual_seed(seed))
+        assert np.bincount(y_out.numpy()).tolist() == np.bincount(y_ref).tolist(), (method, seed)
+
+
+@pytest.mark.parametrize("method", ["smote", "adasyn"])
+def test_synthetic_features_lie_between_same_class_neighbours(method):
+    from sklearn.neighbors import NearestNeighbors
+
+    X, y = imbalanced_features(1)
+    layer = FeatureOversampler(method, k_neighbors=5).train()
+    z, labels = layer(torch.from_numpy(X), torch.from_numpy(y), torch.Generator().manual_seed(0))
+    new, new_y = z[len(X):].numpy(), labels[len(X):].numpy()
+    assert len(new) > 0
+    for c in np.unique(new_y):
+        Xc = X[y == c]
+        nn = NearestNeighbors(n_neighbors=6).fit(Xc).kneighbors(Xc, return_distance=False)[:, 1:]
+        for point in new[new_y == c]:
+            # some sample i and one of its 5 nearest same-class neighbours j span a segment holding the point
+            ok = False
+            for i in range(len(Xc)):
+                for j in nn[i]:
+                    d = Xc[j] - Xc[i]
+                    t = float(np.dot(point - Xc[i], d) / np.dot(d, d))
+                    if -1e-4 <= t <= 1 + 1e-4 and np.allclose(Xc[i] + t * d, point, atol=1e-4):
+                        ok = True
+                        break
+                if ok:
+                    break
+            assert ok, f"{method}: a class-{c} feature is not between two neighbouring class-{c} features"
+
+
+def test_adasyn_seeds_more_from_features_near_other_classes():
+    rng = np.random.default_rng(0)
+    majority = rng.normal(0, 0.5, (40, 2))
+    border = rng.normal(0.3, 0.2, (6, 2))        # inside the majority cloud
+    safe = rng.normal(6.0, 0.2, (6, 2))          # far from it
+    X = np.concatenate([majority, border, safe]).astype(np.float32)
+    y = np.array([0] * 40 + [1] * 12)
+    layer = FeatureOversampler("adasyn", k_neighbors=5).train()
+    z, labels = layer(torch.from_numpy(X), torch.from_numpy(y), torch.Generator().manual_seed(0))
+    new = z[len(X):].numpy()
+    near = (np.linalg.norm(new - 0.3, axis=1) < 2).sum()
+    assert near > 0.8 * len(new)
+
+
+def test_gradients_flow_through_generated_features():
+    z = torch.randn(10, 4, requires_grad=True)
+    y = torch.tensor([0] * 7 + [1] * 3)
+    for method in ("random", "smote", "adasyn"):
+        z.grad = None
+        layer = FeatureOversampler(method).train()
+        out, labels = layer(z, y, torch.Generator().manual_seed(0))
+        assert len(out) == 14 and (labels == 1).sum() == 7
+        out[10:].sum().backward()  # only the generated rows
+        assert z.grad[7:].abs().sum() > 0, method  # reach the minority features they came from
+        assert z.grad[:7].abs().sum() == 0, method
+
+
+def test_oversampler_is_inactive_in_evaluation_and_for_none():
+    z, y = torch.randn(5, 3), torch.tensor([0, 0, 0, 0, 1])
+    assert FeatureOversampler("smote").eval()(z, y)[0] is z
+    assert FeatureOversampler("none").train()(z, y)[0] is z
+    out, labels = FeatureOversampler("smote").train()(z, y)  # one sample of class 1: repeated
+    assert (labels == 1).sum() == 4 and torch.allclose(out[5:], z[4].expand(3, 3))
+    with pytest.raises(ValueError, match="sampler"):
+        FeatureOversampler("tomek")

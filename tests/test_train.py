@@ -1,0 +1,117 @@
+"""One LOSO fold end to end on tiny synthetic shards: no leakage, outputs, resume after a kill."""
+import json
+
+import numpy as np
+import pandas as pd
+import pytest
+
+import microexpr.train as train_mod
+from microexpr.datasets import load_manifest
+from microexpr.datasets.synthetic import SynthConfig, generate
+from microexpr.preprocess import flow_subject, magnify_subject, shard_subject
+from microexpr.train import FoldError, TrainConfig, train_fold, validation_clips
+
+CLASSES = ["disgust", "happiness", "others", "repression", "surprise"]
+
+
+@pytest.fixture(scope="module")
+def shards(tmp_path_factory):
+    tmp = tmp_path_factory.mktemp("train")
+    root = generate(SynthConfig(subjects=3, clips_per_subject=5, height=64, width=56), tmp / "ds", progress=False)
+    manifest = load_manifest("casme2", root, "paper5")
+    paths = {}
+    for s in sorted(manifest.subject.unique()):
+        mag = magnify_subject(manifest, s, tmp / f"m_{s}.h5", alpha=8, progress=False)
+        flow = flow_subject(mag, tmp / f"f_{s}.h5", method="dis", progress=False)
+        paths[s] = shard_subject(flow, manifest, tmp / f"{s}.h5", classes=CLASSES, size=32, progress=False)
+    return paths
+
+
+def config(**kw):
+    base = dict(width=8, dense=16, batch_size=16, max_epochs=4, patience=10, lr=0.01, seed=3, threads=1)
+    return TrainConfig(**{**base, **kw})
+
+
+def test_fold_outputs_and_no_leakage(shards, tmp_path):
+    test = shards["sub01"]
+    train = [shards["sub02"], shards["sub03"]]
+    m = train_fold(train, test, tmp_path, config(), progress=False)
+    assert m["test_subject"] == "sub01" and m["train_subjects"] == ["sub02", "sub03"]
+    assert all("sub01" not in c for c in m["validation_clips"])
+    assert all(c.split("/")[1] in ("sub02", "sub03") for c in m["validation_clips"])
+    preds = pd.read_csv(tmp_path / "predictions.csv")
+    assert len(preds) == m["n_test"] == 5  # un-augmented: one row per clip
+    assert set(preds.sample_id.str.split("/").str[1]) == {"sub01"}
+    prob_cols = [f"p_{c}" for c in CLASSES]
+    assert np.allclose(preds[prob_cols].sum(axis=1), 1, atol=1e-4)
+    assert (preds.pred == preds[prob_cols].idxmax(axis=1).str[2:]).all()
+    history = pd.read_csv(tmp_path / "history.tsv", sep="\t")
+    assert len(history) == 4 and history.train_loss.notna().all()
+    assert m["best_epoch"] == int(history.val_loss.idxmin())  # chosen on validation, never on the test subject
+    assert json.loads((tmp_path / "metrics.json").read_text())["accuracy"] == m["accuracy"]
+    assert (tmp_path / "model.pt").is_file() and not (tmp_path / "checkpoint.pt").exists()
+
+
+def test_held_out_subject_in_training_is_refused(shards, tmp_path):
+    with pytest.raises(FoldError, match="held-out subject"):
+        train_fold([shards["sub01"], shards["sub02"]], shards["sub01"], tmp_path, config(), progress=False)
+
+
+def test_resume_after_a_kill_gives_the_same_result(shards, tmp_path, monkeypatch):
+    train, test = [shards["sub02"], shards["sub03"]], shards["sub01"]
+    straight = train_fold(train, test, tmp_path / "a", config(), progress=False)
+
+    real = train_mod._evaluate
+    calls = {"n": 0}
+
+    def dies_in_epoch_three(*args, **kw):
+        calls["n"] += 1
+        if calls["n"] == 3:
+            raise KeyboardInterrupt("killed")
+        return real(*args, **kw)
+
+    monkeypatch.setattr(train_mod, "_evaluate", dies_in_epoch_three)
+    with pytest.raises(KeyboardInterrupt):
+        train_fold(train, test, tmp_path / "b", config(), progress=False)
+    assert (tmp_path / "b" / "checkpoint.pt").exists() and not (tmp_path / "b" / "metrics.json").exists()
+    monkeypatch.setattr(train_mod, "_evaluate", real)
+    resumed = train_fold(train, test, tmp_path / "b", config(), progress=False)
+    assert resumed["epochs_run"] == straight["epochs_run"] == 4
+    a = pd.read_csv(tmp_path / "a" / "predictions.csv")
+    b = pd.read_csv(tmp_path / "b" / "predictions.csv")
+    np.testing.assert_allclose(a.filter(like="p_").to_numpy(), b.filter(like="p_").to_numpy(), atol=1e-5)
+
+
+def test_early_stopping_stops(shards, tmp_path):
+    m = train_fold([shards["sub02"], shards["sub03"]], shards["sub01"], tmp_path,
+                   config(max_epochs=50, patience=1, lr=0.5), progress=False)
+    assert m["epochs_run"] < 50 and m["epochs_run"] >= m["best_epoch"] + 2
+
+
+def test_validation_clips_are_stratified_and_grouped():
+    ids = np.repeat([f"d/s{i % 4}/c{i}" for i in range(20)], 10)  # 10 augmentations per clip
+    labels = np.repeat([i % 2 for i in range(20)], 10)
+    chosen = validation_clips(ids, labels, 0.2, seed=0)
+    label_of = dict(zip(ids, labels))
+    assert len(chosen) == 4  # 20 % of the 10 clips of each class
+    assert sorted(label_of[c] for c in chosen) == [0, 0, 1, 1]
+    assert chosen == validation_clips(ids, labels, 0.2, seed=0)
+
+
+def test_without_validation_clips_the_last_epoch_is_kept(tmp_path, shards):
+    import h5py
+
+    # a training shard with one clip per class: nothing can be set aside for validation
+    src = shards["sub02"]
+    one = tmp_path / "one.h5"
+    with h5py.File(src) as a, h5py.File(one, "w") as b:
+        labels, ids = a["label"][()], a["sample_id"][()]
+        keep = np.zeros(len(labels), bool)
+        for c in np.unique(labels):
+            first_clip = ids[np.flatnonzero(labels == c)[0]]
+            keep |= ids == first_clip
+        for name in a:
+            b.create_dataset(name, data=a[name][()][keep])
+        b.attrs.update(dict(a.attrs))
+    m = train_fold([one], shards["sub01"], tmp_path / "fold", config(max_epochs=3), progress=False)
+    assert not m["early_stopping"] and m["best_epoch"] == 2 and m["epochs_run"] == 3

@@ -1,0 +1,14 @@
+"""Snakemake adapter: rule train_fold -> microexpr.train.train_fold."""
+import sys
+from pathlib import Path
+
+sys.path.insert(0, str(Path(snakemake.scriptdir).parent))  # microexpr, also in a conda env
+
+from microexpr.logs import log_to_file
+from microexpr.train import TrainConfig, train_fold
+
+log_to_file(snakemake.log[0])
+settings = {k: v for k, v in snakemake.params.train.items() if k not in ("mem_mb", "runtime")}
+settings["threads"] = snakemake.threads
+train_fold(list(snakemake.input.train), snakemake.input.test, Path(snakemake.output.metrics).parent,
+           TrainConfig(**settings), test_subject=snakemake.wildcards.subject)
