@@ -60,3 +60,20 @@ def test_command_line_strings_are_cast_but_file_strings_are_not():
     cfg["evm"]["alpha"] = "abc"
     with pytest.raises(ConfigError, match="evm.alpha"):
         validate_config(cfg, SCHEMA, cli_overrides={"evm": {"alpha": "abc"}})
+
+
+@pytest.mark.parametrize("name", ["casme2.yaml", "samm.yaml"])
+def test_paper_configs_are_valid_and_carry_the_paper_settings(name):
+    cfg = default()
+    override = yaml.safe_load((ROOT / "config" / name).read_text())
+    for key, value in override.items():  # what snakemake --configfile does
+        if isinstance(value, dict):
+            cfg.setdefault(key, {}).update(value)
+        else:
+            cfg[key] = value
+    validate_config(cfg, SCHEMA)
+    assert cfg["dataset"]["format"] == name.split(".")[0] and cfg["dataset"]["classes"] == "paper5"
+    assert cfg["evm"]["alpha"] == 8 and cfg["images"]["size"] == 224
+    train = cfg["train"]
+    assert (train["width"], train["lr"], train["momentum"], train["weight_decay"]) == (64, 0.001, 0.9, 0.0005)
+    assert (train["batch_size"], train["max_epochs"]) == (64, 200)
