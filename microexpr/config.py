@@ -109,6 +109,17 @@ def _describe(error) -> str:
         )
     if error.validator == "enum":
         return f"config key '{where}' is {error.instance!r}; allowed: {error.validator_value}"
+    if error.validator in ("anyOf", "oneOf"):
+        options = []
+        for alt in error.validator_value:
+            if "enum" in alt:
+                options.append("one of " + ", ".join(map(str, alt["enum"])))
+            elif alt.get("type") == "array" and "enum" in alt.get("items", {}):
+                options.append("a list of " + ", ".join(map(str, alt["items"]["enum"])))
+            elif "type" in alt:
+                t = alt["type"]
+                options.append(" or ".join(t) if isinstance(t, list) else t)
+        return f"config key '{where}' is {error.instance!r}; expected " + "; or ".join(options)
     if error.validator == "required":
         return f"config section '{where or '<top>'}': {error.message}"
     return f"config key '{where}': {error.message}"

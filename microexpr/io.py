@@ -40,8 +40,8 @@ def atomic_path(path: str | os.PathLike) -> Iterator[Path]:
 def check_image_file(path: Path) -> str | None:
     """Cheap integrity check of an image file; returns a reason string if it is unusable.
 
-    Checks existence, non-zero size and the JPEG/PNG signature (and, for JPEG, the end-of-image
-    marker, which a truncated copy lacks). It does not decode the image.
+    Checks existence, non-zero size and the JPEG/PNG/BMP signature; for JPEG the end-of-image marker
+    and for BMP the file size in its header, which a truncated copy lacks. It does not decode.
     """
     try:
         size = path.stat().st_size
@@ -59,7 +59,11 @@ def check_image_file(path: Path) -> str | None:
             return None
         if head.startswith(PNG_MAGIC):
             return None
-    return "not a JPEG or PNG file"
+        if head.startswith(b"BM"):
+            fh.seek(2)
+            declared = int.from_bytes(fh.read(4), "little")
+            return None if declared == size else f"truncated BMP ({size} of {declared} bytes)"
+    return "not a JPEG, PNG or BMP file"
 
 
 def read_frame(path: str | os.PathLike, *, gray: bool = False) -> np.ndarray:

@@ -43,6 +43,13 @@ def aggregate(fold_metrics: list[str | Path], fold_predictions: list[str | Path]
     per_fold = pd.DataFrame([{"subject": f["test_subject"], "n": f["n_test"], "accuracy": f["accuracy"],
                               "uf1": f["uf1"], "uar": f["uar"], "best_epoch": f["best_epoch"],
                               "epochs_run": f["epochs_run"], "seconds": round(f["seconds"], 1)} for f in folds])
+    datasets = preds.sample_id.str.split("/").str[0]
+    per_dataset = {}
+    if datasets.nunique() > 1:  # a composite: MEGC reports UF1 and UAR per source dataset as well
+        for name in sorted(datasets.unique()):
+            rows = (datasets == name).to_numpy()
+            d = scores(y[rows], p[rows], len(classes))
+            per_dataset[name] = {"n": int(rows.sum()), "accuracy": d["accuracy"], "uf1": d["uf1"], "uar": d["uar"]}
     support = np.bincount(y, minlength=len(classes))
     majority = int(support.argmax())
     baseline = scores(y, np.full_like(y, majority), len(classes))
@@ -60,6 +67,7 @@ def aggregate(fold_metrics: list[str | Path], fold_predictions: list[str | Path]
         "chance": {"majority_class": classes[majority], "majority_accuracy": baseline["accuracy"],
                    "majority_uf1": baseline["uf1"], "uniform_accuracy": 1.0 / len(classes)},
         "per_fold": per_fold.to_dict("records"),
+        "per_dataset": per_dataset,
         "train_config": folds[0]["config"],
         "device": sorted({f["device"] for f in folds}),
         "torch": folds[0].get("torch"),
@@ -180,6 +188,7 @@ per-fold mean &plusmn; std below each figure. Early stopping used validation cli
 <h2>Per class (pooled)</h2>
 <p>A class never predicted counts with F1 = 0.</p>
 {_table(per_class)}
+{"<h2>Per source dataset (pooled over its clips)</h2>" + _table(pd.DataFrame([{"dataset": k, **v} for k, v in result["per_dataset"].items()])) if result.get("per_dataset") else ""}
 <h2>Per fold (held-out subject)</h2>
 {_table(per_fold)}
 {figures}

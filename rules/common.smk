@@ -18,13 +18,31 @@ except ConfigError as exc:
 
 wildcard_constraints:
     subject="[^/]+",
+    fmt="casme2|samm|smic|casme3a|mmew",
+    synth_hash="[0-9a-f]{6}",
 
 
 RESULTS = config["results"].rstrip("/")
 NAME = config["name"]
 OUT = f"{RESULTS}/{NAME}"
 DATASET = config["dataset"]
-SYNTHETIC = DATASET["root"] is None
+FORMATS = [DATASET["format"]] if isinstance(DATASET["format"], str) else list(DATASET["format"])
+COMPOSITE = len(FORMATS) > 1
+
+
+def dataset_root(fmt):
+    """The configured root of one dataset, or None for its synthetic stand-in."""
+    root = DATASET["root"]
+    if isinstance(root, dict):
+        unknown = sorted(set(root) - set(FORMATS))
+        if unknown:
+            raise WorkflowError(f"config key 'dataset.root' names {unknown}, which are not in dataset.format {FORMATS}")
+        return root.get(fmt)
+    if root is not None and COMPOSITE:
+        raise WorkflowError("config key 'dataset.root': a composite needs a mapping format -> root")
+    return root
+
+
 EVM = config["evm"]
 FLOW = config["flow"]
 IMAGES = config["images"]
@@ -35,11 +53,11 @@ def short_hash(obj):
     return hashlib.sha1(json.dumps(obj, sort_keys=True).encode()).hexdigest()[:6]
 
 
-def synthetic_params():
-    """Everything that defines the synthetic dataset (its folder name carries a hash of it)."""
+def synthetic_params(fmt):
+    """Everything that defines a synthetic dataset (its folder name carries a hash of it)."""
     from microexpr.datasets.synthetic import GENERATOR_VERSION
 
-    return {"format": DATASET["format"], "generator_version": GENERATOR_VERSION, **config["synthetic"]}
+    return {"format": fmt, "generator_version": GENERATOR_VERSION, **config["synthetic"]}
 
 
 def flow_params():
@@ -48,9 +66,13 @@ def flow_params():
 
 # Every parameter that defines a cached file is in its path (readable, or through a short hash), so
 # changing one re-runs only what depends on it, and switching back finds the old files.
-SYNTH_ID = f"{DATASET['format']}_{short_hash(synthetic_params())}"
-SYNTH_DIR = f"{RESULTS}/synthetic/{SYNTH_ID}"
-DATA_ROOT = SYNTH_DIR if SYNTHETIC else DATASET["root"]
+def synthetic_dir(fmt):
+    return f"{RESULTS}/synthetic/{fmt}_{short_hash(synthetic_params(fmt))}"
+
+
+def data_roots():
+    """format -> the folder its loader reads (the user's root or the synthetic stand-in)."""
+    return {f: dataset_root(f) or synthetic_dir(f) for f in FORMATS}
 EVM_TAG = f"alpha{EVM['alpha']:g}-{EVM['filter']}-{short_hash(EVM)}"
 FLOW_TAG = f"{FLOW['method']}-{short_hash(flow_params())}"
 IMG_TAG = f"s{IMAGES['size']}-t{IMAGES['threshold']}-{short_hash(IMAGES)}"
@@ -67,27 +89,43 @@ REPORT = f"{OUT}/reports/{EVM_TAG}/{FLOW_TAG}/{IMG_TAG}/{MODEL_TAG}"
 
 
 def manifest_input(wildcards):
-    """The synthetic folder, or the user's coding sheet (so editing the sheet re-runs the manifest)."""
-    if SYNTHETIC:
-        return {"data": SYNTH_DIR}
+    """Synthetic folders, or the users' coding sheets (editing a sheet re-runs the manifest)."""
     from microexpr.datasets import LOADERS
     from microexpr.errors import DatasetError
 
-    root = Path(DATASET["root"])
-    if not root.is_dir():
-        raise WorkflowError(f"config key 'dataset.root': folder not found: {root}")
-    try:
-        sheet = Path(DATASET["sheet"]) if DATASET["sheet"] else LOADERS[DATASET["format"]].find_sheet(root)
-    except DatasetError as exc:
-        raise WorkflowError(f"config key 'dataset.sheet': {exc}") from None
-    return {"data": str(sheet)}
+    inputs = []
+    for fmt in FORMATS:
+        root = dataset_root(fmt)
+        if root is None:
+            inputs.append(synthetic_dir(fmt))
+            continue
+        root = Path(root)
+        if not root.is_dir():
+            raise WorkflowError(f"config key 'dataset.root': {fmt} folder not found: {root}")
+        if fmt == "smic":
+            inputs.append(str(root))  # no sheet: the folder tree is the annotation
+            continue
+        try:
+            sheet = Path(DATASET["sheet"]) if DATASET["sheet"] and not COMPOSITE else LOADERS[fmt].find_sheet(root)
+        except DatasetError as exc:
+            raise WorkflowError(f"config key 'dataset.sheet': {exc}") from None
+        inputs.append(str(sheet))
+    return inputs
 
 
 def class_list():
     """Class names in label-index order (sorted), the same for every subject's shard."""
     from microexpr.datasets import resolve_scheme
 
-    return sorted(set(resolve_scheme(DATASET["format"], DATASET["classes"])[1].values()))
+    from microexpr.errors import DatasetError
+
+    classes = set()
+    for fmt in FORMATS:
+        try:
+            classes |= set(resolve_scheme(fmt, DATASET["classes"])[1].values())
+        except DatasetError as exc:
+            raise WorkflowError(f"config key 'dataset.classes': {exc}") from None
+    return sorted(classes)
 
 
 def subjects():

@@ -3,13 +3,13 @@
 
 rule synthesize:
     output:
-        directory(SYNTH_DIR),
+        directory(f"{RESULTS}/synthetic/{{fmt}}_{{synth_hash}}"),
     params:
-        synthetic=synthetic_params(),
+        synthetic=lambda wildcards: synthetic_params(wildcards.fmt),
     log:
-        f"{RESULTS}/logs/synthesize/{SYNTH_ID}.log",
+        f"{RESULTS}/logs/synthesize/{{fmt}}_{{synth_hash}}.log",
     benchmark:
-        f"{RESULTS}/benchmarks/synthesize/{SYNTH_ID}.tsv"
+        f"{RESULTS}/benchmarks/synthesize/{{fmt}}_{{synth_hash}}.tsv"
     conda:
         "../envs/microexpr.yaml"
     threads: 1
@@ -22,13 +22,12 @@ rule synthesize:
 
 checkpoint manifest:
     input:
-        unpack(manifest_input),
+        manifest_input,
     output:
         manifest=f"{OUT}/manifest.tsv",
         report=f"{OUT}/manifest_report.tsv",
     params:
-        dataset=DATASET["format"],
-        root=DATA_ROOT,
+        roots=data_roots(),
         sheet=DATASET["sheet"],
         layout=DATASET["layout"],
         classes=DATASET["classes"],

@@ -26,7 +26,8 @@ def test_default_config_is_valid_and_complete():
     (lambda c: c.__setitem__("alpah", 8), "unknown config key 'alpah'"),
     (lambda c: c["evm"].__setitem__("alpah", 8), "unknown config key 'evm.alpah'"),
     (lambda c: c["synthetic"].__setitem__("subjects", 2.5), "'synthetic.subjects' must be of type integer"),
-    (lambda c: c["dataset"].__setitem__("format", "casme3"), "'dataset.format' is 'casme3'"),
+    (lambda c: c["dataset"].__setitem__("format", "casme3"), "'dataset.format' is 'casme3'; expected one of casme2"),
+    (lambda c: c["dataset"].__setitem__("format", ["casme2", "x"]), "expected one of casme2, samm"),
     (lambda c: c["dataset"].__setitem__("strict", "yes"), "'dataset.strict' must be of type boolean"),
     (lambda c: c["evm"].__setitem__("alpha", -1), "'evm.alpha'"),
 ])

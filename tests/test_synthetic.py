@@ -184,7 +184,7 @@ def test_bad_config_is_named():
     with pytest.raises(DatasetError, match="subjects"):
         SynthConfig(subjects=0).validate()
     with pytest.raises(DatasetError, match="format"):
-        SynthConfig(format="smic").validate()
+        SynthConfig(format="smic9").validate()
 
 
 def test_cli(tmp_path, capsys):

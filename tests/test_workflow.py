@@ -161,3 +161,21 @@ def test_user_dataset_root(tmp_path):
     missing.write_text(f"results: {results}\ndataset:\n  format: samm\n  root: {tmp_path / 'nowhere'}\n")
     out = snakemake("-n", "--configfile", str(missing), check=False)
     assert out.returncode != 0 and "dataset.root" in out.stdout + out.stderr
+
+
+def test_megc2019_composite_end_to_end(tmp_path):
+    """casme2 + samm + smic synthetic trees, 3 classes, LOSO over all their subjects, per-dataset scores."""
+    config = ["name=megc", "dataset={format: [casme2, samm, smic], classes: megc2019}",
+              "synthetic={subjects: 2, clips_per_subject: 4, height: 64, width: 56}", "images={size: 32}",
+              "train={width: 8, max_epochs: 2, patience: 5, batch_size: 16}"]
+    snakemake("--config", f"results={tmp_path}", *config)
+    manifest = pd.read_csv(tmp_path / "megc" / "manifest.tsv", sep="\t", dtype={"subject": str, "source_subject": str})
+    assert set(manifest.dataset) == {"casme2", "samm", "smic"}
+    assert set(manifest.label) <= {"negative", "positive", "surprise"}
+    assert manifest.groupby("subject").dataset.nunique().max() == 1 and manifest.subject.nunique() == 6
+    metrics = json.loads(next((tmp_path / "megc" / "reports").rglob("metrics.json")).read_text())
+    assert metrics["n_folds"] == 6 and metrics["classes"] == ["negative", "positive", "surprise"]
+    assert set(metrics["per_dataset"]) == {"casme2", "samm", "smic"}
+    assert sum(d["n"] for d in metrics["per_dataset"].values()) == metrics["n_clips"] == len(manifest)
+    page = next((tmp_path / "megc" / "reports").rglob("report.html")).read_text()
+    assert "Per source dataset" in page

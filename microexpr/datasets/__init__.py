@@ -13,18 +13,18 @@ from pathlib import Path
 import pandas as pd
 
 from ..errors import DatasetError
-from . import casme2, samm
+from . import casme2, casme3a, mmew, samm, smic
 from .manifest import (
     MANIFEST_COLUMNS, REPORT_COLUMNS, build_manifest, frame_paths, read_manifest, write_manifest,
 )
 from .schemes import DATASET_LABELS, SCHEMES, resolve_scheme
 from .sheets import read_coding_sheet
 
-LOADERS = {"casme2": casme2, "samm": samm}
+LOADERS = {"casme2": casme2, "samm": samm, "smic": smic, "casme3a": casme3a, "mmew": mmew}
 
 __all__ = [
     "LOADERS", "MANIFEST_COLUMNS", "REPORT_COLUMNS", "DATASET_LABELS", "SCHEMES",
-    "load_manifest", "frame_paths", "read_manifest", "write_manifest", "resolve_scheme",
+    "load_manifest", "load_composite", "frame_paths", "read_manifest", "write_manifest", "resolve_scheme",
 ]
 
 
@@ -42,7 +42,7 @@ def load_manifest(
 
     ``classes``: a scheme name (``"paper5"``), ``None``/``"all"``, or a list of labels to keep.
     ``layout``: where frames live (CASME II: ``auto``, ``cropped`` or ``raw``).
-    ``sheet``: the coding sheet, if not in ``root`` under its usual name.
+    ``sheet``: the coding sheet, if not in ``root`` under its usual name (SMIC has none).
     ``verify``: frame checks, ``exists``, ``header`` (default) or ``decode``.
     ``strict``: raise instead of dropping rows.
 
@@ -55,15 +55,34 @@ def load_manifest(
     if not root.is_dir():
         raise DatasetError(f"{name} root folder not found: {root}")
     scheme_name, label_map = resolve_scheme(name, classes)
-    sheet_path = Path(sheet) if sheet else module.find_sheet(root)
-    kwargs = {"sheet": samm.SHEET_NAME} if name == "samm" else {}
-    try:
-        records = read_coding_sheet(sheet_path, **kwargs)
-    except DatasetError:
-        if not kwargs:
-            raise
-        records = read_coding_sheet(sheet_path)  # a copy with a renamed sheet: look in every sheet
+    records = module.read_records(root, Path(sheet) if sheet else None)
     return build_manifest(
         records, module.SPEC, module.frames_root(root, layout), label_map, DATASET_LABELS[name],
         scheme_name=scheme_name, verify=verify, strict=strict,
     )
+
+
+def load_composite(sources: dict[str, str | Path | dict], classes: str | Sequence[str] = "megc2019",
+                   **kwargs) -> pd.DataFrame:
+    """Several datasets as one manifest (e.g. the MEGC2019 composite: casme2 + samm + smic, 3 classes).
+
+    ``sources`` maps a dataset name to its root (or to a dict of :func:`load_manifest` arguments with
+    a ``root``). Subjects are made distinct across datasets (``casme2_sub01``, ``samm_006``, ``smic_s1``;
+    the dataset's own id stays in ``source_subject``); the report concatenates the datasets' reports.
+    """
+    if not sources:
+        raise DatasetError("a composite needs at least one dataset")
+    parts, reports = [], []
+    for name, spec in sources.items():
+        args = dict(spec) if isinstance(spec, dict) else {"root": spec}
+        args = {**kwargs, **args}
+        m = load_manifest(name, args.pop("root"), classes, **args)
+        reports.append(m.attrs["report"])
+        m = m.copy()
+        m.attrs = {}  # pandas compares attrs when concatenating; the reports are joined below
+        m.insert(m.columns.get_loc("subject") + 1, "source_subject", m.subject)
+        m["subject"] = name + "_" + m.subject
+        parts.append(m)
+    manifest = pd.concat(parts, ignore_index=True)
+    manifest.attrs["report"] = pd.concat(reports, ignore_index=True)
+    return manifest

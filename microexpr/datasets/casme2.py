@@ -9,6 +9,7 @@ from pathlib import Path
 
 from ..errors import DatasetError
 from .manifest import DatasetSpec
+from .sheets import read_coding_sheet
 
 FPS = 200.0
 LAYOUT_DIRS = {"cropped": "Cropped", "raw": "CASME2_RAW_selected"}
@@ -29,7 +30,7 @@ SPEC = DatasetSpec(
     name="casme2",
     fps=FPS,
     subject_id=subject_id,
-    clip_dir=lambda root, subject, clip: root / subject / clip,
+    clip_dir=lambda root, subject, clip, label: root / subject / clip,
     frame_regex=re.compile(r"(?:reg_)?img(?P<n>\d+)\.(?:jpg|jpeg|png|bmp)", re.IGNORECASE),
 )
 
@@ -55,3 +56,9 @@ def frames_root(root: Path, layout: str = "auto") -> Path:
     if not folder.is_dir():
         raise DatasetError(f"CASME II {layout} frames folder not found: {folder}")
     return folder
+
+
+def read_records(root: Path, sheet: Path | None = None):
+    """The coding sheet's rows (raw cell values, canonical column names)."""
+    path = Path(sheet) if sheet else find_sheet(root)
+    return read_coding_sheet(path)

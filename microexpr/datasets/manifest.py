@@ -44,7 +44,7 @@ class DatasetSpec:
     name: str
     fps: float
     subject_id: Callable[[object], str]          # sheet cell -> subject id (folder name)
-    clip_dir: Callable[[Path, str, str], Path]    # (frames root, subject id, clip) -> folder
+    clip_dir: Callable[[Path, str, str, str], Path]  # (frames root, subject id, clip, raw label) -> folder
     frame_regex: re.Pattern                       # group 'n' = frame number
 
 
@@ -200,11 +200,12 @@ def build_manifest(
         if apex is None:
             apex = (onset + offset) // 2
             report.add(rec, "repaired", "apex_missing",
-                       f"apex {rec.get('apex')!r} in sheet; used the middle frame {apex}", subject)
+                       f"no apex given ({rec.get('apex_note') or repr(rec.get('apex'))}); used the middle frame {apex}",
+                       subject)
         elif not onset <= apex <= offset:
             report.add(rec, "dropped", "apex_outside", f"apex {apex} outside onset..offset {onset}..{offset}", subject)
             continue
-        folder = spec.clip_dir(frames_root, subject, clip)
+        folder = spec.clip_dir(frames_root, subject, clip, raw_label)
         template, code, reason = _check_frames(folder, spec, onset, offset, verify)
         if code:
             report.add(rec, "dropped", code, reason, subject)
@@ -245,7 +246,7 @@ def build_manifest(
 MANIFEST_DTYPES = {
     "sample_id": str, "dataset": str, "subject": str, "clip": str, "label": str, "raw_label": str,
     "onset": int, "apex": int, "offset": int, "fps": float, "n_frames": int,
-    "frame_dir": str, "frame_template": str,
+    "frame_dir": str, "frame_template": str, "source_subject": str,
 }
 
 

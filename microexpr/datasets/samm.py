@@ -8,6 +8,7 @@ from pathlib import Path
 
 from ..errors import DatasetError
 from .manifest import DatasetSpec
+from .sheets import read_coding_sheet
 
 FPS = 200.0
 SHEET_NAME = "MICRO_ONLY"
@@ -27,7 +28,7 @@ SPEC = DatasetSpec(
     name="samm",
     fps=FPS,
     subject_id=subject_id,
-    clip_dir=lambda root, subject, clip: root / subject / clip,
+    clip_dir=lambda root, subject, clip, label: root / subject / clip,
     frame_regex=re.compile(r"\d+_(?P<n>\d+)\.(?:jpg|jpeg|png|bmp)", re.IGNORECASE),
 )
 
@@ -48,3 +49,12 @@ def frames_root(root: Path, layout: str = "auto") -> Path:
         if folder.is_dir() and any(p.is_dir() and p.name.isdigit() for p in folder.iterdir()):
             return folder
     raise DatasetError(f"SAMM root {root} holds no subject folders (006/, 007/, ...)")
+
+
+def read_records(root: Path, sheet: Path | None = None):
+    """The coding sheet's rows (raw cell values, canonical column names)."""
+    path = Path(sheet) if sheet else find_sheet(root)
+    try:
+        return read_coding_sheet(path, sheet=SHEET_NAME)
+    except DatasetError:
+        return read_coding_sheet(path)  # a copy whose sheet was renamed: look in every sheet

@@ -15,6 +15,9 @@ from ..errors import DatasetError
 DATASET_LABELS: dict[str, tuple[str, ...]] = {
     "casme2": ("happiness", "others", "disgust", "repression", "surprise", "fear", "sadness"),
     "samm": ("anger", "contempt", "happiness", "surprise", "other", "disgust", "fear", "sadness"),
+    "smic": ("negative", "positive", "surprise"),
+    "casme3a": ("happy", "disgust", "fear", "anger", "sad", "surprise", "others"),
+    "mmew": ("happiness", "surprise", "anger", "disgust", "fear", "sadness", "others"),
 }
 
 # The paper's 5-class settings (MSCNN, CASME II and SAMM).
@@ -22,6 +25,14 @@ SCHEMES: dict[str, dict[str, dict[str, str]]] = {
     "paper5": {
         "casme2": {c: c for c in ("disgust", "happiness", "repression", "surprise", "others")},
         "samm": {c: c for c in ("anger", "contempt", "happiness", "surprise", "other")},
+    },
+    # MEGC2019 composite (3 classes). Dropped: CASME II fear, sadness, others; SAMM Other.
+    "megc2019": {
+        "casme2": {"disgust": "negative", "repression": "negative", "happiness": "positive",
+                   "surprise": "surprise"},
+        "samm": {"anger": "negative", "contempt": "negative", "disgust": "negative", "fear": "negative",
+                 "sadness": "negative", "happiness": "positive", "surprise": "surprise"},
+        "smic": {"negative": "negative", "positive": "positive", "surprise": "surprise"},
     },
 }
 

@@ -23,6 +23,7 @@ COLUMN_ALIASES: dict[str, str] = {
     "estimatedemotion": "emotion",
     "emotion": "emotion",
     "actionunits": "action_units",
+    "au": "action_units",
     "objectiveclasses": "objective_class",
     "objectiveclass": "objective_class",
 }

@@ -46,7 +46,9 @@ log = logging.getLogger(__name__)
 
 GENERATOR_VERSION = 1
 FPS = 200.0
-FORMATS = ("casme2", "samm")
+FORMATS = ("casme2", "samm", "smic", "casme3a", "mmew")
+FORMAT_FPS = {"casme2": 200.0, "samm": 200.0, "smic": 100.0, "casme3a": 30.0, "mmew": 90.0}
+CHANNELS = {"casme2": 3, "samm": 1, "smic": 3, "casme3a": 3, "mmew": 3}
 
 # Landmarks in face coordinates: x right, y down, the face ellipse is the unit circle.
 LANDMARKS: dict[str, tuple[float, float]] = {
@@ -95,15 +97,33 @@ CLASSES: dict[str, dict[str, tuple[tuple[str, ...] | None, int]]] = {
         "Surprise": (("AU1", "AU2"), 2), "Other": (None, 7), "Disgust": (("AU9", "AU10"), 5),
         "Fear": (("AU1", "AU4", "AU20"), 6), "Sadness": (("AU1", "AU15"), 7),
     },
+    "smic": {"negative": (("AU4", "AU15"), 0), "positive": (("AU6", "AU12"), 0), "surprise": (("AU1", "AU2"), 0)},
+    "casme3a": {
+        "happy": (("AU6", "AU12"), 1), "surprise": (("AU1", "AU2"), 2), "anger": (("AU4", "AU7"), 3),
+        "disgust": (("AU4", "AU9"), 5), "fear": (("AU1", "AU4", "AU20"), 6), "sad": (("AU1", "AU15"), 7),
+        "others": (None, 7),
+    },
+    "mmew": {
+        "happiness": (("AU6", "AU12"), 1), "surprise": (("AU1", "AU2"), 2), "anger": (("AU4", "AU7"), 3),
+        "disgust": (("AU4", "AU9"), 5), "fear": (("AU1", "AU4", "AU20"), 6), "sadness": (("AU1", "AU15"), 7),
+        "others": (None, 7),
+    },
 }
 # The paper's five classes with their real shares (CASME II 2019 sheet; SAMM v2 MICRO_ONLY).
 CLASS_SHARES: dict[str, dict[str, int]] = {
     "casme2": {"others": 99, "disgust": 63, "happiness": 32, "repression": 27, "surprise": 25},
     "samm": {"Anger": 57, "Other": 26, "Happiness": 26, "Surprise": 15, "Contempt": 12},
+    "smic": {"negative": 70, "positive": 51, "surprise": 43},  # SMIC-HS
+    # no counts at hand for these two: equal shares
+    "casme3a": {c: 1 for c in ("happy", "surprise", "anger", "disgust", "fear", "sad", "others")},
+    "mmew": {c: 1 for c in ("happiness", "surprise", "anger", "disgust", "fear", "sadness", "others")},
 }
 CASME2_SHEET = "CASME2-coding-20190701.xlsx"
 CASME2_SHEET_2014 = "CASME2-coding-20140508.xlsx"
 SAMM_SHEET = "SAMM_Micro_FACS_Codes_v2.xlsx"
+CASME3A_SHEET = "cas(me)3_part_A_ME_label_JpgIndex_v2.xlsx"
+MMEW_SHEET = "MMEW_Micro_Exp.xlsx"
+SMIC_ABBREVIATIONS = {"negative": "ne", "positive": "po", "surprise": "sur"}
 
 
 @dataclass
@@ -355,15 +375,22 @@ def _label_sequence(rng: np.random.Generator, fmt: str, n: int) -> list[str]:
 
 
 def _subject_ids(cfg: SynthConfig) -> list[str]:
-    if cfg.format == "casme2":
-        return [f"sub{i + 1:02d}" for i in range(cfg.subjects)]
-    return [f"{i + 6:03d}" for i in range(cfg.subjects)]
+    names = {"casme2": "sub{:02d}", "smic": "s{}", "casme3a": "spNO.{}", "mmew": "S{:02d}"}
+    if cfg.format == "samm":
+        return [f"{i + 6:03d}" for i in range(cfg.subjects)]
+    return [names[cfg.format].format(i + 1) for i in range(cfg.subjects)]
 
 
-def _clip_name(cfg: SynthConfig, subject: str, index: int) -> str:
+def _clip_name(cfg: SynthConfig, subject: str, index: int, label: str) -> str:
     if cfg.format == "casme2":
         return f"EP{index + 1:02d}_{(index % 3) + 1:02d}" + ("f" if index % 4 == 1 else "")
-    return f"{subject}_{index % 7 + 1}_{index // 7 + 1}"
+    if cfg.format == "samm":
+        return f"{subject}_{index % 7 + 1}_{index // 7 + 1}"
+    if cfg.format == "smic":
+        return f"{subject}_{SMIC_ABBREVIATIONS[label]}_{index + 1:02d}"
+    if cfg.format == "casme3a":
+        return "abcdefghijklmnopqrstuvwxyz"[index % 26] + ("" if index < 26 else str(index // 26))
+    return f"{subject}_{index + 1:02d}"
 
 
 def plan_dataset(cfg: SynthConfig) -> list[ClipPlan]:
@@ -374,14 +401,19 @@ def plan_dataset(cfg: SynthConfig) -> list[ClipPlan]:
     subjects = _subject_ids(cfg)
     labels = _label_sequence(rng, cfg.format, cfg.subjects * cfg.clips_per_subject)
     extra: dict[int, list[tuple[str, str]]] = {}
-    if cfg.quirks:
+    if cfg.quirks and cfg.format in ("casme2", "samm"):
         out = ("fear", "sadness") if cfg.format == "casme2" else ("Fear", "Sadness")
         extra.setdefault(0, []).append((out[0], "label outside the five classes"))
         extra.setdefault(min(1, cfg.subjects - 1), []).append((out[1], "label outside the five classes"))
         if cfg.format == "samm":
             extra.setdefault(cfg.subjects - 1, []).append(("Anger", "apex after offset in sheet"))
     plans: list[ClipPlan] = []
-    start = 1000 if cfg.format == "samm" else 1
+    start = {"samm": 1000, "smic": 500000}.get(cfg.format, 1)
+    k = FORMAT_FPS[cfg.format] / FPS  # timings are drawn at 200 fps and scaled to the format's rate
+
+    def frames(n: int) -> int:
+        return max(1, int(round(n * k)))
+
     for si, subject in enumerate(subjects):
         todo = [(labels[si * cfg.clips_per_subject + k], "") for k in range(cfg.clips_per_subject)]
         todo += extra.get(si, [])
@@ -397,14 +429,16 @@ def plan_dataset(cfg: SynthConfig) -> list[ClipPlan]:
                 aus = tuple(a for a, k in zip(aus_def, keep) if k)
             gains = tuple(float(g) for g in crng.uniform(0.6, 1.0, len(aus)))
             first = int(crng.integers(start, start + 3000))
-            onset = first + int(crng.integers(4, 9))
-            apex = onset + int(crng.integers(8, 21))
-            offset = apex + int(crng.integers(12, 31))
-            last = offset + int(crng.integers(4, 9))
+            onset = first + frames(int(crng.integers(4, 9)))
+            apex = onset + frames(int(crng.integers(8, 21)))
+            offset = apex + frames(int(crng.integers(12, 31)))
+            last = offset + frames(int(crng.integers(4, 9)))
+            if cfg.format == "smic":  # SMIC clips hold only onset..offset
+                first, last = onset, offset
             sheet_apex: object = apex
             if planted == "apex after offset in sheet":
                 sheet_apex = offset + 7
-            plans.append(ClipPlan(subject, _clip_name(cfg, subject, ci), label, aus, gains,
+            plans.append(ClipPlan(subject, _clip_name(cfg, subject, ci, label), label, aus, gains,
                                   first, onset, apex, offset, last, sheet_apex, planted))
     if cfg.quirks and cfg.format == "casme2":
         # Like sub04 EP12_01f in the real sheet: a regular clip whose apex reads '/'.
@@ -421,6 +455,12 @@ def _frame_path(cfg: SynthConfig, root: Path, plan: ClipPlan, n: int) -> Path:
         folder = "Cropped" if cfg.layout == "cropped" else "CASME2_RAW_selected"
         name = f"reg_img{n}.jpg" if cfg.layout == "cropped" else f"img{n}.jpg"
         return root / folder / plan.subject / plan.clip / name
+    if cfg.format == "smic":
+        return root / "HS" / plan.subject / "micro" / plan.label / plan.clip / f"image{n:07d}.bmp"
+    if cfg.format == "casme3a":
+        return root / plan.subject / plan.clip / "color" / f"{n}.jpg"
+    if cfg.format == "mmew":
+        return root / "Micro_Expression" / plan.label / plan.clip / f"{n}.jpg"
     return root / plan.subject / plan.clip / f"{plan.subject}_{n:05d}.jpg"
 
 
@@ -428,12 +468,28 @@ def _au_text(aus: tuple[str, ...]) -> str:
     return "+".join(a.replace("AU", "") for a in aus)
 
 
-def _write_sheet(cfg: SynthConfig, root: Path, plans: list[ClipPlan]) -> Path:
+def _write_sheet(cfg: SynthConfig, root: Path, plans: list[ClipPlan]) -> Path | None:
     from openpyxl import Workbook
 
+    if cfg.format == "smic":
+        return None  # SMIC has no coding sheet: labels are folder names
     wb = Workbook()
     ws = wb.active
-    if cfg.format == "casme2" and cfg.sheet_version == "2019":
+    if cfg.format == "casme3a":
+        ws.title = "Sheet1"
+        ws.append(["Subject", "Filename", "Onset", "Apex", "Offset", "AU", "Objective class", "emotion"])
+        for p in plans:
+            ws.append([p.subject, p.clip, p.onset, p.sheet_apex, p.offset, _au_text(p.aus),
+                       CLASSES["casme3a"][p.label][1], p.label])
+        path = root / CASME3A_SHEET
+    elif cfg.format == "mmew":
+        ws.title = "Sheet1"
+        ws.append(["Subject", "Filename", "OnsetFrame", "ApexFrame", "OffsetFrame", "Action Units",
+                   "Estimated Emotion", "remarks"])
+        for p in plans:
+            ws.append([p.subject, p.clip, p.onset, p.sheet_apex, p.offset, _au_text(p.aus), p.label, ""])
+        path = root / MMEW_SHEET
+    elif cfg.format == "casme2" and cfg.sheet_version == "2019":
         ws.title = "Sheet1"
         ws.append(["Subject", "Filename", None, "OnsetFrame", "ApexFrame", "OffsetFrame", None,
                    "Action Units", "Estimated Emotion", "Objective Classes"])
@@ -485,7 +541,8 @@ def generate(cfg: SynthConfig, out: str | Path, *, overwrite: bool = False, prog
     if out.exists() and not overwrite:
         raise DatasetError(f"output folder already exists: {out} (pass overwrite=True / --overwrite)")
     plans = plan_dataset(cfg)
-    channels = 3 if cfg.format == "casme2" else 1
+    channels = CHANNELS[cfg.format]
+    fps = FORMAT_FPS[cfg.format]
     faces: dict[str, Face] = {}
     rows = []
     with atomic_path(out) as root:
@@ -500,13 +557,14 @@ def generate(cfg: SynthConfig, out: str | Path, *, overwrite: bool = False, prog
             flow = motion_field(face, p.aus, p.gains, cfg.amplitude, cfg.height, cfg.width, rng)
             numbers = np.arange(p.first, p.last + 1)
             env = envelope(numbers, p.onset, p.apex, p.offset)
-            jit = smooth_jitter(rng, len(numbers), cfg.jitter)
+            jit = smooth_jitter(rng, len(numbers), cfg.jitter, fps)
             frames = render_clip(face, flow, env, jit, cfg.noise, rng)
             for n, frame in zip(numbers, frames):
                 path = _frame_path(cfg, root, p, int(n))
                 path.parent.mkdir(parents=True, exist_ok=True)
                 img = frame if channels == 3 else frame[..., 0]
-                if not cv2.imwrite(str(path), img, [cv2.IMWRITE_JPEG_QUALITY, cfg.jpeg_quality]):
+                params = [cv2.IMWRITE_JPEG_QUALITY, cfg.jpeg_quality] if path.suffix == ".jpg" else []
+                if not cv2.imwrite(str(path), img, params):
                     raise DatasetError(f"could not write frame {path}")
             gt = root / "ground_truth" / p.subject / f"{p.clip}.npz"
             gt.parent.mkdir(parents=True, exist_ok=True)
@@ -522,7 +580,7 @@ def generate(cfg: SynthConfig, out: str | Path, *, overwrite: bool = False, prog
         pd.DataFrame(rows).to_csv(root / "ground_truth" / "clips.tsv", sep="\t", index=False)
         sheet = _write_sheet(cfg, root, plans)
         meta = {"generator": "microexpr.datasets.synthetic", "generator_version": GENERATOR_VERSION,
-                "fps": FPS, "config": asdict(cfg), "sheet": sheet.name, "clips": len(plans)}
+                "fps": fps, "config": asdict(cfg), "sheet": sheet.name if sheet else None, "clips": len(plans)}
         (root / "synthetic.json").write_text(json.dumps(meta, indent=2) + "\n")
     log.info("wrote %d synthetic %s clips of %d subjects to %s", len(plans), cfg.format, cfg.subjects, out)
     return out
