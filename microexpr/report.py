@@ -23,7 +23,7 @@ from .metrics import scores
 PAPER = {"casme2": {"accuracy": 0.5650, "uf1": 0.5325}, "samm": {"accuracy": 0.4304, "uf1": 0.3569}}
 
 
-def aggregate(fold_metrics: list[str | Path], fold_predictions: list[str | Path]) -> dict:
+def aggregate(fold_metrics: list[str | Path], fold_predictions: list[str | Path], protocol: str = "loso") -> dict:
     """Pool every fold's predictions; also the mean and std of the per-fold scores."""
     if not fold_metrics or len(fold_metrics) != len(fold_predictions):
         raise MicroexprError("aggregate needs one metrics.json and one predictions.csv per fold")
@@ -32,15 +32,16 @@ def aggregate(fold_metrics: list[str | Path], fold_predictions: list[str | Path]
     for f, path in zip(folds, fold_metrics):
         if f["classes"] != classes:
             raise MicroexprError(f"{path}: classes {f['classes']} differ from {classes}")
-        if f["test_subject"] in f["train_subjects"]:
-            raise MicroexprError(f"{path}: the held-out subject {f['test_subject']} was a training subject")
+        leaked = set(f["test_subjects"]) & set(f["train_subjects"])
+        if leaked:
+            raise MicroexprError(f"{path}: held-out subject(s) {sorted(leaked)} were training subjects")
     preds = pd.concat([pd.read_csv(p, dtype={"subject": str}) for p in fold_predictions], ignore_index=True)
     if preds.sample_id.duplicated().any():
         raise MicroexprError("a clip was tested in more than one fold")
     index = {c: i for i, c in enumerate(classes)}
     y, p = preds.label.map(index).to_numpy(), preds.pred.map(index).to_numpy()
     pooled = scores(y, p, len(classes))
-    per_fold = pd.DataFrame([{"subject": f["test_subject"], "n": f["n_test"], "accuracy": f["accuracy"],
+    per_fold = pd.DataFrame([{"fold": f["fold"], "n": f["n_test"], "accuracy": f["accuracy"],
                               "uf1": f["uf1"], "uar": f["uar"], "best_epoch": f["best_epoch"],
                               "epochs_run": f["epochs_run"], "seconds": round(f["seconds"], 1)} for f in folds])
     datasets = preds.sample_id.str.split("/").str[0]
@@ -57,6 +58,7 @@ def aggregate(fold_metrics: list[str | Path], fold_predictions: list[str | Path]
         "classes": classes,
         "n_clips": int(len(y)),
         "n_folds": len(folds),
+        "protocol": protocol,
         "pooled": {"accuracy": pooled["accuracy"], "uf1": pooled["uf1"], "uar": pooled["uar"]},
         "per_fold_mean": {k: float(per_fold[k].mean()) for k in ("accuracy", "uf1", "uar")},
         "per_fold_std": {k: float(per_fold[k].std(ddof=0)) for k in ("accuracy", "uf1", "uar")},
@@ -95,7 +97,7 @@ def confusion_figure(result: dict, out: str | Path) -> Path:
     ax.set_xlabel("predicted")
     ax.set_ylabel("true")
     p = result["pooled"]
-    ax.set_title(f"LOSO, {result['n_clips']} clips: acc {p['accuracy']:.3f}, UF1 {p['uf1']:.3f}, UAR {p['uar']:.3f}",
+    ax.set_title(f"{result.get('protocol', 'loso').upper()}, {result['n_clips']} clips: acc {p['accuracy']:.3f}, UF1 {p['uf1']:.3f}, UAR {p['uar']:.3f}",
                  fontsize=9)
     fig.tight_layout()
     with atomic_path(out) as tmp:
@@ -175,7 +177,7 @@ pre {{ background: #f4f4f4; padding: .8em; overflow-x: auto; font-size: .85em; }
 img {{ max-width: 100%; }}
 </style></head><body>
 <h1>{html.escape(title)}</h1>
-<p>Leave-one-subject-out over {result['n_folds']} subjects, {result['n_clips']} clips. Pooled over all folds;
+<p>{"Leave-one-dataset-out" if result.get("protocol") == "lodo" else "Leave-one-subject-out"} over {result['n_folds']} folds, {result['n_clips']} clips. Pooled over all folds;
 per-fold mean &plusmn; std below each figure. Early stopping used validation clips of the training subjects only.</p>
 {data_note}
 <div class="cards">{cards}</div>
@@ -189,7 +191,7 @@ per-fold mean &plusmn; std below each figure. Early stopping used validation cli
 <p>A class never predicted counts with F1 = 0.</p>
 {_table(per_class)}
 {"<h2>Per source dataset (pooled over its clips)</h2>" + _table(pd.DataFrame([{"dataset": k, **v} for k, v in result["per_dataset"].items()])) if result.get("per_dataset") else ""}
-<h2>Per fold (held-out subject)</h2>
+<h2>Per fold (held-out {"dataset" if result.get("protocol") == "lodo" else "subject"})</h2>
 {_table(per_fold)}
 {figures}
 <h2>How this was produced</h2>
@@ -206,8 +208,9 @@ per-fold mean &plusmn; std below each figure. Early stopping used validation cli
 
 
 def write_aggregate(fold_metrics, fold_predictions, *, metrics_json, per_fold_tsv, per_class_tsv, confusion_png,
-                    report_html, config: dict | None = None, title: str = "microexpr LOSO report") -> dict:
-    result = aggregate(fold_metrics, fold_predictions)
+                    report_html, config: dict | None = None, title: str = "microexpr LOSO report",
+                    protocol: str = "loso") -> dict:
+    result = aggregate(fold_metrics, fold_predictions, protocol)
     with atomic_path(metrics_json) as tmp:
         tmp.write_text(json.dumps({**result, "config": config}, indent=2) + "\n")
     with atomic_path(per_fold_tsv) as tmp:

@@ -178,9 +178,11 @@ def _evaluate(model, data, device, n_classes) -> dict:
     return {"loss": loss, "accuracy": s["accuracy"], "uf1": s["uf1"]}
 
 
-def train_fold(train_shards: list[str | Path], test_shard: str | Path, out_dir: str | Path, cfg: TrainConfig,
-               *, test_subject: str | None = None, progress: bool = True) -> dict:
-    """Train on ``train_shards``, early-stop on their validation clips, test on ``test_shard``.
+def train_fold(train_shards: list[str | Path], test_shards: str | Path | list[str | Path], out_dir: str | Path,
+               cfg: TrainConfig, *, fold: str | None = None, progress: bool = True) -> dict:
+    """Train on ``train_shards``, early-stop on their validation clips, test on ``test_shards`` (one
+    subject's shard for LOSO; every shard of one dataset for leave-one-dataset-out). ``fold`` names the
+    fold (default: the held-out subject(s)).
 
     Writes ``predictions.csv``, ``metrics.json``, ``history.tsv`` and ``model.pt`` into ``out_dir``
     (each atomically) and keeps ``checkpoint.pt`` there while training. Returns the fold's metrics.
@@ -193,10 +195,14 @@ def train_fold(train_shards: list[str | Path], test_shard: str | Path, out_dir: 
     seed_everything(cfg.seed)
     device = pick_device(cfg.device)
     train_all, train_subjects, classes = load_shards(list(train_shards), cfg.streams, augmented=True)
-    test, test_subjects, test_classes = load_shards([test_shard], cfg.streams, augmented=False)
-    held_out = test_subject or test_subjects[0]
-    if held_out in train_subjects or any(str(i).split("/")[-2] == held_out for i in np.unique(train_all.ids)):
-        raise FoldError(f"held-out subject {held_out!r} is among the training shards {train_subjects}")
+    test_shards = [test_shards] if isinstance(test_shards, (str, Path)) else list(test_shards)
+    test, test_subjects, test_classes = load_shards(test_shards, cfg.streams, augmented=False)
+    held_out = fold or "+".join(test_subjects)
+    train_clip_subjects = {str(i).split("/")[-2] for i in np.unique(train_all.ids)}
+    test_clip_subjects = {str(i).split("/")[-2] for i in np.unique(test.ids)}
+    leaked = sorted((set(test_subjects) & set(train_subjects)) | (test_clip_subjects & train_clip_subjects))
+    if leaked:
+        raise FoldError(f"held-out subject(s) {leaked} are among the training shards {train_subjects}")
     if test_classes != classes:
         raise FoldError(f"test shard classes {test_classes} differ from training classes {classes}")
     n_classes = len(classes)
@@ -224,7 +230,7 @@ def train_fold(train_shards: list[str | Path], test_shard: str | Path, out_dir: 
     cfg_dict = asdict(cfg)
     if ckpt_path.exists():
         ckpt = torch.load(ckpt_path, map_location=device, weights_only=False)
-        if ckpt.get("config") == cfg_dict and ckpt.get("test_subject") == held_out:
+        if ckpt.get("config") == cfg_dict and ckpt.get("fold") == held_out:
             model.load_state_dict(ckpt["model"])
             opt.load_state_dict(ckpt["optimizer"])
             history, best, start_epoch = ckpt["history"], ckpt["best"], ckpt["epoch"] + 1
@@ -276,20 +282,21 @@ def train_fold(train_shards: list[str | Path], test_shard: str | Path, out_dir: 
         with atomic_path(ckpt_path) as tmp:
             torch.save({"model": model.state_dict(), "optimizer": opt.state_dict(), "epoch": epoch,
                         "history": history, "best": best, "generator": gen.get_state(),
-                        "torch_rng": torch.get_rng_state(), "config": cfg_dict, "test_subject": held_out}, tmp)
+                        "torch_rng": torch.get_rng_state(), "config": cfg_dict, "fold": held_out}, tmp)
 
     model.load_state_dict(best["state"])
     probs = predict(model, test, device)
     pred = probs.argmax(1)
     y = test.y.numpy()
     fold_scores = scores(y, pred, n_classes, all_classes=False)
-    predictions = pd.DataFrame({"sample_id": test.ids, "subject": held_out,
+    predictions = pd.DataFrame({"sample_id": test.ids, "subject": [str(i).split("/")[-2] for i in test.ids],
+                                "fold": held_out,
                                 "label": [classes[i] for i in y], "pred": [classes[i] for i in pred]})
     for j, c in enumerate(classes):
         predictions[f"p_{c}"] = probs[:, j]
     metrics = {
-        "test_subject": held_out, "train_subjects": train_subjects,
-        "train_shards": [str(p) for p in train_shards], "test_shard": str(test_shard),
+        "fold": held_out, "test_subjects": test_subjects, "train_subjects": train_subjects,
+        "train_shards": [str(p) for p in train_shards], "test_shards": [str(p) for p in test_shards],
         "classes": classes, "n_train_samples": len(train), "n_validation_clips": len(val), "n_test": len(test),
         "validation_clips": sorted(val_ids), "early_stopping": len(val) > 0,
         "best_epoch": best["epoch"], "epochs_run": len(history),
@@ -304,7 +311,7 @@ def train_fold(train_shards: list[str | Path], test_shard: str | Path, out_dir: 
         pd.DataFrame(history).to_csv(tmp, sep="\t", index=False)
     with atomic_path(out / "model.pt") as tmp:
         torch.save({"model": best["state"], "classes": classes, "config": cfg_dict, "epoch": best["epoch"],
-                    "test_subject": held_out}, tmp)
+                    "fold": held_out}, tmp)
     with atomic_path(out / "metrics.json") as tmp:
         tmp.write_text(json.dumps(metrics, indent=2) + "\n")
     ckpt_path.unlink(missing_ok=True)

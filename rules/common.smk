@@ -18,6 +18,7 @@ except ConfigError as exc:
 
 wildcard_constraints:
     subject="[^/]+",
+    fold="[^/]+",
     fmt="casme2|samm|smic|casme3a|mmew",
     synth_hash="[0-9a-f]{6}",
 
@@ -47,6 +48,9 @@ EVM = config["evm"]
 FLOW = config["flow"]
 IMAGES = config["images"]
 TRAIN = config["train"]
+PROTOCOL = config["evaluation"]["protocol"]
+if PROTOCOL == "lodo" and not COMPOSITE:
+    raise WorkflowError("config key 'evaluation.protocol': lodo needs several datasets in dataset.format")
 
 
 def short_hash(obj):
@@ -84,8 +88,8 @@ MODEL_TAG = (
     f"{'+'.join(TRAIN['streams'])}-{TRAIN['sampler']}-w{TRAIN['width']}-seed{TRAIN['seed']}-"
     f"{short_hash({k: v for k, v in TRAIN.items() if k not in ('device', 'threads', 'mem_mb', 'runtime')})}"
 )
-FOLDS = f"{OUT}/folds/{EVM_TAG}/{FLOW_TAG}/{IMG_TAG}/{MODEL_TAG}"
-REPORT = f"{OUT}/reports/{EVM_TAG}/{FLOW_TAG}/{IMG_TAG}/{MODEL_TAG}"
+FOLDS = f"{OUT}/folds/{EVM_TAG}/{FLOW_TAG}/{IMG_TAG}/{MODEL_TAG}/{PROTOCOL}"
+REPORT = f"{OUT}/reports/{EVM_TAG}/{FLOW_TAG}/{IMG_TAG}/{MODEL_TAG}/{PROTOCOL}"
 
 
 def manifest_input(wildcards):
@@ -128,12 +132,30 @@ def class_list():
     return sorted(classes)
 
 
-def subjects():
-    """Subjects with at least one usable clip: known once the manifest checkpoint has run."""
+def manifest_subjects():
+    """subject -> dataset for subjects with at least one usable clip (known once the manifest checkpoint ran)."""
     import pandas as pd
 
     path = checkpoints.manifest.get().output.manifest
-    return sorted(pd.read_csv(path, sep="\t", dtype={"subject": str}, usecols=["subject"]).subject.unique())
+    table = pd.read_csv(path, sep="\t", dtype={"subject": str}, usecols=["subject", "dataset"]).drop_duplicates()
+    return dict(zip(table.subject, table.dataset))
+
+
+def subjects():
+    return sorted(manifest_subjects())
+
+
+def folds():
+    """LOSO: one fold per subject; LODO: one per source dataset."""
+    if PROTOCOL == "loso":
+        return subjects()
+    return sorted(set(manifest_subjects().values()))
+
+
+def fold_subjects(fold):
+    if PROTOCOL == "loso":
+        return [fold]
+    return sorted(s for s, d in manifest_subjects().items() if d == fold)
 
 
 def all_shards(wildcards):
@@ -146,13 +168,18 @@ def figure_inputs(wildcards):
 
 
 def train_shards(wildcards):
-    """Every subject's shard except the held-out one: the fold never sees its test subject."""
-    return [f"{SHARDS}/{s}.h5" for s in subjects() if s != wildcards.subject]
+    """Every subject's shard except the held-out ones: a fold never sees its test subjects."""
+    held_out = set(fold_subjects(wildcards.fold))
+    return [f"{SHARDS}/{s}.h5" for s in subjects() if s not in held_out]
+
+
+def test_shards(wildcards):
+    return [f"{SHARDS}/{s}.h5" for s in fold_subjects(wildcards.fold)]
 
 
 def fold_outputs(name):
     def inputs(wildcards):
-        return expand(f"{FOLDS}/{{subject}}/{name}", subject=subjects())
+        return expand(f"{FOLDS}/{{fold}}/{name}", fold=folds())
 
     return inputs
 

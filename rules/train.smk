@@ -1,21 +1,21 @@
-# Stage 2: one MSCNN per held-out subject (LOSO), then pooled metrics and the report.
+# Stage 2: one MSCNN per fold (held-out subject, or held-out dataset for LODO), then the report.
 
 
 rule train_fold:
     input:
         train=train_shards,
-        test=f"{SHARDS}/{{subject}}.h5",
+        test=test_shards,
     output:
-        predictions=f"{FOLDS}/{{subject}}/predictions.csv",
-        metrics=f"{FOLDS}/{{subject}}/metrics.json",
-        history=f"{FOLDS}/{{subject}}/history.tsv",
-        model=f"{FOLDS}/{{subject}}/model.pt",
+        predictions=f"{FOLDS}/{{fold}}/predictions.csv",
+        metrics=f"{FOLDS}/{{fold}}/metrics.json",
+        history=f"{FOLDS}/{{fold}}/history.tsv",
+        model=f"{FOLDS}/{{fold}}/model.pt",
     params:
         train=TRAIN,
     log:
-        f"{RESULTS}/logs/train_fold/{NAME}/{MODEL_TAG}/{{subject}}.log",
+        f"{RESULTS}/logs/train_fold/{NAME}/{MODEL_TAG}/{PROTOCOL}/{{fold}}.log",
     benchmark:
-        f"{RESULTS}/benchmarks/train_fold/{NAME}/{MODEL_TAG}/{{subject}}.tsv"
+        f"{RESULTS}/benchmarks/train_fold/{NAME}/{MODEL_TAG}/{PROTOCOL}/{{fold}}.tsv"
     conda:
         "../envs/microexpr.yaml"
     threads: TRAIN["threads"]
@@ -39,9 +39,10 @@ rule aggregate:
         html=report(f"{REPORT}/report.html", caption="../report/report.rst", category="Evaluation"),
     params:
         config=config,
-        title=f"{NAME}: {MODEL_TAG} on {EVM_TAG}/{FLOW_TAG}/{IMG_TAG}",
+        title=f"{NAME}: {MODEL_TAG} on {EVM_TAG}/{FLOW_TAG}/{IMG_TAG} ({PROTOCOL.upper()})",
+        protocol=PROTOCOL,
     log:
-        f"{RESULTS}/logs/aggregate/{NAME}/{MODEL_TAG}.log",
+        f"{RESULTS}/logs/aggregate/{NAME}/{MODEL_TAG}/{PROTOCOL}.log",
     conda:
         "../envs/microexpr.yaml"
     threads: 1

@@ -36,7 +36,7 @@ def test_fold_outputs_and_no_leakage(shards, tmp_path):
     test = shards["sub01"]
     train = [shards["sub02"], shards["sub03"]]
     m = train_fold(train, test, tmp_path, config(), progress=False)
-    assert m["test_subject"] == "sub01" and m["train_subjects"] == ["sub02", "sub03"]
+    assert m["fold"] == "sub01" and m["test_subjects"] == ["sub01"] and m["train_subjects"] == ["sub02", "sub03"]
     assert all("sub01" not in c for c in m["validation_clips"])
     assert all(c.split("/")[1] in ("sub02", "sub03") for c in m["validation_clips"])
     preds = pd.read_csv(tmp_path / "predictions.csv")
@@ -55,6 +55,17 @@ def test_fold_outputs_and_no_leakage(shards, tmp_path):
 def test_held_out_subject_in_training_is_refused(shards, tmp_path):
     with pytest.raises(FoldError, match="held-out subject"):
         train_fold([shards["sub01"], shards["sub02"]], shards["sub01"], tmp_path, config(), progress=False)
+    with pytest.raises(FoldError, match=r"\['sub02'\]"):
+        train_fold([shards["sub02"], shards["sub03"]], [shards["sub01"], shards["sub02"]], tmp_path, config(),
+                   progress=False)
+
+
+def test_several_held_out_subjects(shards, tmp_path):
+    m = train_fold([shards["sub03"]], [shards["sub01"], shards["sub02"]], tmp_path, config(max_epochs=2),
+                   fold="two", progress=False)
+    assert m["fold"] == "two" and m["test_subjects"] == ["sub01", "sub02"] and m["n_test"] == 10
+    preds = pd.read_csv(tmp_path / "predictions.csv")
+    assert set(preds.subject) == {"sub01", "sub02"} and (preds.fold == "two").all()
 
 
 def test_resume_after_a_kill_gives_the_same_result(shards, tmp_path, monkeypatch):

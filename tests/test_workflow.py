@@ -36,6 +36,8 @@ def test_dry_run_of_the_default_config(tmp_path):
     (["evm={alpha: abc}"], "config key 'evm.alpha' must be of type number"),
     (["alpah=8"], "unknown config key 'alpah'"),
     (["synthetic={subjects: many}"], "config key 'synthetic.subjects' must be of type integer"),
+    (["evaluation={protocol: lodo}"], "lodo needs several datasets"),
+    (["dataset={format: [casme2, samm], root: /data/x}"], "a composite needs a mapping format -> root"),
 ])
 def test_config_errors_stop_the_run(tmp_path, config, message):
     out = snakemake("-n", "--config", f"results={tmp_path}", *config, check=False)
@@ -94,11 +96,11 @@ def test_tiny_end_to_end(tmp_path):
     assert len(folds) == 3
     for path in folds:
         fold = json.loads(path.read_text())
-        held_out = fold["test_subject"]
-        assert held_out == path.parent.name
+        held_out = fold["fold"]
+        assert held_out == path.parent.name and fold["test_subjects"] == [held_out]
         assert held_out not in fold["train_subjects"] and len(fold["train_subjects"]) == 2
         assert all(not p.endswith(f"/{held_out}.h5") for p in fold["train_shards"])
-        assert fold["test_shard"].endswith(f"/{held_out}.h5")
+        assert fold["test_shards"] == [s for s in fold["test_shards"] if s.endswith(f"/{held_out}.h5")] != []
     report_dir = next((out / "reports").rglob("report.html")).parent
     metrics = json.loads((report_dir / "metrics.json").read_text())
     assert metrics["n_folds"] == 3 and metrics["n_clips"] == 12
@@ -179,3 +181,15 @@ def test_megc2019_composite_end_to_end(tmp_path):
     assert sum(d["n"] for d in metrics["per_dataset"].values()) == metrics["n_clips"] == len(manifest)
     page = next((tmp_path / "megc" / "reports").rglob("report.html")).read_text()
     assert "Per source dataset" in page
+
+    # leave-one-dataset-out on the same shards: three folds, each holding out one whole dataset
+    snakemake("--config", f"results={tmp_path}", *config, "evaluation={protocol: lodo}")
+    lodo = sorted((tmp_path / "megc" / "folds").rglob("lodo/*/metrics.json"))
+    assert [p.parent.name for p in lodo] == ["casme2", "samm", "smic"]
+    for path in lodo:
+        fold = json.loads(path.read_text())
+        assert all(s.startswith(fold["fold"] + "_") for s in fold["test_subjects"]) and len(fold["test_subjects"]) == 2
+        assert not any(s.startswith(fold["fold"] + "_") for s in fold["train_subjects"])
+        assert len(fold["train_subjects"]) == 4
+    report = json.loads(next((tmp_path / "megc" / "reports").rglob("lodo/metrics.json")).read_text())
+    assert report["protocol"] == "lodo" and report["n_folds"] == 3 and report["n_clips"] == len(manifest)

@@ -11,4 +11,5 @@ log_to_file(snakemake.log[0])
 out = snakemake.output
 write_aggregate(list(snakemake.input.metrics), list(snakemake.input.predictions), metrics_json=out.metrics,
                 per_fold_tsv=out.per_fold, per_class_tsv=out.per_class, confusion_png=out.confusion,
-                report_html=out.html, config=dict(snakemake.params.config), title=snakemake.params.title)
+                report_html=out.html, config=dict(snakemake.params.config), title=snakemake.params.title,
+                protocol=snakemake.params.protocol)

@@ -10,5 +10,5 @@ from microexpr.train import TrainConfig, train_fold
 log_to_file(snakemake.log[0])
 settings = {k: v for k, v in snakemake.params.train.items() if k not in ("mem_mb", "runtime")}
 settings["threads"] = snakemake.threads
-train_fold(list(snakemake.input.train), snakemake.input.test, Path(snakemake.output.metrics).parent,
-           TrainConfig(**settings), test_subject=snakemake.wildcards.subject)
+train_fold(list(snakemake.input.train), list(snakemake.input.test), Path(snakemake.output.metrics).parent,
+           TrainConfig(**settings), fold=snakemake.wildcards.fold)
