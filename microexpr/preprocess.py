@@ -26,7 +26,8 @@ from . import __version__
 from .datasets.manifest import frame_paths
 from .errors import DatasetError, FrameError
 from .flow import (
-    AUGMENTATIONS, make_flow_estimator, optical_strain, remove_global_motion, resize_flow, stream_images,
+    AUGMENTATIONS, StreamImages, make_flow_estimator, optical_strain, remove_global_motion, resize_flow,
+    stream_images, transform_image,
 )
 from .io import atomic_path, read_frame
 from .magnify import magnify
@@ -146,20 +147,64 @@ def flow_subject(magnified: str | Path, out: str | Path, *, method: str = "tvl1"
     return Path(out)
 
 
+class ShardWriter:
+    """Collects the (augmented) stream images of one subject and writes them as its shard."""
+
+    def __init__(self, classes: list[str], size: int):
+        self.classes, self.size = list(classes), size
+        self.arrays: dict[str, list] = {k: [] for k in ("flow", "gray", "masked", "mask", "label", "sample_id", "aug")}
+
+    def add(self, sample_id: str, label: str, samples: list[StreamImages]) -> None:
+        if label not in self.classes:
+            raise DatasetError(f"{sample_id}: label {label!r} is not one of the classes {self.classes}")
+        for a, s in enumerate(samples):
+            for key in ("flow", "gray", "masked", "mask"):
+                self.arrays[key].append(getattr(s, key))
+            self.arrays["label"].append(self.classes.index(label))
+            self.arrays["sample_id"].append(sample_id)
+            self.arrays["aug"].append(a)
+
+    def write(self, out: str | Path, attrs: dict) -> Path:
+        if not self.arrays["sample_id"]:
+            raise DatasetError(f"{out}: no samples to write")
+        size, a = self.size, self.arrays
+        with atomic_path(out) as tmp, h5py.File(tmp, "w") as h5:
+            opts = dict(compression="gzip", compression_opts=1)
+            h5.create_dataset("flow", data=np.stack(a["flow"]), chunks=(1, size, size, 3), **opts)
+            for key in ("gray", "masked", "mask"):
+                h5.create_dataset(key, data=np.stack(a[key]), chunks=(1, size, size), **opts)
+            h5.create_dataset("label", data=np.array(a["label"], np.int64))
+            h5.create_dataset("sample_id", data=np.array(a["sample_id"], dtype=object), dtype=h5py.string_dtype())
+            h5.create_dataset("aug", data=np.array(a["aug"], np.int8))
+            h5.attrs.update(attrs)
+            h5.attrs.update({"stage": "shard", "format": SHARD_FORMAT, "classes": self.classes, "size": size,
+                             "microexpr": __version__})
+        log.info("shard %s: %d clips, %d samples at %dx%d", attrs.get("subject", ""), len(set(a["sample_id"])),
+                 len(a["sample_id"]), size, size)
+        return Path(out)
+
+
+def augmented_streams(flow: np.ndarray, apex: np.ndarray, *, threshold: int, max_magnitude: float | None,
+                      augment: bool) -> list[StreamImages]:
+    """Stream images of one sample (flow field and apex at the model size), original first."""
+    augs = AUGMENTATIONS if augment else AUGMENTATIONS[:1]
+    return [stream_images(flow, apex, threshold=threshold, max_magnitude=max_magnitude, flip=flip, angle=angle)
+            for flip, angle in augs]
+
+
 def shard_subject(flow_file: str | Path, manifest: pd.DataFrame, out: str | Path, *, classes: list[str],
                   size: int = 224, threshold: int = 50, max_magnitude: float | None = None,
                   global_motion: str = "median", augment: bool = True, progress: bool = True) -> Path:
     """Stream images (x10 augmented) of one subject -> its shard.
 
     Datasets (N samples): ``flow`` N x S x S x 3 uint8 (BGR of the HSV flow image), ``gray``,
-    ``masked`` and ``mask`` (0/255) N x S x S uint8, ``label`` (index into the ``classes`` attribute), ``sample_id``,
-    ``aug`` (0 = the original; see :data:`microexpr.flow.AUGMENTATIONS`).
+    ``masked`` and ``mask`` (0/255) N x S x S uint8, ``label`` (index into the ``classes`` attribute),
+    ``sample_id``, ``aug`` (0 = the original; see :data:`microexpr.flow.AUGMENTATIONS`).
     """
     import cv2
 
     by_id = manifest.set_index("sample_id")
-    augs = AUGMENTATIONS if augment else AUGMENTATIONS[:1]
-    out_flow, out_gray, out_masked, out_mask, labels, ids, aug_ids = [], [], [], [], [], [], []
+    writer = ShardWriter(classes, size)
     with h5py.File(flow_file, "r") as src:
         subject = str(src.attrs.get("subject", ""))
         attrs = {k: v for k, v in src.attrs.items() if k != "stage"}
@@ -168,41 +213,87 @@ def shard_subject(flow_file: str | Path, manifest: pd.DataFrame, out: str | Path
             sid = str(g.attrs["sample_id"])
             if sid not in by_id.index:
                 raise DatasetError(f"{flow_file}: clip {sid} is not in the manifest")
-            label = by_id.loc[sid, "label"]
-            if label not in classes:
-                raise DatasetError(f"{sid}: label {label!r} is not one of the classes {classes}")
             flow = remove_global_motion(resize_flow(g["flow"][()], (size, size)), global_motion)
             apex = cv2.resize(g["apex"][()], (size, size), interpolation=cv2.INTER_AREA)
-            for a, (flip, angle) in enumerate(augs):
-                s = stream_images(flow, apex, threshold=threshold, max_magnitude=max_magnitude, flip=flip,
-                                  angle=angle)
-                out_flow.append(s.flow)
-                out_gray.append(s.gray)
-                out_masked.append(s.masked)
-                out_mask.append(s.mask)
-                labels.append(classes.index(label))
-                ids.append(sid)
-                aug_ids.append(a)
-    if not ids:
-        raise DatasetError(f"{flow_file}: no clips")
-    with atomic_path(out) as tmp, h5py.File(tmp, "w") as h5:
-        opts = dict(compression="gzip", compression_opts=1)
-        h5.create_dataset("flow", data=np.stack(out_flow), chunks=(1, size, size, 3), **opts)
-        h5.create_dataset("gray", data=np.stack(out_gray), chunks=(1, size, size), **opts)
-        h5.create_dataset("masked", data=np.stack(out_masked), chunks=(1, size, size), **opts)
-        h5.create_dataset("mask", data=np.stack(out_mask), chunks=(1, size, size), **opts)
-        h5.create_dataset("label", data=np.array(labels, np.int64))
-        h5.create_dataset("sample_id", data=np.array(ids, dtype=object), dtype=h5py.string_dtype())
-        h5.create_dataset("aug", data=np.array(aug_ids, np.int8))
-        h5.attrs.update(attrs)
-        h5.attrs.update({"stage": "shard", "format": SHARD_FORMAT, "subject": subject, "classes": list(classes),
-                         "size": size, "threshold": threshold, "mask_channel": "hsv_value",
-                         "max_magnitude": "per-image" if max_magnitude is None else max_magnitude,
-                         "global_motion": global_motion,
-                         "augmentations": repr(list(augs)), "microexpr": __version__})
-    log.info("shard %s: %d clips x %d = %d samples at %dx%d", subject, len(set(ids)), len(augs), len(ids),
-             size, size)
-    return Path(out)
+            writer.add(sid, by_id.loc[sid, "label"],
+                       augmented_streams(flow, apex, threshold=threshold, max_magnitude=max_magnitude, augment=augment))
+    augs = AUGMENTATIONS if augment else AUGMENTATIONS[:1]
+    return writer.write(out, {**attrs, "subject": subject, "threshold": threshold, "mask_channel": "hsv_value",
+                              "max_magnitude": "per-image" if max_magnitude is None else max_magnitude,
+                              "global_motion": global_motion, "augmentations": repr(list(augs))})
+
+
+def flow_from_hsv_image(bgr: np.ndarray) -> np.ndarray:
+    """Decode an HSV flow rendering (saved as BGR, hue = direction, value = magnitude) into a flow field
+    (relative magnitudes: the rendering's scale is unknown)."""
+    import cv2
+
+    hsv = cv2.cvtColor(bgr[..., :3], cv2.COLOR_BGR2HSV).astype(np.float32)
+    angle = np.deg2rad(hsv[..., 0] * 2.0)
+    magnitude = hsv[..., 2] / 255.0
+    return np.stack([magnitude * np.cos(angle), magnitude * np.sin(angle)], axis=-1).astype(np.float32)
+
+
+def _image_streams(flow_img: np.ndarray, apex: np.ndarray, mask: np.ndarray, augment: bool) -> list[StreamImages]:
+    """Augmented streams of a flow image taken as a plain image (flips and rotations move pixels only)."""
+    out = []
+    for flip, angle in AUGMENTATIONS if augment else AUGMENTATIONS[:1]:
+        f = transform_image(flow_img, flip=flip, angle=angle)
+        g = transform_image(apex, flip=flip, angle=angle)
+        m = np.where(transform_image(mask, flip=flip, angle=angle) > 127, 255, 0).astype(np.uint8)
+        out.append(StreamImages(flow=f, gray=g, masked=np.where(m > 0, g, 0).astype(np.uint8), mask=m))
+    return out
+
+
+def byo_shard_subject(manifest: pd.DataFrame, subject: str, out: str | Path, *, classes: list[str],
+                      size: int = 224, threshold: int = 50, max_magnitude: float | None = None,
+                      global_motion: str = "median", augment: bool = True, flow_encoding: str = "hsv",
+                      flow_method: str = "tvl1", flow_params: dict | None = None, progress: bool = True) -> Path:
+    """Shard of one subject of a bring-your-own manifest (:mod:`microexpr.datasets.byo`).
+
+    ``flow_encoding``: ``hsv`` decodes given flow images as HSV renderings into flow fields, so flips
+    and rotations turn the directions as for computed flow; ``image`` takes them as plain images
+    (u/v/strain or other encodings: augmentation moves pixels only, and the mask is the brightest
+    channel above ``threshold`` unless a mask is given). Samples with onset + apex get computed flow.
+    """
+    import cv2
+
+    if flow_encoding not in ("hsv", "image"):
+        raise DatasetError(f"flow_encoding must be 'hsv' or 'image', got {flow_encoding!r}")
+    estimate = None
+    writer = ShardWriter(classes, size)
+    for row in _progress(_rows(manifest, subject).to_dict("records"), f"shard {subject}", progress):
+        apex = cv2.resize(read_frame(row["apex_path"], gray=True), (size, size), interpolation=cv2.INTER_AREA)
+        given_mask = None
+        if row.get("mask_path"):
+            given_mask = cv2.resize(read_frame(row["mask_path"], gray=True), (size, size),
+                                    interpolation=cv2.INTER_NEAREST)
+        if row["entry"] == "flow" and flow_encoding == "image":
+            img = cv2.resize(read_frame(row["flow_path"])[..., :3], (size, size), interpolation=cv2.INTER_AREA)
+            mask = given_mask if given_mask is not None else np.where(img.max(axis=2) > threshold, 255, 0)
+            writer.add(row["sample_id"], row["label"], _image_streams(img, apex, mask.astype(np.uint8), augment))
+            continue
+        if row["entry"] == "flow":
+            flow = resize_flow(flow_from_hsv_image(read_frame(row["flow_path"])), (size, size))
+        else:
+            onset_full, apex_full = read_frame(row["onset_path"], gray=True), read_frame(row["apex_path"], gray=True)
+            if onset_full.shape != apex_full.shape:
+                raise DatasetError(f"{row['sample_id']}: onset {row['onset_path']} and apex {row['apex_path']} "
+                                   "differ in size")
+            estimate = estimate or make_flow_estimator(flow_method, **(flow_params or {}))
+            flow = remove_global_motion(resize_flow(np.asarray(estimate(onset_full, apex_full), np.float32),
+                                                    (size, size)), global_motion)
+        streams = augmented_streams(flow, apex, threshold=threshold, max_magnitude=max_magnitude, augment=augment)
+        if given_mask is not None:
+            augs = AUGMENTATIONS if augment else AUGMENTATIONS[:1]
+            for st, (flip, angle) in zip(streams, augs):
+                m = transform_image(given_mask, flip=flip, angle=angle) > 127
+                st.mask = np.where(m, 255, 0).astype(np.uint8)
+                st.masked = np.where(m, st.gray, 0).astype(np.uint8)
+        writer.add(row["sample_id"], row["label"], streams)
+    return writer.write(out, {"subject": subject, "source": "bring-your-own manifest", "flow_encoding": flow_encoding,
+                              "method": flow_method, "threshold": threshold, "global_motion": global_motion,
+                              "augmentations": repr(list(AUGMENTATIONS if augment else AUGMENTATIONS[:1]))})
 
 
 def read_shard(path: str | Path, *, augmented: bool = False,

@@ -29,6 +29,11 @@ OUT = f"{RESULTS}/{NAME}"
 DATASET = config["dataset"]
 FORMATS = [DATASET["format"]] if isinstance(DATASET["format"], str) else list(DATASET["format"])
 COMPOSITE = len(FORMATS) > 1
+BYO = FORMATS == ["manifest"]
+if "manifest" in FORMATS and COMPOSITE:
+    raise WorkflowError("config key 'dataset.format': a bring-your-own manifest cannot join a composite")
+if BYO and not isinstance(DATASET["root"], str):
+    raise WorkflowError("config key 'dataset.root': with format manifest it must be the path of the CSV")
 
 
 def dataset_root(fmt):
@@ -76,6 +81,8 @@ def synthetic_dir(fmt):
 
 def data_roots():
     """format -> the folder its loader reads (the user's root or the synthetic stand-in)."""
+    if BYO:
+        return {"manifest": DATASET["root"]}
     return {f: dataset_root(f) or synthetic_dir(f) for f in FORMATS}
 EVM_TAG = f"alpha{EVM['alpha']:g}-{EVM['filter']}-{short_hash(EVM)}"
 FLOW_TAG = f"{FLOW['method']}-{short_hash(flow_params())}"
@@ -97,6 +104,10 @@ def manifest_input(wildcards):
     from microexpr.datasets import LOADERS
     from microexpr.errors import DatasetError
 
+    if BYO:
+        if not Path(DATASET["root"]).is_file():
+            raise WorkflowError(f"config key 'dataset.root': manifest CSV not found: {DATASET['root']}")
+        return [DATASET["root"]]
     inputs = []
     for fmt in FORMATS:
         root = dataset_root(fmt)
@@ -121,8 +132,15 @@ def class_list():
     """Class names in label-index order (sorted), the same for every subject's shard."""
     from microexpr.datasets import resolve_scheme
 
+    from microexpr.datasets.byo import allowed_labels, csv_labels
     from microexpr.errors import DatasetError
 
+    if BYO:
+        try:
+            labels = allowed_labels(DATASET["classes"])
+        except DatasetError as exc:
+            raise WorkflowError(f"config key 'dataset.classes': {exc}") from None
+        return sorted(labels) if labels is not None else csv_labels(DATASET["root"])
     classes = set()
     for fmt in FORMATS:
         try:
@@ -162,6 +180,13 @@ def all_shards(wildcards):
     return expand(f"{SHARDS}/{{subject}}.h5", subject=subjects())
 
 
+def shard_inputs(wildcards):
+    """Computed flow for dataset clips; a bring-your-own manifest's images are read directly."""
+    if BYO:
+        return {"manifest": f"{OUT}/manifest.tsv"}
+    return {"flow": f"{FLOWS}/{wildcards.subject}.h5", "manifest": f"{OUT}/manifest.tsv"}
+
+
 def figure_inputs(wildcards):
     first = subjects()[0]
     return {"flow": f"{FLOWS}/{first}.h5", "shard": f"{SHARDS}/{first}.h5"}
@@ -189,6 +214,6 @@ def final_targets():
         f"{OUT}/manifest.tsv",
         f"{OUT}/manifest_report.tsv",
         f"{SHARDS}/index.tsv",
-        f"{FIGURES}/preprocessing.png",
+        *([] if BYO else [f"{FIGURES}/preprocessing.png"]),  # the figure shows a clip's onset and apex
         f"{REPORT}/report.html",
     ]

@@ -46,13 +46,16 @@ rule flow:
 
 rule shard:
     input:
-        flow=f"{FLOWS}/{{subject}}.h5",
-        manifest=f"{OUT}/manifest.tsv",
+        unpack(shard_inputs),
     output:
         f"{SHARDS}/{{subject}}.h5",
     params:
         images=IMAGES,
         classes=class_list(),
+        byo=BYO,
+        flow_encoding=DATASET["flow_encoding"],
+        method=FLOW["method"],
+        flow=flow_params(),
     log:
         f"{RESULTS}/logs/shard/{NAME}/{EVM_TAG}/{FLOW_TAG}/{IMG_TAG}/{{subject}}.log",
     benchmark:

@@ -1,4 +1,4 @@
-"""Snakemake adapter: rule shard -> microexpr.preprocess.shard_subject."""
+"""Snakemake adapter: rule shard -> microexpr.preprocess.shard_subject (or byo_shard_subject)."""
 import sys
 from pathlib import Path
 
@@ -6,8 +6,13 @@ sys.path.insert(0, str(Path(snakemake.scriptdir).parent))  # microexpr, also in 
 
 from microexpr.datasets import read_manifest
 from microexpr.logs import log_to_file
-from microexpr.preprocess import shard_subject
+from microexpr.preprocess import byo_shard_subject, shard_subject
 
 log_to_file(snakemake.log[0])
-shard_subject(snakemake.input.flow, read_manifest(snakemake.input.manifest), snakemake.output[0],
-              classes=list(snakemake.params.classes), **snakemake.params.images)
+p = snakemake.params
+manifest = read_manifest(snakemake.input.manifest)
+if p.byo:
+    byo_shard_subject(manifest, snakemake.wildcards.subject, snakemake.output[0], classes=list(p.classes),
+                      flow_encoding=p.flow_encoding, flow_method=p.method, flow_params=dict(p.flow), **p.images)
+else:
+    shard_subject(snakemake.input.flow, manifest, snakemake.output[0], classes=list(p.classes), **p.images)

@@ -14,6 +14,7 @@ import pandas as pd
 
 from ..errors import DatasetError
 from . import casme2, casme3a, mmew, samm, smic
+from .byo import load_byo_manifest
 from .manifest import (
     MANIFEST_COLUMNS, REPORT_COLUMNS, build_manifest, frame_paths, read_manifest, write_manifest,
 )
@@ -24,7 +25,7 @@ LOADERS = {"casme2": casme2, "samm": samm, "smic": smic, "casme3a": casme3a, "mm
 
 __all__ = [
     "LOADERS", "MANIFEST_COLUMNS", "REPORT_COLUMNS", "DATASET_LABELS", "SCHEMES",
-    "load_manifest", "load_composite", "frame_paths", "read_manifest", "write_manifest", "resolve_scheme",
+    "load_manifest", "load_composite", "load_byo_manifest", "frame_paths", "read_manifest", "write_manifest", "resolve_scheme",
 ]
 
 

@@ -32,6 +32,7 @@ MANIFEST_COLUMNS = [
     "sample_id", "dataset", "subject", "clip", "label", "raw_label",
     "onset", "apex", "offset", "fps", "n_frames", "frame_dir", "frame_template", "sheet_row",
 ]
+BASE_COLUMNS = ["sample_id", "dataset", "subject", "clip", "label"]
 REPORT_COLUMNS = ["dataset", "sheet_row", "subject", "clip", "raw_label", "action", "code", "reason"]
 VERIFY_MODES = ("exists", "header", "decode")
 MISSING_MARKERS = {"", "/", "-", "na", "n/a", "nan", "none"}
@@ -247,6 +248,7 @@ MANIFEST_DTYPES = {
     "sample_id": str, "dataset": str, "subject": str, "clip": str, "label": str, "raw_label": str,
     "onset": int, "apex": int, "offset": int, "fps": float, "n_frames": int,
     "frame_dir": str, "frame_template": str, "source_subject": str,
+    "entry": str, "flow_path": str, "apex_path": str, "onset_path": str, "mask_path": str,
 }
 
 
@@ -266,7 +268,8 @@ def read_manifest(path: str | Path) -> pd.DataFrame:
     if not path.is_file():
         raise DatasetError(f"manifest not found: {path}")
     df = pd.read_csv(path, sep="\t", dtype=MANIFEST_DTYPES, keep_default_na=False)
-    missing = [c for c in MANIFEST_COLUMNS if c not in df.columns]
+    required = BASE_COLUMNS if "entry" in df.columns else MANIFEST_COLUMNS  # bring-your-own: no frames
+    missing = [c for c in required if c not in df.columns]
     if missing:
         raise DatasetError(f"{path}: not a manifest (missing columns {missing})")
     return df

@@ -1,0 +1,122 @@
+"""Bring-your-own inputs: a CSV that points at images a user already has.
+
+Columns: ``subject``, ``sample``, ``label`` and paths (relative to the CSV's folder or absolute):
+``flow`` (a 3-channel flow image, PNG/JPG), ``apex`` (required), ``onset`` and ``mask`` (optional).
+A sample enters the pipeline at the earliest stage its files allow:
+
+* ``flow`` + ``apex`` -> straight to masks and shards (the ``mask`` column, if given, replaces the mask
+  derived from the flow image);
+* ``onset`` + ``apex`` (no ``flow``) -> optical flow is computed, then as above.
+
+Images may be any size (they are resized to the model size). Every row is checked before anything
+runs; missing files, unreadable images, unknown labels and missing required paths stop the load with
+every bad row named.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import pandas as pd
+
+from ..errors import DatasetError
+from .manifest import REPORT_COLUMNS
+
+REQUIRED = ("subject", "sample", "label")
+PATH_COLUMNS = ("flow", "apex", "onset", "mask")
+
+
+def _check_image(path: Path, channels: int | None) -> str | None:
+    import cv2
+
+    if not path.is_file():
+        return f"missing file {path}"
+    img = cv2.imread(str(path), cv2.IMREAD_UNCHANGED)
+    if img is None:
+        return f"unreadable image {path}"
+    if channels == 3 and (img.ndim != 3 or img.shape[2] < 3):
+        return f"flow image {path} has {1 if img.ndim == 2 else img.shape[2]} channel(s), needs 3"
+    return None
+
+
+def load_byo_manifest(csv_path: str | Path, allowed_labels: set[str] | None = None) -> pd.DataFrame:
+    """Read and check a bring-your-own CSV; returns a manifest (``entry`` says where each sample enters)."""
+    csv_path = Path(csv_path)
+    if not csv_path.is_file():
+        raise DatasetError(f"manifest CSV not found: {csv_path}")
+    try:
+        table = pd.read_csv(csv_path, dtype=str, keep_default_na=False)
+    except (pd.errors.ParserError, UnicodeDecodeError) as exc:
+        raise DatasetError(f"cannot read {csv_path}: {exc}") from exc
+    table.columns = [c.strip().lower() for c in table.columns]
+    missing = [c for c in REQUIRED + ("apex",) if c not in table.columns]
+    if missing:
+        raise DatasetError(f"{csv_path}: missing column(s) {missing}; needs {list(REQUIRED)}, apex, and flow or onset")
+    if "flow" not in table.columns and "onset" not in table.columns:
+        raise DatasetError(f"{csv_path}: needs a flow or an onset column")
+    base = csv_path.parent
+    rows, problems, seen = [], [], {}
+    for i, rec in enumerate(table.to_dict("records"), start=2):  # line 1 is the header
+        subject, sample, label = (str(rec.get(c, "")).strip() for c in REQUIRED)
+        where = f"row {i} ({subject or '?'}/{sample or '?'})"
+        errors = []
+        if not subject or not sample:
+            errors.append("empty subject or sample")
+        if not label:
+            errors.append("empty label")
+        elif allowed_labels is not None and label not in allowed_labels:
+            errors.append(f"unknown label {label!r} (known: {', '.join(sorted(allowed_labels))})")
+        paths = {}
+        for col in PATH_COLUMNS:
+            value = str(rec.get(col, "") or "").strip()
+            if value:
+                p = Path(value)
+                paths[col] = p if p.is_absolute() else base / p
+        if "apex" not in paths:
+            errors.append("no apex image")
+        if "flow" not in paths and "onset" not in paths:
+            errors.append("neither a flow nor an onset image")
+        for col, p in paths.items():
+            problem = _check_image(p, 3 if col == "flow" else None)
+            if problem:
+                errors.append(problem)
+        key = (subject, sample)
+        if key in seen and subject and sample:
+            errors.append(f"duplicate of row {seen[key]}")
+        seen.setdefault(key, i)
+        if errors:
+            problems.append(f"  {where}: " + "; ".join(errors))
+            continue
+        rows.append({
+            "sample_id": f"manifest/{subject}/{sample}", "dataset": "manifest", "subject": subject, "clip": sample,
+            "label": label, "raw_label": label, "entry": "flow" if "flow" in paths else "onset+apex",
+            **{f"{c}_path": str(paths[c].resolve()) if c in paths else "" for c in PATH_COLUMNS},
+            "sheet_row": i,
+        })
+    if problems:
+        raise DatasetError(f"{csv_path}: {len(problems)} row(s) cannot be used:\n" + "\n".join(problems))
+    if not rows:
+        raise DatasetError(f"{csv_path}: no rows")
+    manifest = pd.DataFrame(rows)
+    manifest.attrs["report"] = pd.DataFrame(columns=REPORT_COLUMNS)
+    return manifest
+
+
+def allowed_labels(classes, csv_path: str | Path | None = None) -> set[str] | None:
+    """Labels a bring-your-own manifest may use: an explicit list, a scheme's class names, or (``all``)
+    whatever the CSV holds (``None``: no check)."""
+    from .schemes import SCHEMES
+
+    if classes is None or classes == "all":
+        return None
+    if isinstance(classes, str):
+        if classes not in SCHEMES:
+            raise DatasetError(f"unknown class scheme {classes!r}; known: all, {', '.join(sorted(SCHEMES))}, or a list")
+        return {c for mapping in SCHEMES[classes].values() for c in mapping.values()}
+    return {str(c).strip() for c in classes}
+
+
+def csv_labels(csv_path: str | Path) -> list[str]:
+    table = pd.read_csv(csv_path, dtype=str, keep_default_na=False)
+    table.columns = [c.strip().lower() for c in table.columns]
+    return sorted({v.strip() for v in table.get("label", []) if v.strip()})

@@ -1,0 +1,109 @@
+"""Bring-your-own inputs: a CSV of flow/apex (or onset/apex) images enters the pipeline where it can."""
+import json
+
+import cv2
+import numpy as np
+import pandas as pd
+import pytest
+
+from microexpr.datasets import load_byo_manifest
+from microexpr.datasets.synthetic import load_clip_ground_truth, read_ground_truth
+from microexpr.errors import DatasetError
+from microexpr.flow import flow_to_hsv, hsv_to_bgr
+from microexpr.preprocess import byo_shard_subject, flow_from_hsv_image, read_shard
+from test_workflow import snakemake
+
+
+@pytest.fixture(scope="module")
+def byo_csv(synth_factory, tmp_path_factory):
+    """28x28 HSV flow images (from the generator's ground truth) and 224x224 apex images of a
+    synthetic dataset; every fourth sample gives onset + apex instead of a flow image."""
+    root = synth_factory(format="casme2", subjects=3, clips_per_subject=4)
+    out = tmp_path_factory.mktemp("byo")
+    rows = []
+    for k, r in enumerate(read_ground_truth(root)[lambda t: ~t.planted.str.startswith("label")].itertuples()):
+        frames = root / "Cropped" / r.subject / r.clip
+        apex = cv2.imread(str(frames / f"reg_img{r.apex}.jpg"))
+        cv2.imwrite(str(out / f"{r.clip}_{r.subject}_apex.png"), cv2.resize(apex, (224, 224)))
+        row = {"subject": r.subject, "sample": r.clip, "label": r.label, "apex": f"{r.clip}_{r.subject}_apex.png"}
+        if k % 4 == 3:
+            cv2.imwrite(str(out / f"{r.clip}_{r.subject}_onset.png"), cv2.imread(str(frames / f"reg_img{r.onset}.jpg")))
+            cv2.imwrite(str(out / f"{r.clip}_{r.subject}_apex_full.png"), apex)
+            row.update(onset=f"{r.clip}_{r.subject}_onset.png", apex=f"{r.clip}_{r.subject}_apex_full.png")
+        else:
+            flow = load_clip_ground_truth(root, r.subject, r.clip)["face_flow"]
+            img = cv2.resize(hsv_to_bgr(flow_to_hsv(flow)), (28, 28), interpolation=cv2.INTER_AREA)
+            cv2.imwrite(str(out / f"{r.clip}_{r.subject}_flow.png"), img)
+            row["flow"] = f"{r.clip}_{r.subject}_flow.png"
+        rows.append(row)
+    csv = out / "samples.csv"
+    pd.DataFrame(rows).to_csv(csv, index=False)
+    return csv
+
+
+def test_manifest_loads_and_says_where_samples_enter(byo_csv):
+    m = load_byo_manifest(byo_csv)
+    assert len(m) == 12 and set(m.entry) == {"flow", "onset+apex"} and (m.entry == "onset+apex").sum() == 3
+    assert m.sample_id.str.startswith("manifest/").all() and set(m.subject) == {"sub01", "sub02", "sub03"}
+
+
+def test_bad_rows_are_all_named(byo_csv, tmp_path):
+    table = pd.read_csv(byo_csv)
+    table.loc[0, "apex"] = "no_such_file.png"
+    (tmp_path / "broken.png").write_bytes(b"\x89PNG not really")
+    table.loc[1, "apex"] = str(tmp_path / "broken.png")
+    table.loc[2, "label"] = "contempt"
+    for col in ("flow", "onset"):
+        table[col] = [str(byo_csv.parent / v) if isinstance(v, str) else "" for v in table[col]]
+    table.loc[3:, "apex"] = [str(byo_csv.parent / v) for v in table.loc[3:, "apex"]]
+    bad = tmp_path / "bad.csv"
+    table.to_csv(bad, index=False)
+    labels = {"disgust", "happiness", "others", "repression", "surprise"}
+    with pytest.raises(DatasetError) as err:
+        load_byo_manifest(bad, labels)
+    text = str(err.value)
+    assert "3 row(s)" in text
+    assert "row 2 " in text and "missing file" in text and "no_such_file.png" in text
+    assert "row 3 " in text and "unreadable image" in text
+    assert "row 4 " in text and "unknown label 'contempt'" in text
+
+
+def test_hsv_flow_images_decode_to_fields():
+    flow = np.zeros((20, 20, 2), np.float32)
+    flow[5:10, 5:10] = (0.0, -2.0)  # up
+    decoded = flow_from_hsv_image(hsv_to_bgr(flow_to_hsv(flow)))
+    assert decoded[7, 7, 1] < -0.9 and abs(decoded[7, 7, 0]) < 0.05 and np.abs(decoded[0, 0]).max() == 0
+
+
+@pytest.mark.parametrize("encoding", ["hsv", "image"])
+def test_shard_of_a_byo_subject(byo_csv, tmp_path, encoding):
+    m = load_byo_manifest(byo_csv)
+    classes = sorted(set(m.label))
+    out = byo_shard_subject(m, "sub01", tmp_path / "s.h5", classes=classes, size=32, flow_encoding=encoding,
+                            flow_method="dis", progress=False)
+    d = read_shard(out, augmented=True, streams=("flow", "gray", "masked", "mask"))
+    assert d["flow"].shape == (40, 32, 32, 3) and np.bincount(d["aug"]).tolist() == [4] * 10
+    assert (d["masked"][d["mask"] == 0] == 0).all() and d["mask"].any()
+    originals = read_shard(out)
+    assert sorted(originals["sample_id"]) == sorted(m[m.subject == "sub01"].sample_id)
+
+
+@pytest.mark.workflow
+def test_byo_manifest_end_to_end(byo_csv, tmp_path):
+    config = ["name=byo", f"dataset={{format: manifest, root: {byo_csv}, classes: all}}", "images={size: 32}",
+              "train={width: 8, max_epochs: 2, patience: 5, batch_size: 16}"]
+    out = snakemake("--config", f"results={tmp_path}", *config)
+    assert "rule magnify" not in out.stderr  # the images go straight to the shards
+    metrics = json.loads(next((tmp_path / "byo" / "reports").rglob("metrics.json")).read_text())
+    assert metrics["n_folds"] == 3 and metrics["n_clips"] == 12
+    assert list((tmp_path / "byo" / "shards").rglob("sub0*.h5"))
+
+    bad = byo_csv.parent / "bad.csv"  # beside the images: paths are relative to the CSV
+    table = pd.read_csv(byo_csv)
+    table.loc[0, "flow"] = "missing.png"
+    table.to_csv(bad, index=False)
+    failed = snakemake("--config", f"results={tmp_path}", *config[:1],
+                       f"dataset={{format: manifest, root: {bad}, classes: all}}", check=False)
+    assert failed.returncode != 0
+    log = (tmp_path / "logs" / "manifest" / "byo.log").read_text()
+    assert "row 2 " in log and "missing.png" in log
