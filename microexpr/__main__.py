@@ -16,7 +16,7 @@ def _synth(args: argparse.Namespace) -> None:
         format=args.format, subjects=args.subjects, clips_per_subject=args.clips_per_subject,
         seed=args.seed, height=args.height, width=args.width, amplitude=args.amplitude,
         noise=args.noise, jitter=args.jitter, layout=args.layout, sheet_version=args.sheet_version,
-        quirks=not args.no_quirks,
+        quirks=not args.no_quirks, uncropped=args.uncropped,
     )
     generate(cfg, args.out, overwrite=args.overwrite, progress=not args.quiet)
     print(args.out)
@@ -40,7 +40,7 @@ def build_parser() -> argparse.ArgumentParser:
     sub = p.add_subparsers(dest="command", required=True)
 
     s = sub.add_parser("synth", help="write a synthetic micro-expression dataset in a real format")
-    s.add_argument("--format", choices=["casme2", "samm"], default="casme2")
+    s.add_argument("--format", choices=["casme2", "samm", "smic", "casme3a", "mmew"], default="casme2")
     s.add_argument("--out", required=True, help="output folder (must not exist unless --overwrite)")
     s.add_argument("--subjects", type=int, default=6)
     s.add_argument("--clips-per-subject", type=int, default=8)
@@ -53,12 +53,13 @@ def build_parser() -> argparse.ArgumentParser:
     s.add_argument("--layout", choices=["cropped", "raw"], default="cropped", help="CASME II only")
     s.add_argument("--sheet-version", choices=["2019", "2014"], default="2019", help="CASME II only")
     s.add_argument("--no-quirks", action="store_true", help="do not plant the real sheets' odd rows")
+    s.add_argument("--uncropped", action="store_true", help="faces at random places on larger frames")
     s.add_argument("--overwrite", action="store_true")
     s.add_argument("--quiet", action="store_true", help="no progress bar")
     s.set_defaults(func=_synth)
 
     m = sub.add_parser("manifest", help="load a dataset root into manifest.tsv and a report of bad rows")
-    m.add_argument("--dataset", choices=["casme2", "samm"], required=True)
+    m.add_argument("--dataset", choices=["casme2", "samm", "smic", "casme3a", "mmew"], required=True)
     m.add_argument("--root", required=True)
     m.add_argument("--classes", default="paper5", help="scheme name, 'all', or labels a,b,c")
     m.add_argument("--layout", default="auto")

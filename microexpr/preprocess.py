@@ -88,9 +88,15 @@ def _key(clip: str) -> str:
 def magnify_subject(manifest: pd.DataFrame, subject: str, out: str | Path, *, alpha: float,
                     filter: str = "ideal", low_hz: float = 5.0, high_hz: float = 20.0,
                     lambda_c: float = 16.0, levels: int | None = None, r1: float = 0.4,
-                    r2: float = 0.05, pad_frames: int = 0, progress: bool = True) -> Path:
-    """EVM of every clip of ``subject``; writes ``out`` (one group per clip: frames, frame_numbers)."""
+                    r2: float = 0.05, pad_frames: int = 0, crops: dict | None = None,
+                    progress: bool = True) -> Path:
+    """EVM of every clip of ``subject``; writes ``out`` (one group per clip: frames, frame_numbers).
+
+    ``crops`` (sample_id -> (x0, y0, x1, y1) or None, see :mod:`microexpr.face`) crops every frame of
+    a clip to its face box first; clips whose box is None (no face found) are skipped and counted.
+    """
     rows = _rows(manifest, subject)
+    skipped = []
     params = dict(alpha=alpha, filter=filter, low_hz=low_hz, high_hz=high_hz, lambda_c=lambda_c,
                   levels=levels, r1=r1, r2=r2)
     n_frames, t0 = 0, time.perf_counter()
@@ -98,7 +104,13 @@ def magnify_subject(manifest: pd.DataFrame, subject: str, out: str | Path, *, al
         h5.attrs.update({"stage": "magnify", "subject": subject, "microexpr": __version__,
                          "pad_frames": pad_frames, **{k: ("none" if v is None else v) for k, v in params.items()}})
         for row in _progress(rows.to_dict("records"), f"EVM {subject}", progress):
+            if crops is not None and crops.get(row["sample_id"]) is None:
+                skipped.append(row["sample_id"])
+                continue
             frames, numbers = read_segment(row, pad_frames)
+            if crops is not None:
+                x0, y0, x1, y1 = crops[row["sample_id"]]
+                frames = np.ascontiguousarray(frames[:, y0:y1, x0:x1])
             # a filter band above the clip's Nyquist frequency is an error in magnify(); say which clip
             try:
                 mag = magnify(frames, row["fps"], **params)
@@ -111,9 +123,14 @@ def magnify_subject(manifest: pd.DataFrame, subject: str, out: str | Path, *, al
             g.attrs.update({"sample_id": row["sample_id"], "onset": row["onset"], "apex": row["apex"],
                             "offset": row["offset"], "fps": row["fps"]})
             n_frames += len(frames)
+        if len(skipped) == len(rows):
+            raise DatasetError(f"subject {subject}: no face found in any clip ({', '.join(skipped)})")
+        h5.attrs["skipped_no_face"] = ",".join(skipped)
     dt = time.perf_counter() - t0
-    log.info("EVM %s: %d clips, %d frames in %.1f s (%.0f frames/s)", subject, len(rows), n_frames, dt,
-             n_frames / max(dt, 1e-9))
+    if skipped:
+        log.warning("EVM %s: %d clip(s) without a face left out: %s", subject, len(skipped), ", ".join(skipped))
+    log.info("EVM %s: %d clips, %d frames in %.1f s (%.0f frames/s)", subject, len(rows) - len(skipped), n_frames,
+             dt, n_frames / max(dt, 1e-9))
     return Path(out)
 
 

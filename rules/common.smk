@@ -50,6 +50,7 @@ def dataset_root(fmt):
 
 
 EVM = config["evm"]
+FACE = config["face"]
 FLOW = config["flow"]
 IMAGES = config["images"]
 TRAIN = config["train"]
@@ -84,7 +85,10 @@ def data_roots():
     if BYO:
         return {"manifest": DATASET["root"]}
     return {f: dataset_root(f) or synthetic_dir(f) for f in FORMATS}
-EVM_TAG = f"alpha{EVM['alpha']:g}-{EVM['filter']}-{short_hash(EVM)}"
+CROP_TAG = f"haar-{short_hash(FACE)}"
+CROPS = f"{OUT}/crops/{CROP_TAG}"
+# cropping changes what EVM sees, so its settings join the EVM hash (only when on: old paths stay valid)
+EVM_TAG = f"alpha{EVM['alpha']:g}-{EVM['filter']}-{short_hash({**EVM, 'face': FACE} if FACE['detect'] else EVM)}"
 FLOW_TAG = f"{FLOW['method']}-{short_hash(flow_params())}"
 IMG_TAG = f"s{IMAGES['size']}-t{IMAGES['threshold']}-{short_hash(IMAGES)}"
 MAGNIFIED = f"{OUT}/magnified/{EVM_TAG}"
@@ -178,6 +182,13 @@ def fold_subjects(fold):
 
 def all_shards(wildcards):
     return expand(f"{SHARDS}/{{subject}}.h5", subject=subjects())
+
+
+def magnify_inputs(wildcards):
+    inputs = {"manifest": f"{OUT}/manifest.tsv"}
+    if FACE["detect"]:
+        inputs["crops"] = f"{CROPS}/{wildcards.subject}.tsv"
+    return inputs
 
 
 def shard_inputs(wildcards):

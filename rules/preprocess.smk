@@ -1,9 +1,28 @@
 # Stage 1: EVM -> optical flow -> stream images and x10 augmentation into per-subject shards.
 
 
-rule magnify:
+rule crop:
     input:
         manifest=f"{OUT}/manifest.tsv",
+    output:
+        f"{CROPS}/{{subject}}.tsv",
+    params:
+        face=FACE,
+    log:
+        f"{RESULTS}/logs/crop/{NAME}/{CROP_TAG}/{{subject}}.log",
+    conda:
+        "../envs/microexpr.yaml"
+    threads: 1
+    resources:
+        mem_mb=1000,
+        runtime=30,
+    script:
+        "../workflow_scripts/crop.py"
+
+
+rule magnify:
+    input:
+        unpack(magnify_inputs),
     output:
         f"{MAGNIFIED}/{{subject}}.h5",
     params:

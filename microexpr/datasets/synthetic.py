@@ -142,6 +142,7 @@ class SynthConfig:
     layout: str = "cropped"     # CASME II only: cropped (reg_img<N>.jpg) or raw (img<N>.jpg)
     sheet_version: str = "2019"  # CASME II only: 2019 (Subject text, blank columns) or 2014
     quirks: bool = True         # plant the sheet rows real datasets have (see module docstring)
+    uncropped: bool = False     # the face at a random place on a scene twice its size (for face detection)
     jpeg_quality: int = 95
 
     def validate(self) -> None:
@@ -290,6 +291,18 @@ def make_face(rng: np.random.Generator, height: int, width: int, channels: int) 
     else:
         img = small[..., None]
     return Face(cx=cx, cy=cy, a=a, b=b, landmarks=px, image=np.clip(img, 0, 255).astype(np.float32))
+
+
+def embed_face(face: Face, rng: np.random.Generator, scale: float = 2.0) -> Face:
+    """The face image pasted at a random place on a larger textured scene (an uncropped frame)."""
+    h, w, c = face.image.shape
+    H, W = int(round(h * scale)), int(round(w * scale))
+    scene = rng.uniform(40, 200) + 30 * _smooth_noise(rng, (H, W), 10.0)
+    canvas = np.repeat(np.clip(scene, 0, 255)[..., None], c, axis=2).astype(np.float32)
+    oy, ox = int(rng.integers(0, H - h + 1)), int(rng.integers(0, W - w + 1))
+    canvas[oy : oy + h, ox : ox + w] = face.image
+    marks = {k: (x + ox, y + oy) for k, (x, y) in face.landmarks.items()}
+    return Face(cx=face.cx + ox, cy=face.cy + oy, a=face.a, b=face.b, landmarks=marks, image=canvas)
 
 
 def motion_field(face: Face, aus: tuple[str, ...], gains: tuple[float, ...], amplitude: float,
@@ -550,11 +563,13 @@ def generate(cfg: SynthConfig, out: str | Path, *, overwrite: bool = False, prog
         for si, subject in enumerate(_subject_ids(cfg)):
             srng = np.random.default_rng(np.random.SeedSequence([cfg.seed, GENERATOR_VERSION, si, 10**6]))
             faces[subject] = make_face(srng, cfg.height, cfg.width, channels)
+            if cfg.uncropped:
+                faces[subject] = embed_face(faces[subject], srng)
         for ci, p in enumerate(tqdm(plans, desc=f"synthetic {cfg.format}", unit="clip", disable=not progress)):
             si = int(_subject_ids(cfg).index(p.subject))
             rng = np.random.default_rng(np.random.SeedSequence([cfg.seed, GENERATOR_VERSION, si, ci, 7]))
             face = faces[p.subject]
-            flow = motion_field(face, p.aus, p.gains, cfg.amplitude, cfg.height, cfg.width, rng)
+            flow = motion_field(face, p.aus, p.gains, cfg.amplitude, face.image.shape[0], face.image.shape[1], rng)
             numbers = np.arange(p.first, p.last + 1)
             env = envelope(numbers, p.onset, p.apex, p.offset)
             jit = smooth_jitter(rng, len(numbers), cfg.jitter, fps)
@@ -576,6 +591,9 @@ def generate(cfg: SynthConfig, out: str | Path, *, overwrite: bool = False, prog
                 "first_frame": p.first, "onset": p.onset, "apex": p.apex, "offset": p.offset,
                 "last_frame": p.last, "sheet_apex": str(p.sheet_apex), "planted": p.planted,
                 "ground_truth": gt.relative_to(root).as_posix(),
+                # the face ellipse's bounding box in frame coordinates (x0, y0, x1, y1)
+                "face_x0": round(face.cx - face.a), "face_y0": round(face.cy - face.b),
+                "face_x1": round(face.cx + face.a), "face_y1": round(face.cy + face.b),
             })
         pd.DataFrame(rows).to_csv(root / "ground_truth" / "clips.tsv", sep="\t", index=False)
         sheet = _write_sheet(cfg, root, plans)
