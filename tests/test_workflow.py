@@ -193,3 +193,23 @@ def test_megc2019_composite_end_to_end(tmp_path):
         assert len(fold["train_subjects"]) == 4
     report = json.loads(next((tmp_path / "megc" / "reports").rglob("lodo/metrics.json")).read_text())
     assert report["protocol"] == "lodo" and report["n_folds"] == 3 and report["n_clips"] == len(manifest)
+
+
+@pytest.mark.parametrize("fmt,evm", [("casme3a", "evm={low_hz: 2.0, high_hz: 12.0}"), ("mmew", "evm={alpha: 8}")])
+def test_other_formats_end_to_end(tmp_path, fmt, evm):
+    """CAS(ME)^3 (30 fps: the EVM band must lie below 15 Hz) and MMEW (90 fps) through every stage."""
+    config = [f"name={fmt}", f"dataset={{format: {fmt}, classes: all}}", evm,
+              "synthetic={subjects: 2, clips_per_subject: 7, height: 64, width: 56}", "images={size: 32}",
+              "train={width: 8, max_epochs: 2, patience: 5, batch_size: 16}"]
+    snakemake("--config", f"results={tmp_path}", *config)
+    metrics = json.loads(next((tmp_path / fmt / "reports").rglob("metrics.json")).read_text())
+    assert metrics["n_folds"] == 2 and metrics["n_clips"] == 14 and len(metrics["classes"]) == 7
+    assert next((tmp_path / fmt / "figures").rglob("preprocessing.png")).stat().st_size > 5000
+
+
+def test_a_band_above_nyquist_names_the_clip(tmp_path):
+    config = ["name=c3", "dataset={format: casme3a, classes: all}", "synthetic={subjects: 2, clips_per_subject: 7}"]
+    out = snakemake("--config", f"results={tmp_path}", *config, "--until", "shard_index", check=False)
+    assert out.returncode != 0
+    logs = " ".join(p.read_text() for p in (tmp_path / "logs" / "magnify").rglob("*.log"))
+    assert "casme3a/spNO." in logs and "fps/2" in logs
