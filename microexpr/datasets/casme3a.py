@@ -8,24 +8,17 @@ import re
 from pathlib import Path
 
 from ..errors import DatasetError
-from .manifest import DatasetSpec
+from .manifest import DatasetSpec, text_subject_id
 from .sheets import read_coding_sheet
 
 FPS = 30.0
 SHEET_GLOB = "cas(me)3_part_A*label*.xlsx"
 
 
-def subject_id(value) -> str:
-    text = str(value).strip()
-    if not text:
-        raise ValueError(value)
-    return text
-
-
 SPEC = DatasetSpec(
     name="casme3a",
     fps=FPS,
-    subject_id=subject_id,
+    subject_id=text_subject_id,
     clip_dir=lambda root, subject, clip, label: root / subject / clip / "color",
     frame_regex=re.compile(r"(?P<n>\d+)\.(?:jpg|jpeg|png)", re.IGNORECASE),
 )

@@ -49,6 +49,14 @@ class DatasetSpec:
     frame_regex: re.Pattern                       # group 'n' = frame number
 
 
+def text_subject_id(value) -> str:
+    """Subject ids used as written (SMIC ``s1``, CAS(ME)^3 ``spNO.1``, MMEW ``S01``)."""
+    text = str(value).strip()
+    if not text:
+        raise ValueError(value)
+    return text
+
+
 def parse_frame_number(value) -> int | None:
     """Sheet cell -> frame number; ``None`` for a missing marker such as ``/``; ValueError otherwise."""
     if value is None:

@@ -7,18 +7,11 @@ import re
 from pathlib import Path
 
 from ..errors import DatasetError
-from .manifest import DatasetSpec
+from .manifest import DatasetSpec, text_subject_id
 from .sheets import read_coding_sheet
 
 FPS = 90.0
 SHEET_GLOB = "MMEW_Micro_Exp*.xlsx"
-
-
-def subject_id(value) -> str:
-    text = str(value).strip()
-    if not text:
-        raise ValueError(value)
-    return text
 
 
 def _clip_dir(root: Path, subject: str, clip: str, label: str) -> Path:
@@ -33,7 +26,7 @@ def _clip_dir(root: Path, subject: str, clip: str, label: str) -> Path:
 SPEC = DatasetSpec(
     name="mmew",
     fps=FPS,
-    subject_id=subject_id,
+    subject_id=text_subject_id,
     clip_dir=_clip_dir,
     frame_regex=re.compile(r"(?P<n>\d+)\.(?:jpg|jpeg|png|bmp)", re.IGNORECASE),
 )

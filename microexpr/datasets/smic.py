@@ -11,24 +11,17 @@ from pathlib import Path
 import pandas as pd
 
 from ..errors import DatasetError
-from .manifest import DatasetSpec, scan_frames
+from .manifest import DatasetSpec, scan_frames, text_subject_id
 
 FPS = 100.0
 FRAME_REGEX = re.compile(r"image(?P<n>\d+)\.(?:bmp|jpg|jpeg|png)", re.IGNORECASE)
 NO_APEX = "none: SMIC has no apex annotation"
 
 
-def subject_id(value) -> str:
-    text = str(value).strip()
-    if not text:
-        raise ValueError(value)
-    return text
-
-
 SPEC = DatasetSpec(
     name="smic",
     fps=FPS,
-    subject_id=subject_id,
+    subject_id=text_subject_id,
     clip_dir=lambda root, subject, clip, label: root / subject / "micro" / label / clip,
     frame_regex=FRAME_REGEX,
 )
