@@ -17,3 +17,7 @@ rule all:
     default_target: True
     input:
         final_targets(),
+
+
+onsuccess:
+    print(f"\nResults of '{NAME}': {OUT}/\n  report: {REPORT}/report.html")

@@ -74,8 +74,6 @@ def flow_params():
     return dict(FLOW[FLOW["method"]])
 
 
-# Every parameter that defines a cached file is in its path (readable, or through a short hash), so
-# changing one re-runs only what depends on it, and switching back finds the old files.
 def synthetic_dir(fmt):
     return f"{RESULTS}/synthetic/{fmt}_{short_hash(synthetic_params(fmt))}"
 
@@ -85,6 +83,10 @@ def data_roots():
     if BYO:
         return {"manifest": DATASET["root"]}
     return {f: dataset_root(f) or synthetic_dir(f) for f in FORMATS}
+
+
+# Every parameter that defines a cached file is in its path (readable, or through a short hash), so
+# changing one re-runs only what depends on it, and switching back finds the old files.
 CROP_TAG = f"haar-{short_hash(FACE)}"
 CROPS = f"{OUT}/crops/{CROP_TAG}"
 # cropping changes what EVM sees, so its settings join the EVM hash (only when on: old paths stay valid)
@@ -135,7 +137,6 @@ def manifest_input(wildcards):
 def class_list():
     """Class names in label-index order (sorted), the same for every subject's shard."""
     from microexpr.datasets import resolve_scheme
-
     from microexpr.datasets.byo import allowed_labels, csv_labels
     from microexpr.errors import DatasetError
 

@@ -53,6 +53,7 @@ def test_bad_rows_are_all_named(byo_csv, tmp_path):
     (tmp_path / "broken.png").write_bytes(b"\x89PNG not really")
     table.loc[1, "apex"] = str(tmp_path / "broken.png")
     table.loc[2, "label"] = "contempt"
+    table.loc[3, "sample"] = "a/b"
     for col in ("flow", "onset"):
         table[col] = [str(byo_csv.parent / v) if isinstance(v, str) else "" for v in table[col]]
     table.loc[3:, "apex"] = [str(byo_csv.parent / v) for v in table.loc[3:, "apex"]]
@@ -62,7 +63,7 @@ def test_bad_rows_are_all_named(byo_csv, tmp_path):
     with pytest.raises(DatasetError) as err:
         load_byo_manifest(bad, labels)
     text = str(err.value)
-    assert "3 row(s)" in text
+    assert "4 row(s)" in text and "row 5 " in text and "path separators" in text
     assert "row 2 " in text and "missing file" in text and "no_such_file.png" in text
     assert "row 3 " in text and "unreadable image" in text
     assert "row 4 " in text and "unknown label 'contempt'" in text

@@ -62,6 +62,8 @@ def load_byo_manifest(csv_path: str | Path, allowed_labels: set[str] | None = No
         errors = []
         if not subject or not sample:
             errors.append("empty subject or sample")
+        elif "/" in subject + sample or "\\" in subject + sample:
+            errors.append("subject and sample must not contain path separators")
         if not label:
             errors.append("empty label")
         elif allowed_labels is not None and label not in allowed_labels:
