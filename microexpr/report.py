@@ -6,7 +6,6 @@ from __future__ import annotations
 import base64
 import datetime as _dt
 import html
-import io
 import json
 import subprocess
 from pathlib import Path

@@ -19,7 +19,6 @@ from .manifest import (
     MANIFEST_COLUMNS, REPORT_COLUMNS, build_manifest, frame_paths, read_manifest, write_manifest,
 )
 from .schemes import DATASET_LABELS, SCHEMES, resolve_scheme
-from .sheets import read_coding_sheet
 
 LOADERS = {"casme2": casme2, "samm": samm, "smic": smic, "casme3a": casme3a, "mmew": mmew}
 

@@ -38,6 +38,7 @@ from dataclasses import asdict, dataclass, field
 from pathlib import Path
 
 import numpy as np
+import pandas as pd
 
 from ..errors import DatasetError
 from ..io import atomic_path
@@ -546,7 +547,6 @@ def _write_sheet(cfg: SynthConfig, root: Path, plans: list[ClipPlan]) -> Path | 
 def generate(cfg: SynthConfig, out: str | Path, *, overwrite: bool = False, progress: bool = True) -> Path:
     """Write the dataset to ``out`` (atomically: a failed run leaves nothing behind). Returns ``out``."""
     import cv2
-    import pandas as pd
     from tqdm import tqdm
 
     cfg.validate()
@@ -604,10 +604,8 @@ def generate(cfg: SynthConfig, out: str | Path, *, overwrite: bool = False, prog
     return out
 
 
-def read_ground_truth(root: str | Path) -> "pd.DataFrame":  # noqa: F821
+def read_ground_truth(root: str | Path) -> pd.DataFrame:
     """The ``ground_truth/clips.tsv`` index of a synthetic dataset (subject ids stay text)."""
-    import pandas as pd
-
     path = Path(root) / "ground_truth" / "clips.tsv"
     if not path.is_file():
         raise DatasetError(f"not a synthetic dataset (no {path})")
