@@ -162,6 +162,18 @@ AUGMENTATIONS: tuple[tuple[bool, float], ...] = tuple(
 )  # index 0 is the original sample
 
 
+def augmentations(augment: bool = True) -> tuple[tuple[bool, float], ...]:
+    """All ten augmentations, or only the original (index 0) when ``augment`` is off."""
+    return AUGMENTATIONS if augment else AUGMENTATIONS[:1]
+
+
+def _rotation(h: int, w: int, angle: float) -> np.ndarray:
+    """2 x 3 matrix rotating by ``angle`` degrees about the image centre (as cv2.getRotationMatrix2D)."""
+    import cv2
+
+    return cv2.getRotationMatrix2D(((w - 1) / 2.0, (h - 1) / 2.0), angle, 1.0)
+
+
 def transform_flow(flow: np.ndarray, *, flip: bool, angle: float) -> np.ndarray:
     """Mirror (x -> -x, so u -> -u) and/or rotate a flow field by ``angle`` degrees about the centre,
     moving both the positions and the vectors (counter-clockwise on screen for positive angles, as
@@ -173,7 +185,7 @@ def transform_flow(flow: np.ndarray, *, flip: bool, angle: float) -> np.ndarray:
         out[..., 0] *= -1
     if angle:
         h, w = out.shape[:2]
-        m = cv2.getRotationMatrix2D(((w - 1) / 2.0, (h - 1) / 2.0), angle, 1.0)
+        m = _rotation(h, w, angle)
         out = cv2.warpAffine(out, m, (w, h), flags=cv2.INTER_LINEAR, borderMode=cv2.BORDER_CONSTANT,
                              borderValue=0)
         rot = m[:, :2]  # the same linear map applied to the vectors
@@ -189,7 +201,7 @@ def transform_image(img: np.ndarray, *, flip: bool, angle: float) -> np.ndarray:
     out = img[:, ::-1].copy() if flip else img.copy()
     if angle:
         h, w = out.shape[:2]
-        m = cv2.getRotationMatrix2D(((w - 1) / 2.0, (h - 1) / 2.0), angle, 1.0)
+        m = _rotation(h, w, angle)
         out = cv2.warpAffine(out, m, (w, h), flags=cv2.INTER_LINEAR, borderMode=cv2.BORDER_REFLECT101)
     return out
 

@@ -26,7 +26,7 @@ from . import __version__
 from .datasets.manifest import frame_paths
 from .errors import DatasetError, FrameError
 from .flow import (
-    AUGMENTATIONS, StreamImages, make_flow_estimator, optical_strain, remove_global_motion, resize_flow,
+    StreamImages, augmentations, make_flow_estimator, optical_strain, remove_global_motion, resize_flow,
     stream_images, transform_image,
 )
 from .io import atomic_path, read_frame
@@ -204,7 +204,7 @@ class ShardWriter:
 def augmented_streams(flow: np.ndarray, apex: np.ndarray, *, threshold: int, max_magnitude: float | None,
                       augment: bool) -> list[StreamImages]:
     """Stream images of one sample (flow field and apex at the model size), original first."""
-    augs = AUGMENTATIONS if augment else AUGMENTATIONS[:1]
+    augs = augmentations(augment)
     return [stream_images(flow, apex, threshold=threshold, max_magnitude=max_magnitude, flip=flip, angle=angle)
             for flip, angle in augs]
 
@@ -234,7 +234,7 @@ def shard_subject(flow_file: str | Path, manifest: pd.DataFrame, out: str | Path
             apex = cv2.resize(g["apex"][()], (size, size), interpolation=cv2.INTER_AREA)
             writer.add(sid, by_id.loc[sid, "label"],
                        augmented_streams(flow, apex, threshold=threshold, max_magnitude=max_magnitude, augment=augment))
-    augs = AUGMENTATIONS if augment else AUGMENTATIONS[:1]
+    augs = augmentations(augment)
     return writer.write(out, {**attrs, "subject": subject, "threshold": threshold, "mask_channel": "hsv_value",
                               "max_magnitude": "per-image" if max_magnitude is None else max_magnitude,
                               "global_motion": global_motion, "augmentations": repr(list(augs))})
@@ -254,7 +254,7 @@ def flow_from_hsv_image(bgr: np.ndarray) -> np.ndarray:
 def _image_streams(flow_img: np.ndarray, apex: np.ndarray, mask: np.ndarray, augment: bool) -> list[StreamImages]:
     """Augmented streams of a flow image taken as a plain image (flips and rotations move pixels only)."""
     out = []
-    for flip, angle in AUGMENTATIONS if augment else AUGMENTATIONS[:1]:
+    for flip, angle in augmentations(augment):
         f = transform_image(flow_img, flip=flip, angle=angle)
         g = transform_image(apex, flip=flip, angle=angle)
         m = np.where(transform_image(mask, flip=flip, angle=angle) > 127, 255, 0).astype(np.uint8)
@@ -280,7 +280,8 @@ def byo_shard_subject(manifest: pd.DataFrame, subject: str, out: str | Path, *, 
     estimate = None
     writer = ShardWriter(classes, size)
     for row in _progress(_rows(manifest, subject).to_dict("records"), f"shard {subject}", progress):
-        apex = cv2.resize(read_frame(row["apex_path"], gray=True), (size, size), interpolation=cv2.INTER_AREA)
+        apex_full = read_frame(row["apex_path"], gray=True)
+        apex = cv2.resize(apex_full, (size, size), interpolation=cv2.INTER_AREA)
         given_mask = None
         if row.get("mask_path"):
             given_mask = cv2.resize(read_frame(row["mask_path"], gray=True), (size, size),
@@ -293,7 +294,7 @@ def byo_shard_subject(manifest: pd.DataFrame, subject: str, out: str | Path, *, 
         if row["entry"] == "flow":
             flow = resize_flow(flow_from_hsv_image(read_frame(row["flow_path"])), (size, size))
         else:
-            onset_full, apex_full = read_frame(row["onset_path"], gray=True), read_frame(row["apex_path"], gray=True)
+            onset_full = read_frame(row["onset_path"], gray=True)
             if onset_full.shape != apex_full.shape:
                 raise DatasetError(f"{row['sample_id']}: onset {row['onset_path']} and apex {row['apex_path']} "
                                    "differ in size")
@@ -302,7 +303,7 @@ def byo_shard_subject(manifest: pd.DataFrame, subject: str, out: str | Path, *, 
                                                     (size, size)), global_motion)
         streams = augmented_streams(flow, apex, threshold=threshold, max_magnitude=max_magnitude, augment=augment)
         if given_mask is not None:
-            augs = AUGMENTATIONS if augment else AUGMENTATIONS[:1]
+            augs = augmentations(augment)
             for st, (flip, angle) in zip(streams, augs):
                 m = transform_image(given_mask, flip=flip, angle=angle) > 127
                 st.mask = np.where(m, 255, 0).astype(np.uint8)
@@ -310,7 +311,7 @@ def byo_shard_subject(manifest: pd.DataFrame, subject: str, out: str | Path, *, 
         writer.add(row["sample_id"], row["label"], streams)
     return writer.write(out, {"subject": subject, "source": "bring-your-own manifest", "flow_encoding": flow_encoding,
                               "method": flow_method, "threshold": threshold, "global_motion": global_motion,
-                              "augmentations": repr(list(AUGMENTATIONS if augment else AUGMENTATIONS[:1]))})
+                              "augmentations": repr(list(augmentations(augment)))})
 
 
 def read_shard(path: str | Path, *, augmented: bool = False,
@@ -326,6 +327,7 @@ def read_shard(path: str | Path, *, augmented: bool = False,
         data["aug"] = aug[idx]
         data["sample_id"] = np.array([s.decode() if isinstance(s, bytes) else s for s in h5["sample_id"][()][idx]])
         data["classes"] = [str(c) for c in h5.attrs["classes"]]
+        data["subject"] = str(h5.attrs["subject"])
     return data
 
 

@@ -137,10 +137,7 @@ def load_shards(paths: list[str | Path], streams: tuple[str, ...], *, augmented:
             classes = d["classes"]
         elif d["classes"] != classes:
             raise FoldError(f"{p}: classes {d['classes']} differ from {classes} of the other shards")
-        import h5py
-
-        with h5py.File(p, "r") as h5:
-            subjects.append(str(h5.attrs["subject"]))
+        subjects.append(d["subject"])
         parts.append(d)
     return ArrayData(parts, streams), subjects, classes
 

@@ -560,13 +560,14 @@ def generate(cfg: SynthConfig, out: str | Path, *, overwrite: bool = False, prog
     rows = []
     with atomic_path(out) as root:
         root.mkdir()
-        for si, subject in enumerate(_subject_ids(cfg)):
+        subject_index = {subject: si for si, subject in enumerate(_subject_ids(cfg))}
+        for subject, si in subject_index.items():
             srng = np.random.default_rng(np.random.SeedSequence([cfg.seed, GENERATOR_VERSION, si, 10**6]))
             faces[subject] = make_face(srng, cfg.height, cfg.width, channels)
             if cfg.uncropped:
                 faces[subject] = embed_face(faces[subject], srng)
         for ci, p in enumerate(tqdm(plans, desc=f"synthetic {cfg.format}", unit="clip", disable=not progress)):
-            si = int(_subject_ids(cfg).index(p.subject))
+            si = subject_index[p.subject]
             rng = np.random.default_rng(np.random.SeedSequence([cfg.seed, GENERATOR_VERSION, si, ci, 7]))
             face = faces[p.subject]
             flow = motion_field(face, p.aus, p.gains, cfg.amplitude, face.image.shape[0], face.image.shape[1], rng)
