@@ -21,6 +21,8 @@ wildcard_constraints:
     fold="[^/]+",
     fmt="casme2|samm|smic|casme3a|mmew",
     synth_hash="[0-9a-f]{6}",
+    evm="alpha[^/]+",
+    model="[^/]+",
 
 
 RESULTS = config["results"].rstrip("/")
@@ -87,22 +89,82 @@ def data_roots():
 
 # Every parameter that defines a cached file is in its path (readable, or through a short hash), so
 # changing one re-runs only what depends on it, and switching back finds the old files.
+# EVM settings and training settings are *variants*: the {evm} and {model} wildcards of the rules
+# below name them, and the registries map each tag back to its parameters. The configured ones are
+# always registered; the experiment targets (rules/experiments.smk) register theirs, so an alpha sweep
+# and a sampler ablation share every stage they have in common.
 CROP_TAG = f"haar-{short_hash(FACE)}"
 CROPS = f"{OUT}/crops/{CROP_TAG}"
-# cropping changes what EVM sees, so its settings join the EVM hash (only when on: old paths stay valid)
-EVM_TAG = f"alpha{EVM['alpha']:g}-{EVM['filter']}-{short_hash({**EVM, 'face': FACE} if FACE['detect'] else EVM)}"
+EVM_VARIANTS = {}
+MODEL_VARIANTS = {}
+
+
+def _plain_number(x):
+    """8.0 -> 8, so alpha 8 and alpha 8.0 name the same cached files."""
+    return int(x) if float(x).is_integer() else float(x)
+
+
+def register_evm(evm):
+    """Tag of an EVM setting (registered for the rules); cropping changes what EVM sees, so the face
+    settings join the hash (only when on, so older paths stay valid)."""
+    evm = {**evm, "alpha": _plain_number(evm["alpha"])}
+    tag = f"alpha{evm['alpha']:g}-{evm['filter']}-{short_hash({**evm, 'face': FACE} if FACE['detect'] else evm)}"
+    EVM_VARIANTS[tag] = evm
+    return tag
+
+
+# settings that change where or how fast a fold runs, not what it learns
+_NOT_IN_MODEL_TAG = ("device", "threads", "mem_mb", "runtime")
+
+
+def register_model(train):
+    """Tag of a training setting (registered for the rules)."""
+    train = {**train, "streams": list(train["streams"])}
+    learned = {k: v for k, v in train.items() if k not in _NOT_IN_MODEL_TAG}
+    tag = f"{'+'.join(train['streams'])}-{train['sampler']}-w{train['width']}-seed{train['seed']}-{short_hash(learned)}"
+    MODEL_VARIANTS[tag] = train
+    return tag
+
+
+EVM_TAG = register_evm(EVM)
+MODEL_TAG = register_model(TRAIN)
 FLOW_TAG = f"{FLOW['method']}-{short_hash(flow_params())}"
 IMG_TAG = f"s{IMAGES['size']}-t{IMAGES['threshold']}-{short_hash(IMAGES)}"
-MAGNIFIED = f"{OUT}/magnified/{EVM_TAG}"
-FLOWS = f"{OUT}/flow/{EVM_TAG}/{FLOW_TAG}"
-SHARDS = f"{OUT}/shards/{EVM_TAG}/{FLOW_TAG}/{IMG_TAG}"
-FIGURES = f"{OUT}/figures/{EVM_TAG}/{FLOW_TAG}/{IMG_TAG}"
-MODEL_TAG = (
-    f"{'+'.join(TRAIN['streams'])}-{TRAIN['sampler']}-w{TRAIN['width']}-seed{TRAIN['seed']}-"
-    f"{short_hash({k: v for k, v in TRAIN.items() if k not in ('device', 'threads', 'mem_mb', 'runtime')})}"
-)
-FOLDS = f"{OUT}/folds/{EVM_TAG}/{FLOW_TAG}/{IMG_TAG}/{MODEL_TAG}/{PROTOCOL}"
-REPORT = f"{OUT}/reports/{EVM_TAG}/{FLOW_TAG}/{IMG_TAG}/{MODEL_TAG}/{PROTOCOL}"
+# path templates with {evm} / {model} wildcards (the rules fill them; final_targets the configured ones)
+MAGNIFIED = f"{OUT}/magnified/{{evm}}"
+FLOWS = f"{OUT}/flow/{{evm}}/{FLOW_TAG}"
+SHARDS = f"{OUT}/shards/{{evm}}/{FLOW_TAG}/{IMG_TAG}"
+FIGURES = f"{OUT}/figures/{{evm}}/{FLOW_TAG}/{IMG_TAG}"
+FOLDS = f"{OUT}/folds/{{evm}}/{FLOW_TAG}/{IMG_TAG}/{{model}}/{PROTOCOL}"
+REPORTS = f"{OUT}/reports/{{evm}}/{FLOW_TAG}/{IMG_TAG}/{{model}}/{PROTOCOL}"
+REPORT = REPORTS.format(evm=EVM_TAG, model=MODEL_TAG)
+
+
+def evm_params(wildcards):
+    try:
+        return EVM_VARIANTS[wildcards.evm]
+    except KeyError:
+        raise WorkflowError(f"'{wildcards.evm}' is neither the configured EVM setting ({EVM_TAG}) nor one an "
+                            "experiment asks for: set evm in the config (or experiments.alphas)") from None
+
+
+def model_params(wildcards):
+    try:
+        return MODEL_VARIANTS[wildcards.model]
+    except KeyError:
+        raise WorkflowError(f"'{wildcards.model}' is neither the configured training setting ({MODEL_TAG}) nor "
+                            "one an experiment asks for: set train in the config") from None
+
+
+def run_config(wildcards):
+    """The configuration one LOSO run was made with (its own EVM and training variant)."""
+    cfg = {k: v for k, v in config.items() if k != "experiments"}  # studies re-use runs; they don't define them
+    return {**cfg, "evm": evm_params(wildcards), "train": model_params(wildcards)}
+
+
+def report_of(evm_tag, model_tag):
+    """The aggregate metrics of one (EVM variant, model variant) LOSO run."""
+    return f"{REPORTS.format(evm=evm_tag, model=model_tag)}/metrics.json"
 
 
 def manifest_input(wildcards):
@@ -182,7 +244,7 @@ def fold_subjects(fold):
 
 
 def all_shards(wildcards):
-    return expand(f"{SHARDS}/{{subject}}.h5", subject=subjects())
+    return expand(f"{SHARDS}/{{subject}}.h5", evm=wildcards.evm, subject=subjects())
 
 
 def magnify_inputs(wildcards):
@@ -196,27 +258,31 @@ def shard_inputs(wildcards):
     """Computed flow for dataset clips; a bring-your-own manifest's images are read directly."""
     if BYO:
         return {"manifest": f"{OUT}/manifest.tsv"}
-    return {"flow": f"{FLOWS}/{wildcards.subject}.h5", "manifest": f"{OUT}/manifest.tsv"}
+    return {"flow": f"{FLOWS.format(evm=wildcards.evm)}/{wildcards.subject}.h5", "manifest": f"{OUT}/manifest.tsv"}
 
 
 def figure_inputs(wildcards):
     first = subjects()[0]
-    return {"flow": f"{FLOWS}/{first}.h5", "shard": f"{SHARDS}/{first}.h5"}
+    return {"flow": f"{FLOWS.format(evm=wildcards.evm)}/{first}.h5",
+            "shard": f"{SHARDS.format(evm=wildcards.evm)}/{first}.h5"}
 
 
 def train_shards(wildcards):
     """Every subject's shard except the held-out ones: a fold never sees its test subjects."""
     held_out = set(fold_subjects(wildcards.fold))
-    return [f"{SHARDS}/{s}.h5" for s in subjects() if s not in held_out]
+    shards = SHARDS.format(evm=wildcards.evm)
+    return [f"{shards}/{s}.h5" for s in subjects() if s not in held_out]
 
 
 def test_shards(wildcards):
-    return [f"{SHARDS}/{s}.h5" for s in fold_subjects(wildcards.fold)]
+    shards = SHARDS.format(evm=wildcards.evm)
+    return [f"{shards}/{s}.h5" for s in fold_subjects(wildcards.fold)]
 
 
 def fold_outputs(name):
     def inputs(wildcards):
-        return expand(f"{FOLDS}/{{fold}}/{name}", fold=folds())
+        folds_dir = FOLDS.format(evm=wildcards.evm, model=wildcards.model)
+        return [f"{folds_dir}/{fold}/{name}" for fold in folds()]
 
     return inputs
 
@@ -225,7 +291,59 @@ def final_targets():
     return [
         f"{OUT}/manifest.tsv",
         f"{OUT}/manifest_report.tsv",
-        f"{SHARDS}/index.tsv",
-        *([] if BYO else [f"{FIGURES}/preprocessing.png"]),  # the figure shows a clip's onset and apex
+        f"{SHARDS.format(evm=EVM_TAG)}/index.tsv",
+        *([] if BYO else [f"{FIGURES.format(evm=EVM_TAG)}/preprocessing.png"]),  # the figure shows a clip's onset and apex
         f"{REPORT}/report.html",
     ]
+
+
+# The studies (rules/experiments.smk): each a list of LOSO runs, variant x seed.
+EXPERIMENTS = ("alpha_sweep", "ablation_sampler", "ablation_streams")
+EXP = config["experiments"]
+
+
+def _seeded(train, seed):
+    return register_model({**train, "seed": seed})
+
+
+def experiment_runs(experiment):
+    """One dict per LOSO run of a study: the variant it stands for, its seed and its cached files."""
+    runs = []
+    for seed in EXP["seeds"]:
+        if experiment == "alpha_sweep":
+            for alpha in EXP["alphas"]:
+                runs.append({"variant": f"alpha {alpha:g}", "value": alpha, "seed": seed,
+                             "evm": register_evm({**EVM, "alpha": alpha}), "model": _seeded(TRAIN, seed)})
+        elif experiment == "ablation_sampler":
+            for sampler in EXP["samplers"]:
+                runs.append({"variant": sampler, "value": sampler, "seed": seed, "evm": EVM_TAG,
+                             "model": _seeded({**TRAIN, "sampler": sampler}, seed)})
+        elif experiment == "ablation_streams":
+            for streams in EXP["streams"]:
+                runs.append({"variant": "+".join(streams), "value": "+".join(streams), "seed": seed, "evm": EVM_TAG,
+                             "model": _seeded({**TRAIN, "streams": list(streams)}, seed)})
+        else:
+            raise WorkflowError(f"unknown experiment {experiment!r}; known: {', '.join(EXPERIMENTS)}")
+    for run in runs:
+        run["metrics"] = report_of(run["evm"], run["model"])
+    return runs
+
+
+# registered at parse time, so the {evm} / {model} wildcards of every study resolve
+EXPERIMENT_RUNS = {name: experiment_runs(name) for name in EXPERIMENTS}
+
+
+def experiment_inputs(wildcards):
+    if BYO and wildcards.experiment == "alpha_sweep":
+        raise WorkflowError("alpha_sweep needs video clips; a bring-your-own manifest brings finished images")
+    return [run["metrics"] for run in EXPERIMENT_RUNS[wildcards.experiment]]
+
+
+def experiment_details(wildcards):
+    """What the comparison page shows about how each variant was produced."""
+    runs = EXPERIMENT_RUNS[wildcards.experiment]
+    return {
+        "runs": [{k: v for k, v in run.items() if k != "metrics"} for run in runs],
+        "evm": {run["evm"]: EVM_VARIANTS[run["evm"]] for run in runs},
+        "train": {run["model"]: MODEL_VARIANTS[run["model"]] for run in runs},
+    }

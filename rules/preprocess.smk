@@ -26,11 +26,11 @@ rule magnify:
     output:
         f"{MAGNIFIED}/{{subject}}.h5",
     params:
-        evm=EVM,
+        evm=evm_params,
     log:
-        f"{RESULTS}/logs/magnify/{NAME}/{EVM_TAG}/{{subject}}.log",
+        f"{RESULTS}/logs/magnify/{NAME}/{{evm}}/{{subject}}.log",
     benchmark:
-        f"{RESULTS}/benchmarks/magnify/{NAME}/{EVM_TAG}/{{subject}}.tsv"
+        f"{RESULTS}/benchmarks/magnify/{NAME}/{{evm}}/{{subject}}.tsv"
     conda:
         "../envs/microexpr.yaml"
     threads: 1
@@ -50,9 +50,9 @@ rule flow:
         method=FLOW["method"],
         flow=flow_params(),
     log:
-        f"{RESULTS}/logs/flow/{NAME}/{EVM_TAG}/{FLOW_TAG}/{{subject}}.log",
+        f"{RESULTS}/logs/flow/{NAME}/{{evm}}/{FLOW_TAG}/{{subject}}.log",
     benchmark:
-        f"{RESULTS}/benchmarks/flow/{NAME}/{EVM_TAG}/{FLOW_TAG}/{{subject}}.tsv"
+        f"{RESULTS}/benchmarks/flow/{NAME}/{{evm}}/{FLOW_TAG}/{{subject}}.tsv"
     conda:
         "../envs/microexpr.yaml"
     threads: 1
@@ -76,9 +76,9 @@ rule shard:
         method=FLOW["method"],
         flow=flow_params(),
     log:
-        f"{RESULTS}/logs/shard/{NAME}/{EVM_TAG}/{FLOW_TAG}/{IMG_TAG}/{{subject}}.log",
+        f"{RESULTS}/logs/shard/{NAME}/{{evm}}/{FLOW_TAG}/{IMG_TAG}/{{subject}}.log",
     benchmark:
-        f"{RESULTS}/benchmarks/shard/{NAME}/{EVM_TAG}/{FLOW_TAG}/{IMG_TAG}/{{subject}}.tsv"
+        f"{RESULTS}/benchmarks/shard/{NAME}/{{evm}}/{FLOW_TAG}/{IMG_TAG}/{{subject}}.tsv"
     conda:
         "../envs/microexpr.yaml"
     threads: 1
@@ -95,7 +95,7 @@ rule shard_index:
     output:
         f"{SHARDS}/index.tsv",
     log:
-        f"{RESULTS}/logs/shard_index/{NAME}/{EVM_TAG}/{FLOW_TAG}/{IMG_TAG}.log",
+        f"{RESULTS}/logs/shard_index/{NAME}/{{evm}}/{FLOW_TAG}/{IMG_TAG}.log",
     conda:
         "../envs/microexpr.yaml"
     threads: 1
@@ -113,7 +113,7 @@ rule figure_preprocessing:
             category="Pre-processing",
         ),
     log:
-        f"{RESULTS}/logs/figure_preprocessing/{NAME}/{EVM_TAG}/{FLOW_TAG}/{IMG_TAG}.log",
+        f"{RESULTS}/logs/figure_preprocessing/{NAME}/{{evm}}/{FLOW_TAG}/{IMG_TAG}.log",
     conda:
         "../envs/microexpr.yaml"
     threads: 1

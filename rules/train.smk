@@ -11,18 +11,18 @@ rule train_fold:
         history=f"{FOLDS}/{{fold}}/history.tsv",
         model=f"{FOLDS}/{{fold}}/model.pt",
     params:
-        train=TRAIN,
+        train=model_params,
     log:
-        f"{RESULTS}/logs/train_fold/{NAME}/{MODEL_TAG}/{PROTOCOL}/{{fold}}.log",
+        f"{RESULTS}/logs/train_fold/{NAME}/{{evm}}/{{model}}/{PROTOCOL}/{{fold}}.log",
     benchmark:
-        f"{RESULTS}/benchmarks/train_fold/{NAME}/{MODEL_TAG}/{PROTOCOL}/{{fold}}.tsv"
+        f"{RESULTS}/benchmarks/train_fold/{NAME}/{{evm}}/{{model}}/{PROTOCOL}/{{fold}}.tsv"
     conda:
         "../envs/microexpr.yaml"
     threads: TRAIN["threads"]
     resources:
         # GPUs, partitions and accounts belong to the execution profile (config/profiles/), not here.
-        mem_mb=lambda wildcards, attempt: TRAIN["mem_mb"] * attempt,
-        runtime=lambda wildcards, attempt: TRAIN["runtime"] * attempt,
+        mem_mb=lambda wildcards, attempt: model_params(wildcards)["mem_mb"] * attempt,
+        runtime=lambda wildcards, attempt: model_params(wildcards)["runtime"] * attempt,
     script:
         "../workflow_scripts/train_fold.py"
 
@@ -32,17 +32,17 @@ rule aggregate:
         metrics=fold_outputs("metrics.json"),
         predictions=fold_outputs("predictions.csv"),
     output:
-        metrics=f"{REPORT}/metrics.json",
-        per_fold=report(f"{REPORT}/per_fold.tsv", caption="../report/per_fold.rst", category="Evaluation"),
-        per_class=report(f"{REPORT}/per_class.tsv", caption="../report/per_class.rst", category="Evaluation"),
-        confusion=report(f"{REPORT}/confusion.png", caption="../report/confusion.rst", category="Evaluation"),
-        html=report(f"{REPORT}/report.html", caption="../report/report.rst", category="Evaluation"),
+        metrics=f"{REPORTS}/metrics.json",
+        per_fold=report(f"{REPORTS}/per_fold.tsv", caption="../report/per_fold.rst", category="Evaluation"),
+        per_class=report(f"{REPORTS}/per_class.tsv", caption="../report/per_class.rst", category="Evaluation"),
+        confusion=report(f"{REPORTS}/confusion.png", caption="../report/confusion.rst", category="Evaluation"),
+        html=report(f"{REPORTS}/report.html", caption="../report/report.rst", category="Evaluation"),
     params:
-        config=config,
-        title=f"{NAME}: {MODEL_TAG} on {EVM_TAG}/{FLOW_TAG}/{IMG_TAG} ({PROTOCOL.upper()})",
+        config=run_config,
+        title=lambda wildcards: f"{NAME}: {wildcards.model} on {wildcards.evm}/{FLOW_TAG}/{IMG_TAG} ({PROTOCOL.upper()})",
         protocol=PROTOCOL,
     log:
-        f"{RESULTS}/logs/aggregate/{NAME}/{MODEL_TAG}/{PROTOCOL}.log",
+        f"{RESULTS}/logs/aggregate/{NAME}/{{evm}}/{{model}}/{PROTOCOL}.log",
     conda:
         "../envs/microexpr.yaml"
     threads: 1

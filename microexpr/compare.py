@@ -1,0 +1,305 @@
+"""Studies over variants (EVM alpha, over-sampler, input streams), each a LOSO run repeated over seeds:
+the table of runs, mean and std per variant, the paired difference to a reference variant, a figure and
+one self-contained HTML page that says how every number was produced.
+
+The seeds are the only source of the error bars: a variant's spread is the sample standard deviation
+of its pooled scores over the seeds (0 with one seed). The difference to the reference is paired by
+seed (same seed, same validation split and initialisation draw), which removes much of that noise.
+"""
+
+from __future__ import annotations
+
+import html
+import json
+import math
+import os
+from pathlib import Path
+
+import numpy as np
+import pandas as pd
+
+from .errors import MicroexprError
+from .io import atomic_path
+from .report import _git_commit, _png_data_uri, _table
+
+METRICS = (("accuracy", "Accuracy"), ("uf1", "UF1 (macro-F1)"), ("uar", "UAR"))
+
+STUDIES = {
+    "alpha_sweep": {
+        "title": "EVM amplification: accuracy vs alpha",
+        "axis": "alpha",
+        "question": "Does Eulerian magnification help, and at which alpha?",
+        "reference": "alpha 0 (no magnification)",
+    },
+    "ablation_sampler": {
+        "title": "Over-sampler after the dense layer",
+        "axis": "sampler",
+        "question": "Does over-sampling the minority classes in feature space help?",
+        "reference": "none (no over-sampling)",
+    },
+    "ablation_streams": {
+        "title": "Input streams",
+        "axis": "streams",
+        "question": "Do the extra streams help over one stream or two?",
+        "reference": "all three streams",
+    },
+}
+
+
+def _reference(experiment: str, variants: list[str], values: list) -> str:
+    """The variant every other one is compared with (paired by seed)."""
+    if experiment == "alpha_sweep":
+        numeric = [float(v) for v in values]
+        return variants[int(np.argmin(numeric))]  # alpha 0 when swept: no magnification
+    if experiment == "ablation_sampler":
+        return "none" if "none" in variants else variants[0]
+    return max(variants, key=lambda v: (len(v.split("+")), -variants.index(v)))  # the most streams
+
+
+def collect(runs: list[dict]) -> pd.DataFrame:
+    """One row per run: its variant, seed, pooled and per-fold scores, chance levels and cost."""
+    if not runs:
+        raise MicroexprError("a comparison needs at least one run")
+    rows = []
+    for run in runs:
+        path = Path(run["metrics"])
+        try:
+            result = json.loads(path.read_text())
+        except (OSError, json.JSONDecodeError) as exc:
+            raise MicroexprError(f"{path}: cannot read the run's metrics ({exc})") from None
+        rows.append({
+            "variant": run["variant"], "value": run["value"], "seed": int(run["seed"]),
+            **{k: result["pooled"][k] for k, _ in METRICS},
+            **{f"fold_{k}": result["per_fold_mean"][k] for k, _ in METRICS},
+            "n_clips": result["n_clips"], "n_folds": result["n_folds"],
+            "majority_accuracy": result["chance"]["majority_accuracy"],
+            "majority_uf1": result["chance"]["majority_uf1"],
+            "fold_minutes": round(sum(f["seconds"] for f in result["per_fold"]) / 60, 2),
+            "evm": run["evm"], "model": run["model"], "metrics": str(path),
+        })
+    table = pd.DataFrame(rows)
+    if table.duplicated(["variant", "seed"]).any():
+        raise MicroexprError("a (variant, seed) pair appears twice among the runs")
+    if table.n_clips.nunique() > 1:
+        raise MicroexprError(f"runs were evaluated on different clip counts {sorted(table.n_clips.unique())}; "
+                             "a comparison needs the same data in every run")
+    return table
+
+
+def _std(x: pd.Series) -> float:
+    return float(x.std(ddof=1)) if len(x) > 1 else 0.0
+
+
+def summarize(table: pd.DataFrame, experiment: str) -> pd.DataFrame:
+    """Mean and std over seeds per variant (in the study's order), and the paired UF1/accuracy
+    difference to the reference variant with its spread over seeds."""
+    order = list(dict.fromkeys(table.variant))
+    values = [table.value[table.variant == v].iloc[0] for v in order]
+    ref = _reference(experiment, order, values)
+    ref_rows = table[table.variant == ref].set_index("seed")
+    rows = []
+    for variant, value in zip(order, values):
+        sub = table[table.variant == variant].set_index("seed")
+        row = {"variant": variant, "value": value, "seeds": len(sub)}
+        for key, _ in METRICS:
+            row[f"{key}_mean"] = float(sub[key].mean())
+            row[f"{key}_std"] = _std(sub[key])
+        for key in ("uf1", "accuracy"):
+            common = sub.index.intersection(ref_rows.index)
+            diff = sub.loc[common, key] - ref_rows.loc[common, key]
+            row[f"d_{key}_mean"] = float(diff.mean()) if len(diff) else math.nan
+            row[f"d_{key}_std"] = _std(diff)
+        row["reference"] = variant == ref
+        row["fold_minutes_mean"] = float(sub.fold_minutes.mean())
+        rows.append(row)
+    return pd.DataFrame(rows)
+
+
+def verdict(row: pd.Series) -> str:
+    """Plain words for a paired UF1 difference: only a shift larger than twice its standard error over
+    seeds is called consistent (with one seed there is no spread to judge by)."""
+    if row["reference"]:
+        return "reference"
+    d, s, n = row["d_uf1_mean"], row["d_uf1_std"], row["seeds"]
+    if math.isnan(d):
+        return "no common seed with the reference"
+    if n < 2:
+        return f"{d:+.3f} (one seed: cannot tell from noise)"
+    se = s / math.sqrt(n)
+    if abs(d) > 2 * se and abs(d) > 0:
+        return f"{d:+.3f}: consistently {'better' if d > 0 else 'worse'} over {n} seeds"
+    return f"{d:+.3f}: within seed noise (std {s:.3f} over {n} seeds)"
+
+
+def comparison_figure(table: pd.DataFrame, summary: pd.DataFrame, experiment: str, out: str | Path) -> Path:
+    """Alpha sweep: each metric vs alpha with error bars (std over seeds) and every seed's point;
+    ablations: grouped bars with error bars and seed points. Dashed: the majority-class baseline."""
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+
+    colors = {"accuracy": "#1f77b4", "uf1": "#d62728", "uar": "#2ca02c"}
+    study = STUDIES[experiment]
+    if experiment == "alpha_sweep":
+        fig, ax = plt.subplots(figsize=(8.5, 4.6))
+        x = summary.value.astype(float).to_numpy()
+        pos = np.arange(len(x))  # evenly spaced: alphas are usually 0, 2, 4, 8, ...
+        for i, (key, label) in enumerate(METRICS):
+            shift = (i - 1) * 0.06
+            ax.errorbar(pos + shift, summary[f"{key}_mean"], yerr=summary[f"{key}_std"], marker="o", capsize=4,
+                        color=colors[key], label=label, lw=1.8)
+            for j, variant in enumerate(summary.variant):
+                pts = table[table.variant == variant][key]
+                ax.scatter(np.full(len(pts), pos[j] + shift + 0.1), pts, s=12, color=colors[key], alpha=0.45, lw=0)
+        ax.set_xticks(pos, [f"{v:g}" for v in x])
+        ax.set_xlabel("EVM amplification alpha (0 = no magnification)")
+    else:
+        fig, ax = plt.subplots(figsize=(max(6.5, 1.25 * len(summary) + 2.5), 4.6))
+        pos = np.arange(len(summary))
+        width = 0.26
+        for i, (key, label) in enumerate(METRICS):
+            xs = pos + (i - 1) * width
+            ax.bar(xs, summary[f"{key}_mean"], width, yerr=summary[f"{key}_std"], capsize=3, color=colors[key],
+                   alpha=0.8, label=label)
+            for j, variant in enumerate(summary.variant):
+                pts = table[table.variant == variant][key]
+                ax.scatter(np.full(len(pts), xs[j]), pts, s=12, color="black", alpha=0.55, lw=0, zorder=3)
+        ax.set_xticks(pos, summary.variant, rotation=20 if len(summary) > 4 else 0, ha="right" if len(summary) > 4 else "center")
+        ax.set_xlabel(study["axis"])
+    ax.axhline(table.majority_accuracy.iloc[0], ls="--", color=colors["accuracy"], lw=1, alpha=0.6)
+    ax.axhline(table.majority_uf1.iloc[0], ls="--", color=colors["uf1"], lw=1, alpha=0.6)
+    ax.set_ylim(0, 1)
+    ax.set_ylabel("score (pooled over LOSO folds)")
+    seeds = sorted(table.seed.unique())
+    ax.set_title(f"{study['title']}; mean ± std over {len(seeds)} seed(s); dashed: majority-class baseline",
+                 fontsize=10)
+    ax.grid(axis="y", alpha=0.3)
+    ax.legend(loc="upper left", fontsize=8, ncol=3)
+    fig.tight_layout()
+    with atomic_path(out) as tmp:
+        fig.savefig(tmp, dpi=110, format="png")
+    plt.close(fig)
+    return Path(out)
+
+
+def _summary_table(summary: pd.DataFrame) -> pd.DataFrame:
+    rows = []
+    for _, r in summary.iterrows():
+        rows.append({
+            "variant": r.variant + (" (reference)" if r.reference else ""), "seeds": int(r.seeds),
+            **{label: f"{r[f'{k}_mean']:.3f} ± {r[f'{k}_std']:.3f}" for k, label in METRICS},
+            "UF1 vs reference (paired)": verdict(r),
+            "minutes of training": f"{r.fold_minutes_mean:.1f}",
+        })
+    return pd.DataFrame(rows)
+
+
+def _yaml(obj) -> str:
+    import yaml
+
+    return yaml.safe_dump(obj, sort_keys=False, default_flow_style=None)
+
+
+def html_page(experiment: str, table: pd.DataFrame, summary: pd.DataFrame, figure_png: str | Path, out: str | Path,
+              *, config: dict | None = None, evm_variants: dict | None = None, train_variants: dict | None = None,
+              name: str = "") -> Path:
+    import datetime as _dt
+
+    from . import __version__
+
+    study = STUDIES[experiment]
+    out = Path(out)
+    synthetic = bool(config) and (config.get("dataset") or {}).get("root") is None
+    best = summary.loc[summary.uf1_mean.idxmax()]
+    ref = summary[summary.reference].iloc[0]
+    seeds = sorted(table.seed.unique())
+    chance = table.iloc[0]
+    runs = table.sort_values(["variant", "seed"], key=lambda c: c.map(
+        {v: i for i, v in enumerate(summary.variant)}) if c.name == "variant" else c)
+    runs["report"] = [
+        f"<a href='{html.escape(os.path.relpath(Path(p).parent / 'report.html', out.parent))}'>run report</a>"
+        for p in runs.metrics]
+    run_rows = "".join(
+        "<tr>" + "".join(f"<td>{html.escape(str(v))}</td>" for v in (
+            r.variant, r.seed, f"{r.accuracy:.3f}", f"{r.uf1:.3f}", f"{r.uar:.3f}", f"{r.fold_uf1:.3f}",
+            f"{r.fold_minutes:.1f}", r.evm, r.model)) + f"<td>{r.report}</td></tr>"
+        for r in runs.itertuples())
+    run_head = "".join(f"<th>{h}</th>" for h in ("variant", "seed", "accuracy", "UF1", "UAR", "per-fold UF1 mean",
+                                                 "training minutes", "EVM variant", "model variant", ""))
+    variant_configs = "".join(
+        f"<details><summary>EVM variant <code>{html.escape(tag)}</code></summary><pre>{html.escape(_yaml(params))}</pre></details>"
+        for tag, params in (evm_variants or {}).items()) + "".join(
+        f"<details><summary>model variant <code>{html.escape(tag)}</code></summary><pre>{html.escape(_yaml(params))}</pre></details>"
+        for tag, params in (train_variants or {}).items())
+    provenance = {
+        "created": _dt.datetime.now(_dt.timezone.utc).strftime("%Y-%m-%d %H:%M UTC"),
+        "microexpr": __version__, "git commit": _git_commit(Path(__file__).resolve().parent),
+        "study": name, "runs": len(table), "seeds": ", ".join(map(str, seeds)),
+        "clips per run": int(chance.n_clips), "folds per run": int(chance.n_folds),
+        "training minutes (all runs, sum of folds)": f"{table.fold_minutes.sum():.1f}",
+    }
+    headline = (f"Best mean UF1: <b>{html.escape(best.variant)}</b> {best.uf1_mean:.3f} ± {best.uf1_std:.3f}; "
+                f"reference <b>{html.escape(ref.variant)}</b> {ref.uf1_mean:.3f} ± {ref.uf1_std:.3f} "
+                f"(mean ± std over {len(seeds)} seed(s)). ")
+    headline += ("No variant beats the reference's mean UF1." if best.reference else
+                 f"Paired difference of the best to the reference: {html.escape(verdict(best))}.")
+    warn = ("<p class='warn'>Synthetic data (generated by microexpr): these runs show what the pipeline does with "
+            "known motion, not how the method does on real micro-expressions.</p>" if synthetic else "")
+    page = f"""<!DOCTYPE html>
+<html lang="en"><head><meta charset="utf-8"><title>{html.escape(name)}: {html.escape(study['title'])}</title>
+<style>
+body {{ font-family: system-ui, sans-serif; max-width: 1060px; margin: 2em auto; color: #222; padding: 0 1em; }}
+h1 {{ font-size: 1.6em; margin-bottom: .2em; }} h2 {{ margin-top: 1.6em; border-bottom: 1px solid #ddd; }}
+.lead {{ font-size: 1.1em; background: #f2f6ff; border-left: 4px solid #4a74d9; padding: .6em 1em; }}
+table {{ border-collapse: collapse; margin: .5em 0; font-size: .88em; }}
+th, td {{ border: 1px solid #ddd; padding: .3em .6em; text-align: right; }} th {{ background: #eef; }}
+td:first-child, th:first-child {{ text-align: left; }}
+.warn {{ background: #fff4d6; border: 1px solid #e6c36a; padding: .5em .8em; border-radius: 6px; }}
+pre {{ background: #f4f4f4; padding: .8em; overflow-x: auto; font-size: .85em; }}
+img {{ max-width: 100%; }} details {{ margin: .3em 0; }} code {{ font-size: .9em; }}
+</style></head><body>
+<h1>{html.escape(study['title'])}</h1>
+<p>{html.escape(study['question'])} Every variant is a full leave-one-subject-out run of <code>{html.escape(name)}</code>,
+repeated for seeds {', '.join(map(str, seeds))}; scores are pooled over the folds of a run, then averaged over seeds.
+Early stopping used validation clips of the training subjects only; no test subject chose anything.</p>
+{warn}
+<p class="lead">{headline}</p>
+<img id="comparison" src="{_png_data_uri(Path(figure_png))}" alt="{html.escape(study['title'])}">
+<h2>Mean ± std over seeds</h2>
+<p>Reference: {html.escape(study['reference'])}. The difference to it is paired by seed; "consistently" means larger
+than twice its standard error over the seeds. Majority-class baseline: accuracy {chance.majority_accuracy:.3f},
+UF1 {chance.majority_uf1:.3f}.</p>
+{_table(_summary_table(summary))}
+<h2>Every run</h2>
+<table><thead><tr>{run_head}</tr></thead><tbody>{run_rows}</tbody></table>
+<h2>How this was produced</h2>
+{_table(pd.DataFrame([{"item": k, "value": str(v)} for k, v in provenance.items()]))}
+<h3>Variants</h3>
+{variant_configs}
+<h3>Workflow configuration (what every run shares)</h3>
+<pre>{html.escape(_yaml(config or {}))}</pre>
+</body></html>
+"""
+    with atomic_path(out) as tmp:
+        tmp.write_text(page, encoding="utf-8")
+    return out
+
+
+def write_comparison(experiment: str, runs: list[dict], *, html: str | Path, summary_tsv: str | Path,
+                     runs_tsv: str | Path, figure_png: str | Path, config: dict | None = None,
+                     evm_variants: dict | None = None, train_variants: dict | None = None,
+                     name: str = "") -> pd.DataFrame:
+    """Everything rule ``compare`` writes for one study; returns the per-variant summary."""
+    if experiment not in STUDIES:
+        raise MicroexprError(f"unknown experiment {experiment!r}; known: {', '.join(STUDIES)}")
+    table = collect(runs)
+    summary = summarize(table, experiment)
+    with atomic_path(runs_tsv) as tmp:
+        table.to_csv(tmp, sep="\t", index=False, float_format="%.4f")
+    with atomic_path(summary_tsv) as tmp:
+        summary.to_csv(tmp, sep="\t", index=False, float_format="%.4f")
+    comparison_figure(table, summary, experiment, figure_png)
+    html_page(experiment, table, summary, figure_png, html, config=config, evm_variants=evm_variants,
+              train_variants=train_variants, name=name)
+    return summary

@@ -1,0 +1,46 @@
+# The paper's studies as targets: snakemake alpha_sweep | ablation_sampler | ablation_streams | experiments.
+# Each is a set of LOSO runs (variant x seed) through the ordinary rules; the runs register their
+# EVM / training variants, so stages they share are computed once (a sampler ablation re-uses the
+# configured EVM's shards, and every study re-uses the configured run when it is one of its variants).
+rule compare:
+    input:
+        experiment_inputs,
+    output:
+        html=report(f"{OUT}/experiments/{{experiment}}/report.html", caption="../report/compare.rst",
+                    category="Experiments"),
+        summary=f"{OUT}/experiments/{{experiment}}/summary.tsv",
+        runs=f"{OUT}/experiments/{{experiment}}/runs.tsv",
+        figure=f"{OUT}/experiments/{{experiment}}/comparison.png",
+    params:
+        details=experiment_details,
+        config={k: v for k, v in config.items() if k != "experiments"},
+        name=NAME,
+    wildcard_constraints:
+        experiment="|".join(EXPERIMENTS),
+    log:
+        f"{RESULTS}/logs/compare/{NAME}/{{experiment}}.log",
+    conda:
+        "../envs/microexpr.yaml"
+    threads: 1
+    script:
+        "../workflow_scripts/compare.py"
+
+
+rule alpha_sweep:
+    input:
+        f"{OUT}/experiments/alpha_sweep/report.html",
+
+
+rule ablation_sampler:
+    input:
+        f"{OUT}/experiments/ablation_sampler/report.html",
+
+
+rule ablation_streams:
+    input:
+        f"{OUT}/experiments/ablation_streams/report.html",
+
+
+rule experiments:
+    input:
+        expand(f"{OUT}/experiments/{{experiment}}/report.html", experiment=EXPERIMENTS),
