@@ -1,6 +1,6 @@
 # Two commands set everything up on a fresh machine:
 #   make run    create .venv if missing, install, run the workflow on the default (synthetic) config
-#   make test   same set-up, then the test suite
+#   make test   same set-up (and a headless Chromium for the report test), then the test suite
 PYTHON ?= python3
 VENV   ?= .venv
 BIN    := $(VENV)/bin
@@ -8,7 +8,7 @@ CORES  ?= all
 SNAKEMAKE_ARGS ?=
 PYTEST_ARGS ?=
 
-.PHONY: run test install dry-run clean-results bench
+.PHONY: run test install dry-run clean-results bench slurm-check
 
 # The stamp is rebuilt whenever pyproject.toml changes, so a new pin is installed on the next command.
 $(VENV)/.installed: pyproject.toml
@@ -26,10 +26,14 @@ dry-run: install
 	$(BIN)/snakemake -n --cores $(CORES) $(SNAKEMAKE_ARGS)
 
 test: install
+	@bash scripts/ensure_chromium.sh
 	$(BIN)/python -m pytest $(PYTEST_ARGS)
 
 clean-results:
 	rm -rf results/*
+
+slurm-check: install
+	bash scripts/slurm_cluster_check.sh
 
 bench: install
 	$(BIN)/python benchmarks/preprocess.py

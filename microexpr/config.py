@@ -71,7 +71,7 @@ def coerce_cli_overrides(config: dict, overrides: Mapping, schema: Mapping, _pat
         path = _path + (key,)
         if isinstance(value, Mapping):
             coerce_cli_overrides(config, value, schema, path)
-        elif isinstance(value, str):
+        elif isinstance(value, (str, list)):
             node = _subschema(schema, path)
             if node is None:
                 continue
@@ -81,7 +81,14 @@ def coerce_cli_overrides(config: dict, overrides: Mapping, schema: Mapping, _pat
                 if target is None:
                     break
             if isinstance(target, dict) and target.get(key) == value:
-                target[key] = _cast_cli_value(value, node)
+                target[key] = _cast_cli_value(value, node) if isinstance(value, str) else _cast_items(value, node)
+
+
+def _cast_items(values: list, node: Mapping) -> list:
+    """List items from the command line arrive as text too (``seeds: [0, 1]`` -> ``['0', '1']``)."""
+    items = node.get("items", {})
+    return [_cast_cli_value(v, items) if isinstance(v, str) else _cast_items(v, items) if isinstance(v, list) else v
+            for v in values]
 
 
 def fill_defaults(instance: dict, schema: Mapping) -> None:

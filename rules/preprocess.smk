@@ -119,3 +119,10 @@ rule figure_preprocessing:
     threads: 1
     script:
         "../workflow_scripts/figure_preprocessing.py"
+
+
+rule preprocess:
+    """Target: every stage before training for the configured settings (snakemake preprocess)."""
+    input:
+        f"{SHARDS.format(evm=EVM_TAG)}/index.tsv",
+        *([] if BYO else [f"{FIGURES.format(evm=EVM_TAG)}/preprocessing.png"]),

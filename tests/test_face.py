@@ -77,7 +77,7 @@ def test_crop_box_stays_inside_the_image():
 def test_workflow_detects_and_crops(tmp_path):
     config = ["name=faces", "dataset={format: samm}", "face={detect: true, min_neighbors: 2}",
               "synthetic={subjects: 2, clips_per_subject: 2, height: 120, width: 100, uncropped: true, quirks: false}"]
-    snakemake("--config", f"results={tmp_path}", *config, "--until", "shard_index")
+    snakemake("preprocess", "--config", f"results={tmp_path}", *config)
     crops = sorted((tmp_path / "faces" / "crops").rglob("*.tsv"))
     assert [p.stem for p in crops] == ["006", "007"]
     found = pd.concat([pd.read_csv(p, sep="\t") for p in crops]).found

@@ -1,5 +1,6 @@
 """The Snakemake workflow: lint, dry run, config errors, and the real default run of what exists."""
 import json
+import re
 import subprocess
 import sys
 
@@ -38,6 +39,7 @@ def test_dry_run_of_the_default_config(tmp_path):
     (["synthetic={subjects: many}"], "config key 'synthetic.subjects' must be of type integer"),
     (["evaluation={protocol: lodo}"], "lodo needs several datasets"),
     (["dataset={format: [casme2, samm], root: /data/x}"], "a composite needs a mapping format -> root"),
+    (["experiments={samplers: [none, smoth]}"], "config key 'experiments.samplers.1' is 'smoth'"),
 ])
 def test_config_errors_stop_the_run(tmp_path, config, message):
     out = snakemake("-n", "--config", f"results={tmp_path}", *config, check=False)
@@ -60,8 +62,8 @@ def test_default_run_through_preprocessing(tmp_path):
     """The real default configuration up to the shards (training it takes minutes: see make run and
     test_tiny_end_to_end), then nothing to redo."""
     results = tmp_path / "results"
-    until = ["--until", "shard_index", "figure_preprocessing"]
-    snakemake("--config", f"results={results}", *until)
+    until = ["preprocess"]
+    snakemake(*until, "--config", f"results={results}")
     out = results / "synthetic_casme2"
     manifest = pd.read_csv(out / "manifest.tsv", sep="\t", dtype={"subject": str})
     report = pd.read_csv(out / "manifest_report.tsv", sep="\t")
@@ -79,7 +81,7 @@ def test_default_run_through_preprocessing(tmp_path):
     assert not (out / "folds").exists()
     assert "96 clips kept" in (results / "logs" / "manifest" / "synthetic_casme2.log").read_text()
     assert list((results / "benchmarks" / "flow").rglob("*.tsv"))
-    again = snakemake("-n", "--config", f"results={results}", *until)
+    again = snakemake("-n", *until, "--config", f"results={results}")
     assert "Nothing to be done" in again.stdout + again.stderr
 
 
@@ -209,7 +211,45 @@ def test_other_formats_end_to_end(tmp_path, fmt, evm):
 
 def test_a_band_above_nyquist_names_the_clip(tmp_path):
     config = ["name=c3", "dataset={format: casme3a, classes: all}", "synthetic={subjects: 2, clips_per_subject: 7}"]
-    out = snakemake("--config", f"results={tmp_path}", *config, "--until", "shard_index", check=False)
+    out = snakemake("preprocess", "--config", f"results={tmp_path}", *config, check=False)
     assert out.returncode != 0
     logs = " ".join(p.read_text() for p in (tmp_path / "logs" / "magnify").rglob("*.log"))
     assert "casme3a/spNO." in logs and "fps/2" in logs
+
+
+def _planned(*args):
+    """rule -> number of jobs a dry run plans."""
+    out = snakemake("-n", *args)
+    text = out.stdout + out.stderr
+    if "Nothing to be done" in text:
+        return {}
+    table = text.split("Job stats:")[1].split("total")[0]
+    return {m.group(1): int(m.group(2)) for m in re.finditer(r"^(\w+)\s+(\d+)$", table, re.M)}
+
+
+def test_studies_share_every_cached_stage(tmp_path):
+    """A sampler ablation re-uses the configured EVM's shards; an alpha sweep then only adds the new
+    alpha's stages and re-uses the run both studies have in common; the comparison page is written."""
+    config = ["--config", f"results={tmp_path}", "name=study",
+              "synthetic={subjects: 2, clips_per_subject: 3, height: 64, width: 56}", "images={size: 32}",
+              "train={width: 8, max_epochs: 1, batch_size: 16}",
+              "experiments={seeds: [0], alphas: [0, 8], samplers: [none, random]}"]
+    snakemake("preprocess", *config)
+    assert _planned("ablation_sampler", *config) == {"train_fold": 2 * 2, "aggregate": 2, "compare": 1,
+                                                      "ablation_sampler": 1}
+    snakemake("ablation_sampler", *config)
+    out = tmp_path / "study" / "experiments" / "ablation_sampler"
+    summary = pd.read_csv(out / "summary.tsv", sep="\t")
+    assert summary.variant.tolist() == ["none", "random"] and summary.reference.tolist() == [True, False]
+    runs = pd.read_csv(out / "runs.tsv", sep="\t")
+    assert runs.n_clips.tolist() == [6, 6] and runs.model.str.contains("-none-").sum() == 1
+    page = (out / "report.html").read_text()
+    assert "Over-sampler after the dense layer" in page and "model variant" in page
+    assert [p.name for p in (tmp_path / "study" / "magnified").iterdir()] == [runs.evm.iloc[0]]
+
+    # alpha 8 with seed 0 and the random sampler is the run the ablation already made
+    assert _planned("alpha_sweep", *config) == {"magnify": 2, "flow": 2, "shard": 2, "train_fold": 2,
+                                                "aggregate": 1, "compare": 1, "alpha_sweep": 1}
+    # three seeds: every study's variant x seed, the shared ones once
+    assert _planned("experiments", *config, "experiments={seeds: [0, 1, 2], alphas: [0, 8], samplers: [none, random], "
+                    "streams: [[flow], [flow, gray, masked]]}")["aggregate"] == (2 * 3 + 1 * 3 + 1 * 3) - 2
