@@ -22,3 +22,6 @@ rule all:
 
 onsuccess:
     print(f"\nResults of '{NAME}': {OUT}/\n  report: {REPORT}/report.html")
+    for study in EXPERIMENTS:
+        if Path(f"{OUT}/experiments/{study}/report.html").exists():
+            print(f"  {study}: {OUT}/experiments/{study}/report.html")
