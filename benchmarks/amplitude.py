@@ -6,6 +6,7 @@ the known motion (microexpr.fidelity): mask IoU with the truly moving region, di
 (cosine) and contrast (flow inside the region over outside). Prints one table, means over clips.
 
 Run: .venv/bin/python benchmarks/amplitude.py [--amplitudes 0.25 0.5 1 2 4] [--alphas 0 4 8 16 32]
+     [--noise 1.5] [--jitter 0.15]
 """
 
 from __future__ import annotations
@@ -33,6 +34,8 @@ def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     ap.add_argument("--amplitudes", type=float, nargs="+", default=[0.25, 0.5, 1.0, 2.0, 4.0])
     ap.add_argument("--alphas", type=float, nargs="+", default=[0, 4, 8, 16, 32])
+    ap.add_argument("--noise", type=float, default=1.5, help="sensor noise, gray levels (the default data's)")
+    ap.add_argument("--jitter", type=float, default=0.15, help="head jitter, pixels (the default data's)")
     ap.add_argument("--subjects", type=int, default=2)
     ap.add_argument("--clips", type=int, default=8)
     args = ap.parse_args()
@@ -44,7 +47,7 @@ def main() -> None:
     with tempfile.TemporaryDirectory() as tmp:
         for amplitude in args.amplitudes:
             root = generate(SynthConfig(subjects=args.subjects, clips_per_subject=args.clips, amplitude=amplitude,
-                                        quirks=False), Path(tmp) / f"amp{amplitude:g}", progress=False)
+                                        noise=args.noise, jitter=args.jitter, quirks=False), Path(tmp) / f"amp{amplitude:g}", progress=False)
             manifest = load_manifest("casme2", root, "all")
             for alpha in args.alphas:
                 t0 = time.perf_counter()
@@ -57,7 +60,8 @@ def main() -> None:
                     rows += [{"amplitude": amplitude, "alpha": alpha, **r} for r in per_clip.to_dict("records")]
                 print(f"amplitude {amplitude:g} px, alpha {alpha:g}: {time.perf_counter() - t0:.1f} s", file=sys.stderr)
     table = pd.DataFrame(rows).groupby(["amplitude", "alpha"])[["iou", "cosine", "contrast"]].mean()
-    print(f"\nMean over {args.subjects * args.clips} clips per cell (default EVM/flow/image settings):")
+    print(f"\nMean over {args.subjects * args.clips} clips per cell (noise {args.noise:g}, jitter {args.jitter:g}; "
+          "default EVM/flow/image settings):")
     print(table.unstack("alpha").round(3).to_string())
 
 
