@@ -116,14 +116,22 @@ echo "cluster up: $(sinfo -h -o '%P %D %T %c CPUs')"
 
 # the tiny workflow through the SLURM executor, with the project's profile and local overrides
 START=$(date +%s)
-"$PY" -m snakemake --profile config/profiles/slurm \
-  --default-resources slurm_account=root slurm_partition=debug \
-  --set-resources train_fold:cpus_per_task=1 \
-  --slurm-init-seconds-before-status-checks 2 --jobs 4 --retries 0 --latency-wait 5 \
-  --config "results=$RESULTS" name=slurm_tiny \
-  "synthetic={subjects: 2, clips_per_subject: 3, height: 64, width: 56}" "images={size: 32}" \
-  "train={width: 8, max_epochs: 2, patience: 5, batch_size: 16}"
+tiny() {  # tiny [TARGET]: the tiny configuration through the SLURM executor
+  "$PY" -m snakemake "$@" --profile config/profiles/slurm \
+    --default-resources slurm_account=root slurm_partition=debug \
+    --set-resources train_fold:cpus_per_task=1 \
+    --slurm-init-seconds-before-status-checks 2 --jobs 4 --retries 0 --latency-wait 5 \
+    --config "results=$RESULTS" name=slurm_tiny \
+    "synthetic={subjects: 2, clips_per_subject: 3, height: 64, width: 56}" "images={size: 32}" \
+    "train={width: 8, max_epochs: 2, patience: 5, batch_size: 16}" \
+    "experiments={seeds: [0], samplers: [none, random]}"
+}
+tiny
+# a study on the cluster: only the sampler 'none' folds are new (the 'random' run is the one above)
+tiny ablation_sampler
 ELAPSED=$(( $(date +%s) - START ))
+[ -s "$RESULTS/slurm_tiny/experiments/ablation_sampler/report.html" ] || { echo "FAILED: no study page"; exit 1; }
+echo "study: $(tail -n +2 "$RESULTS/slurm_tiny/experiments/ablation_sampler/summary.tsv" | cut -f1 | tr '\n' ' ')on the cluster"
 
 REPORT=$(find "$RESULTS/slurm_tiny/reports" -name metrics.json | head -1)
 [ -n "$REPORT" ] || { echo "FAILED: no report"; exit 1; }
