@@ -287,14 +287,16 @@ def fold_outputs(name):
     return inputs
 
 
-def final_targets():
+def preprocess_targets():
+    """Everything before training, for the configured settings."""
     return [
-        f"{OUT}/manifest.tsv",
-        f"{OUT}/manifest_report.tsv",
         f"{SHARDS.format(evm=EVM_TAG)}/index.tsv",
         *([] if BYO else [f"{FIGURES.format(evm=EVM_TAG)}/preprocessing.png"]),  # the figure shows a clip's onset and apex
-        f"{REPORT}/report.html",
     ]
+
+
+def final_targets():
+    return [f"{OUT}/manifest.tsv", f"{OUT}/manifest_report.tsv", *preprocess_targets(), f"{REPORT}/report.html"]
 
 
 # The studies (rules/experiments.smk): each a list of LOSO runs, variant x seed.

@@ -124,5 +124,4 @@ rule figure_preprocessing:
 rule preprocess:
     """Target: every stage before training for the configured settings (snakemake preprocess)."""
     input:
-        f"{SHARDS.format(evm=EVM_TAG)}/index.tsv",
-        *([] if BYO else [f"{FIGURES.format(evm=EVM_TAG)}/preprocessing.png"]),
+        preprocess_targets(),
