@@ -48,9 +48,8 @@ def flow_file_fidelity(flow_file: str | Path, synthetic_root: str | Path, **kw) 
     with h5py.File(flow_file, "r") as h5:
         for name in sorted(h5):
             g = h5[name]
-            sample_id = str(g.attrs["sample_id"])
-            subject, clip = str(g.attrs.get("subject", sample_id.split("/")[-2])), sample_id.split("/")[-1]
+            sample_id = str(g.attrs["sample_id"])  # dataset/subject/clip, as the dataset names them
+            _, subject, clip = sample_id.rsplit("/", 2)
             truth = load_clip_ground_truth(synthetic_root, subject, clip)["face_flow"]
-            rows.append({"sample_id": sample_id, "label": g.attrs.get("label", ""),
-                         **clip_fidelity(g["flow"][()], truth, **kw)})
+            rows.append({"sample_id": sample_id, **clip_fidelity(g["flow"][()], truth, **kw)})
     return pd.DataFrame(rows)
