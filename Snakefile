@@ -21,7 +21,7 @@ rule all:
 
 
 onsuccess:
-    print(f"\nResults of '{NAME}': {OUT}/\n  report: {REPORT}/report.html")
+    print(f"\nResults of '{NAME}': {OUT}/index.html (every finished run of this name)\n  this run's report: {REPORT}/report.html")
     for study in EXPERIMENTS:
         if Path(f"{OUT}/experiments/{study}/report.html").exists():
             print(f"  {study}: {OUT}/experiments/{study}/report.html")

@@ -1,13 +1,12 @@
-"""LOSO aggregation: pooled and per-fold metrics, per-class scores, the confusion matrix, and one
-self-contained HTML report that says how the results were produced."""
+"""LOSO aggregation: pooled and per-fold metrics, per-class scores, the confusion matrix, training
+curves, the misclassified clips, and one self-contained HTML report that says how the results were
+produced; plus ``index.html``, the list of every finished run of one configuration name."""
 
 from __future__ import annotations
 
-import base64
-import datetime as _dt
-import html
 import json
-import subprocess
+import logging
+import os
 from pathlib import Path
 
 import numpy as np
@@ -17,13 +16,33 @@ from . import __version__
 from .errors import MicroexprError
 from .io import atomic_path
 from .metrics import scores
+from .pages import git_commit, image_data_uri, now_utc, png_data_uri, render, table
+from .references import references
 
-# The MSCNN paper's LOSO results, shown for reference next to real-data runs.
-PAPER = {"casme2": {"accuracy": 0.5650, "uf1": 0.5325}, "samm": {"accuracy": 0.4304, "uf1": 0.3569}}
+log = logging.getLogger(__name__)
+
+# kept for callers of the earlier private names
+_git_commit, _png_data_uri = git_commit, png_data_uri
+
+
+def _table(df: pd.DataFrame, floats: str = "{:.3f}") -> str:
+    """A DataFrame as a plain HTML table (for pages not yet on the shared templates)."""
+    import html
+
+    t = table(df, floats)
+    head = "".join(f"<th>{html.escape(c)}</th>" for c in t["columns"])
+    body = "".join("<tr>" + "".join(f"<td>{html.escape(c)}</td>" for c in row) + "</tr>" for row in t["rows"])
+    return f"<table><thead><tr>{head}</tr></thead><tbody>{body}</tbody></table>"
+
+
+def source_dataset(sample_ids: pd.Series) -> pd.Series:
+    """A clip id is ``dataset/subject/clip``."""
+    return sample_ids.astype(str).str.split("/").str[0]
 
 
 def aggregate(fold_metrics: list[str | Path], fold_predictions: list[str | Path], protocol: str = "loso") -> dict:
-    """Pool every fold's predictions; also the mean and std of the per-fold scores."""
+    """Pool every fold's predictions; also the mean and std of the per-fold scores, per-class scores
+    per fold, and (for several source datasets) the scores per dataset."""
     if not fold_metrics or len(fold_metrics) != len(fold_predictions):
         raise MicroexprError("aggregate needs one metrics.json and one predictions.csv per fold")
     folds = [json.loads(Path(p).read_text()) for p in fold_metrics]
@@ -34,7 +53,8 @@ def aggregate(fold_metrics: list[str | Path], fold_predictions: list[str | Path]
         leaked = set(f["test_subjects"]) & set(f["train_subjects"])
         if leaked:
             raise MicroexprError(f"{path}: held-out subject(s) {sorted(leaked)} were training subjects")
-    preds = pd.concat([pd.read_csv(p, dtype={"subject": str}) for p in fold_predictions], ignore_index=True)
+    preds = pd.concat([pd.read_csv(p, dtype={"subject": str, "fold": str}) for p in fold_predictions],
+                      ignore_index=True)
     if preds.sample_id.duplicated().any():
         raise MicroexprError("a clip was tested in more than one fold")
     index = {c: i for i, c in enumerate(classes)}
@@ -43,7 +63,15 @@ def aggregate(fold_metrics: list[str | Path], fold_predictions: list[str | Path]
     per_fold = pd.DataFrame([{"fold": f["fold"], "n": f["n_test"], "accuracy": f["accuracy"],
                               "uf1": f["uf1"], "uar": f["uar"], "best_epoch": f["best_epoch"],
                               "epochs_run": f["epochs_run"], "seconds": round(f["seconds"], 1)} for f in folds])
-    datasets = preds.sample_id.str.split("/").str[0]
+    per_fold_class = []
+    for fold, rows in preds.groupby("fold", sort=True):
+        s = scores(rows.label.map(index), rows.pred.map(index), len(classes))
+        for i, c in enumerate(classes):
+            involved = s["support"][i] + s["predicted"][i] > 0  # neither there nor predicted: no F1
+            per_fold_class.append({"fold": str(fold), "class": c, "support": int(s["support"][i]),
+                                   "f1": float(s["f1"][i]) if involved else None,
+                                   "recall": float(s["recall"][i]) if s["support"][i] else None})
+    datasets = source_dataset(preds.sample_id)
     per_dataset = {}
     if datasets.nunique() > 1:  # a composite: MEGC reports UF1 and UAR per source dataset as well
         for name in sorted(datasets.unique()):
@@ -58,6 +86,7 @@ def aggregate(fold_metrics: list[str | Path], fold_predictions: list[str | Path]
         "n_clips": int(len(y)),
         "n_folds": len(folds),
         "protocol": protocol,
+        "datasets": sorted(datasets.unique()),
         "pooled": {"accuracy": pooled["accuracy"], "uf1": pooled["uf1"], "uar": pooled["uar"]},
         "per_fold_mean": {k: float(per_fold[k].mean()) for k in ("accuracy", "uf1", "uar")},
         "per_fold_std": {k: float(per_fold[k].std(ddof=0)) for k in ("accuracy", "uf1", "uar")},
@@ -68,20 +97,28 @@ def aggregate(fold_metrics: list[str | Path], fold_predictions: list[str | Path]
         "chance": {"majority_class": classes[majority], "majority_accuracy": baseline["accuracy"],
                    "majority_uf1": baseline["uf1"], "uniform_accuracy": 1.0 / len(classes)},
         "per_fold": per_fold.to_dict("records"),
+        "per_fold_class": per_fold_class,
         "per_dataset": per_dataset,
         "train_config": folds[0]["config"],
+        "selection": sorted({"validation clips of the training subjects" if f.get("early_stopping", True)
+                             else "last epoch (no validation split)" for f in folds}),
         "device": sorted({f["device"] for f in folds}),
         "torch": folds[0].get("torch"),
         "microexpr": __version__,
     }
 
 
-def confusion_figure(result: dict, out: str | Path) -> Path:
+def _figure():
     import matplotlib
 
     matplotlib.use("Agg")
     import matplotlib.pyplot as plt
 
+    return plt
+
+
+def confusion_figure(result: dict, out: str | Path) -> Path:
+    plt = _figure()
     cm = np.array(result["confusion"], float)
     classes = result["classes"]
     rows = cm / np.maximum(cm.sum(axis=1, keepdims=True), 1)
@@ -105,111 +142,133 @@ def confusion_figure(result: dict, out: str | Path) -> Path:
     return Path(out)
 
 
-def _png_data_uri(path: Path) -> str:
-    return "data:image/png;base64," + base64.b64encode(Path(path).read_bytes()).decode()
+def curves_figure(histories: dict[str, pd.DataFrame], best_epochs: dict[str, int], out: str | Path) -> Path:
+    """Small multiples, one per fold: training and validation loss (left axis), validation UF1 (right
+    axis, dotted); the epoch whose weights were tested is marked."""
+    plt = _figure()
+    n = max(len(histories), 1)
+    cols = min(6, n)
+    nrows = -(-n // cols)
+    fig, axes = plt.subplots(nrows, cols, figsize=(2.6 * cols, 2.0 * nrows + 0.6), squeeze=False)
+    for ax in axes.flat[n:]:
+        ax.axis("off")
+    for ax, (fold, h) in zip(axes.flat, histories.items()):
+        ax.plot(h.epoch, h.train_loss, color="#1f77b4", lw=1.2, label="train loss")
+        if h.val_loss.notna().any():
+            ax.plot(h.epoch, h.val_loss, color="#ff7f0e", lw=1.2, label="validation loss")
+        ax2 = ax.twinx()
+        if h.val_uf1.notna().any():
+            ax2.plot(h.epoch, h.val_uf1, color="#2ca02c", lw=1.0, ls=":", label="validation UF1")
+        ax2.set_ylim(0, 1)
+        ax2.tick_params(labelsize=6)
+        best = best_epochs.get(fold)
+        if best is not None and best >= 0:
+            ax.axvline(best, color="#d62728", lw=1, ls="--")
+        ax.set_title(f"{fold} (best epoch {best})", fontsize=7)
+        ax.tick_params(labelsize=6)
+    handles = [plt.Line2D([], [], color=c, ls=ls) for c, ls in
+               (("#1f77b4", "-"), ("#ff7f0e", "-"), ("#2ca02c", ":"), ("#d62728", "--"))]
+    fig.legend(handles, ["train loss", "validation loss", "validation UF1 (right axis)", "epoch tested"],
+               loc="lower center", ncol=4, fontsize=7, frameon=False)
+    fig.tight_layout(rect=(0, 0.06 if nrows > 1 else 0.12, 1, 1))
+    with atomic_path(out) as tmp:
+        fig.savefig(tmp, dpi=100, format="png")
+    plt.close(fig)
+    return Path(out)
 
 
-def _git_commit(cwd: Path) -> str:
-    try:
-        out = subprocess.run(["git", "rev-parse", "--short", "HEAD"], cwd=cwd, capture_output=True, text=True,
-                             timeout=5)
-        dirty = subprocess.run(["git", "status", "--porcelain", "--untracked-files=no"], cwd=cwd,
-                               capture_output=True, text=True, timeout=5).stdout.strip()
-        return out.stdout.strip() + (" (with uncommitted changes)" if dirty else "") if out.returncode == 0 else "unknown"
-    except (OSError, subprocess.SubprocessError):
-        return "unknown"
+def misclassified(fold_predictions: list[str | Path], shards: list[str | Path], limit: int = 24) -> list[dict]:
+    """The most confident mistakes (up to ``limit``), each with its flow image and apex thumbnails
+    from the un-augmented samples of its subject's shard."""
+    import h5py
+
+    from .preprocess import read_shard
+
+    preds = pd.concat([pd.read_csv(p, dtype={"subject": str, "fold": str}) for p in fold_predictions],
+                      ignore_index=True)
+    wrong = preds[preds.label != preds.pred].copy()
+    if wrong.empty:
+        return []
+    wrong["p_pred"] = [row[f"p_{row.pred}"] for _, row in wrong.iterrows()]
+    wrong = wrong.sort_values("p_pred", ascending=False).head(limit)
+    by_subject = {}
+    for path in shards:
+        with h5py.File(path, "r") as h5:
+            by_subject[str(h5.attrs["subject"])] = path
+    cache, out = {}, []
+    for row in wrong.itertuples():
+        path = by_subject.get(str(row.subject))
+        images = {}
+        if path is not None:
+            if path not in cache:
+                cache[path] = read_shard(path, streams=("flow", "gray"))
+            shard = cache[path]
+            hit = np.flatnonzero(shard["sample_id"] == row.sample_id)
+            if len(hit):
+                images = {"flow": image_data_uri(shard["flow"][hit[0]], 104),
+                          "apex": image_data_uri(shard["gray"][hit[0]], 104)}
+        out.append({"sample_id": row.sample_id, "fold": row.fold, "label": row.label, "pred": row.pred,
+                    "p_pred": float(row.p_pred), "p_true": float(getattr(row, f"p_{row.label}")), **images})
+    return out
 
 
-def _table(df: pd.DataFrame, floats: str = "{:.3f}") -> str:
-    head = "".join(f"<th>{html.escape(str(c))}</th>" for c in df.columns)
-    body = []
-    for _, row in df.iterrows():
-        cells = []
-        for v in row:
-            text = floats.format(v) if isinstance(v, float) else str(v)
-            cells.append(f"<td>{html.escape(text)}</td>")
-        body.append("<tr>" + "".join(cells) + "</tr>")
-    return f"<table><thead><tr>{head}</tr></thead><tbody>{''.join(body)}</tbody></table>"
+def is_synthetic(dataset: dict, datasets: list[str]) -> bool:
+    """Whether any part of the run's data is synthetic: no root (generated by the workflow), a composite
+    root mapping that leaves a dataset out, or a root that holds the generator's ground truth."""
+    roots = dataset.get("root")
+    if roots is None or (isinstance(roots, dict) and len(roots) < len(datasets)):
+        return True
+    for root in (roots.values() if isinstance(roots, dict) else [roots]):
+        if (Path(root) / "ground_truth" / "clips.tsv").is_file():
+            return True
+    return False
 
 
 def html_report(result: dict, confusion_png: str | Path, out: str | Path, *, config: dict | None = None,
-                title: str = "microexpr LOSO report", extra_figures: list[tuple[str, str | Path]] = ()) -> Path:
+                title: str = "microexpr LOSO report", curves_png: str | Path | None = None,
+                gallery: list[dict] | None = None) -> Path:
     """One self-contained HTML page (images embedded) with the metrics and how they were made."""
     import yaml
 
-    p, m, s = result["pooled"], result["per_fold_mean"], result["per_fold_std"]
-    chance = result["chance"]
-    dataset = (config or {}).get("dataset", {})
-    synthetic = dataset.get("root") is None if dataset else False
-    paper = PAPER.get(dataset.get("format", "")) if dataset and not synthetic else None
-    per_class = pd.DataFrame([{"class": c, **v} for c, v in result["per_class"].items()])
-    per_fold = pd.DataFrame(result["per_fold"])
-    cards = "".join(
-        f"<div class='card'><div class='k'>{k}</div><div class='v'>{p[key]:.3f}</div>"
-        f"<div class='s'>per fold {m[key]:.3f} &plusmn; {s[key]:.3f}</div></div>"
-        for k, key in (("Accuracy", "accuracy"), ("UF1 (macro-F1)", "uf1"), ("UAR", "uar")))
-    paper_line = (f"<p>Paper (MSCNN) on this dataset: accuracy {paper['accuracy']:.4f}, F1 {paper['uf1']:.4f}.</p>"
-                  if paper else "")
-    data_note = ("<p class='warn'>Synthetic data (generated by microexpr); these figures say the pipeline works, "
-                 "not how well the method recognises real micro-expressions.</p>" if synthetic else "")
-    figures = "".join(f"<h2>{html.escape(t)}</h2><img src='{_png_data_uri(Path(f))}' alt='{html.escape(t)}'>"
-                      for t, f in extra_figures)
+    dataset = (config or {}).get("dataset") or {}
+    synthetic = bool(dataset) and is_synthetic(dataset, result["datasets"])
+    reference = references(result.get("protocol", "loso"), result["datasets"], dataset.get("classes"),
+                           result["classes"]) if dataset else None
+    per_fold_class = pd.DataFrame(result.get("per_fold_class") or [])
+    if not per_fold_class.empty:
+        f1 = per_fold_class.pivot(index="fold", columns="class", values="f1")[result["classes"]].reset_index()
+        f1.columns = ["fold"] + [f"F1 {c}" for c in result["classes"]]
+    else:
+        f1 = pd.DataFrame()
     provenance = {
-        "created": _dt.datetime.now(_dt.timezone.utc).strftime("%Y-%m-%d %H:%M UTC"),
-        "microexpr": result["microexpr"], "torch": result.get("torch"), "device": ", ".join(result["device"]),
-        "git commit": _git_commit(Path(__file__).resolve().parent),
-        "folds": result["n_folds"], "clips": result["n_clips"],
+        "created": result.get("created") or now_utc(), "microexpr": result["microexpr"], "torch": result.get("torch"),
+        "device": ", ".join(result["device"]), "git commit": result.get("git_commit") or git_commit(),
+        "folds": result["n_folds"], "clips": result["n_clips"], "weights tested": "; ".join(result.get("selection", [])),
     }
-    page = f"""<!DOCTYPE html>
-<html lang="en"><head><meta charset="utf-8"><title>{html.escape(title)}</title>
-<style>
-body {{ font-family: system-ui, sans-serif; max-width: 980px; margin: 2em auto; color: #222; padding: 0 1em; }}
-h1 {{ font-size: 1.6em; margin-bottom: .2em; }} h2 {{ margin-top: 1.6em; border-bottom: 1px solid #ddd; }}
-.cards {{ display: flex; gap: 1em; flex-wrap: wrap; }}
-.card {{ border: 1px solid #ccd; border-radius: 8px; padding: .8em 1.2em; min-width: 200px; background: #f7f8fc; }}
-.k {{ color: #555; font-size: .9em; }} .v {{ font-size: 2em; font-weight: 600; }} .s {{ color: #555; font-size: .85em; }}
-table {{ border-collapse: collapse; margin: .5em 0; font-size: .9em; }}
-th, td {{ border: 1px solid #ddd; padding: .3em .6em; text-align: right; }} th {{ background: #eef; }}
-td:first-child, th:first-child {{ text-align: left; }}
-.warn {{ background: #fff4d6; border: 1px solid #e6c36a; padding: .5em .8em; border-radius: 6px; }}
-pre {{ background: #f4f4f4; padding: .8em; overflow-x: auto; font-size: .85em; }}
-img {{ max-width: 100%; }}
-</style></head><body>
-<h1>{html.escape(title)}</h1>
-<p>{"Leave-one-dataset-out" if result.get("protocol") == "lodo" else "Leave-one-subject-out"} over {result['n_folds']} folds, {result['n_clips']} clips. Pooled over all folds;
-per-fold mean &plusmn; std below each figure. Early stopping used validation clips of the training subjects only.</p>
-{data_note}
-<div class="cards">{cards}</div>
-<p>Chance: always predicting the majority class ({html.escape(chance['majority_class'])}) gives accuracy
-{chance['majority_accuracy']:.3f} and UF1 {chance['majority_uf1']:.3f}; guessing uniformly gives accuracy
-{chance['uniform_accuracy']:.3f}.</p>
-{paper_line}
-<h2>Confusion matrix (pooled)</h2>
-<img src="{_png_data_uri(Path(confusion_png))}" alt="confusion matrix">
-<h2>Per class (pooled)</h2>
-<p>A class never predicted counts with F1 = 0.</p>
-{_table(per_class)}
-{"<h2>Per source dataset (pooled over its clips)</h2>" + _table(pd.DataFrame([{"dataset": k, **v} for k, v in result["per_dataset"].items()])) if result.get("per_dataset") else ""}
-<h2>Per fold (held-out {"dataset" if result.get("protocol") == "lodo" else "subject"})</h2>
-{_table(per_fold)}
-{figures}
-<h2>How this was produced</h2>
-{_table(pd.DataFrame([{"item": k, "value": str(v)} for k, v in provenance.items()]))}
-<h3>Training configuration</h3>
-<pre>{html.escape(yaml.safe_dump(result['train_config'], sort_keys=False))}</pre>
-<h3>Workflow configuration</h3>
-<pre>{html.escape(yaml.safe_dump(config or {}, sort_keys=False))}</pre>
-</body></html>
-"""
-    with atomic_path(out) as tmp:
-        tmp.write_text(page, encoding="utf-8")
-    return Path(out)
+    return render(
+        "report.html.j2", out, title=title, result=result, synthetic=synthetic, reference=reference,
+        lodo=result.get("protocol") == "lodo",
+        cards=[(label, key) for label, key in (("Accuracy", "accuracy"), ("UF1 (macro-F1)", "uf1"), ("UAR", "uar"))],
+        confusion=png_data_uri(confusion_png), curves=png_data_uri(curves_png) if curves_png else None,
+        per_class=table(pd.DataFrame([{"class": c, **v} for c, v in result["per_class"].items()])),
+        per_dataset=table(pd.DataFrame([{"dataset": k, **v} for k, v in result["per_dataset"].items()]))
+        if result.get("per_dataset") else None,
+        per_fold=table(pd.DataFrame(result["per_fold"])), per_fold_class=table(f1) if not f1.empty else None,
+        gallery=gallery or [], provenance=table(pd.DataFrame([{"item": k, "value": str(v)} for k, v in provenance.items()])),
+        train_config=yaml.safe_dump(result["train_config"], sort_keys=False),
+        workflow_config=yaml.safe_dump(config or {}, sort_keys=False),
+    )
 
 
 def write_aggregate(fold_metrics, fold_predictions, *, metrics_json, per_fold_tsv, per_class_tsv, confusion_png,
                     report_html, config: dict | None = None, title: str = "microexpr LOSO report",
-                    protocol: str = "loso") -> dict:
+                    protocol: str = "loso", histories: list[str | Path] | None = None,
+                    curves_png: str | Path | None = None, shards: list[str | Path] | None = None,
+                    index_html: str | Path | None = None) -> dict:
+    """Everything rule ``aggregate`` writes; with ``index_html`` the run list of the configuration
+    name is rebuilt too (its folder is the parent of ``index_html``)."""
     result = aggregate(fold_metrics, fold_predictions, protocol)
+    result["created"], result["git_commit"] = now_utc(), git_commit()
     with atomic_path(metrics_json) as tmp:
         tmp.write_text(json.dumps({**result, "config": config}, indent=2) + "\n")
     with atomic_path(per_fold_tsv) as tmp:
@@ -217,5 +276,57 @@ def write_aggregate(fold_metrics, fold_predictions, *, metrics_json, per_fold_ts
     with atomic_path(per_class_tsv) as tmp:
         pd.DataFrame([{"class": c, **v} for c, v in result["per_class"].items()]).to_csv(tmp, sep="\t", index=False)
     confusion_figure(result, confusion_png)
-    html_report(result, confusion_png, report_html, config=config, title=title)
+    if histories and curves_png:
+        folds = {str(f["fold"]): f["best_epoch"] for f in result["per_fold"]}
+        curves = {}
+        for metrics_path, history in zip(fold_metrics, histories):
+            fold = str(json.loads(Path(metrics_path).read_text())["fold"])
+            curves[fold] = pd.read_csv(history, sep="\t")
+        curves_figure(curves, folds, curves_png)
+    gallery = misclassified(fold_predictions, shards) if shards else []
+    html_report(result, confusion_png, report_html, config=config, title=title,
+                curves_png=curves_png if histories else None, gallery=gallery)
+    if index_html:
+        write_index(Path(index_html).parent, index_html)
     return result
+
+
+def runs_table(name_dir: str | Path) -> pd.DataFrame:
+    """Every finished run under ``results/<name>/reports`` (one row per aggregate metrics.json)."""
+    name_dir = Path(name_dir)
+    rows = []
+    for path in sorted((name_dir / "reports").rglob("metrics.json")):
+        try:
+            result = json.loads(path.read_text())
+        except (OSError, json.JSONDecodeError) as exc:
+            log.warning("index: skipping unreadable %s (%s)", path, exc)
+            continue
+        parts = path.parent.relative_to(name_dir / "reports").parts  # evm/flow/images/model/protocol
+        rows.append({
+            "evm": parts[0] if len(parts) > 0 else "", "flow": parts[1] if len(parts) > 1 else "",
+            "images": parts[2] if len(parts) > 2 else "", "model": parts[3] if len(parts) > 3 else "",
+            "protocol": result.get("protocol", parts[-1] if parts else ""),
+            "uf1": result["pooled"]["uf1"], "uar": result["pooled"]["uar"], "accuracy": result["pooled"]["accuracy"],
+            "folds": result["n_folds"], "clips": result["n_clips"],
+            "created": result.get("created", ""), "git_commit": result.get("git_commit", ""),
+            "report": os.path.relpath(path.parent / "report.html", name_dir),
+        })
+    return pd.DataFrame(rows)
+
+
+def write_index(name_dir: str | Path, out: str | Path | None = None) -> Path:
+    """``results/<name>/index.html``: every finished run of that name, newest first, with links."""
+    import fcntl
+
+    name_dir = Path(name_dir)
+    out = Path(out or name_dir / "index.html")
+    name_dir.mkdir(parents=True, exist_ok=True)
+    with open(name_dir / ".index.lock", "w") as lock:  # two runs finishing together: one writes at a time
+        fcntl.flock(lock, fcntl.LOCK_EX)
+        runs = runs_table(name_dir)
+        if not runs.empty:
+            runs = runs.sort_values("created", ascending=False)
+        studies = sorted(p.parent.name for p in (name_dir / "experiments").glob("*/report.html"))
+        render("index.html.j2", out, title=f"{name_dir.name}: runs", name=name_dir.name,
+               runs=runs.to_dict("records"), studies=studies, updated=now_utc())
+    return out

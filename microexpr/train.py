@@ -102,6 +102,7 @@ class ArrayData:
             self.x[s] = torch.from_numpy(np.ascontiguousarray(arr))
         self.y = torch.from_numpy(np.concatenate([p["label"] for p in parts]).astype(np.int64))
         self.ids = np.concatenate([p["sample_id"] for p in parts])
+        self.subjects = np.concatenate([np.full(len(p["sample_id"]), p["subject"], dtype=object) for p in parts])
         self.aug = np.concatenate([p["aug"] for p in parts])
 
     def __len__(self) -> int:
@@ -111,7 +112,7 @@ class ArrayData:
         out = copy.copy(self)
         idx = torch.from_numpy(np.flatnonzero(mask))
         out.x = {s: v[idx] for s, v in self.x.items()}
-        out.y, out.ids, out.aug = self.y[idx], self.ids[mask], self.aug[mask]
+        out.y, out.ids, out.subjects, out.aug = self.y[idx], self.ids[mask], self.subjects[mask], self.aug[mask]
         return out
 
     def batch(self, idx: torch.Tensor, device: torch.device) -> tuple[dict[str, torch.Tensor], torch.Tensor]:
@@ -195,8 +196,9 @@ def train_fold(train_shards: list[str | Path], test_shards: str | Path | list[st
     test_shards = [test_shards] if isinstance(test_shards, (str, Path)) else list(test_shards)
     test, test_subjects, test_classes = load_shards(test_shards, cfg.streams, augmented=False)
     held_out = fold or "+".join(test_subjects)
-    train_clip_subjects = {str(i).split("/")[-2] for i in np.unique(train_all.ids)}
-    test_clip_subjects = {str(i).split("/")[-2] for i in np.unique(test.ids)}
+    # a clip id is dataset/subject/clip: the same dataset/subject on both sides is a leak, whatever the shards say
+    train_clip_subjects = {str(i).rsplit("/", 1)[0] for i in np.unique(train_all.ids)}
+    test_clip_subjects = {str(i).rsplit("/", 1)[0] for i in np.unique(test.ids)}
     leaked = sorted((set(test_subjects) & set(train_subjects)) | (test_clip_subjects & train_clip_subjects))
     if leaked:
         raise FoldError(f"held-out subject(s) {leaked} are among the training shards {train_subjects}")
@@ -286,7 +288,7 @@ def train_fold(train_shards: list[str | Path], test_shards: str | Path | list[st
     pred = probs.argmax(1)
     y = test.y.numpy()
     fold_scores = scores(y, pred, n_classes, all_classes=False)
-    predictions = pd.DataFrame({"sample_id": test.ids, "subject": [str(i).split("/")[-2] for i in test.ids],
+    predictions = pd.DataFrame({"sample_id": test.ids, "subject": test.subjects,
                                 "fold": held_out,
                                 "label": [classes[i] for i in y], "pred": [classes[i] for i in pred]})
     for j, c in enumerate(classes):

@@ -51,14 +51,25 @@ def dataset_root(fmt):
     return root
 
 
+def source_datasets():
+    """The source datasets of the run: a composite's parts, or what a bring-your-own CSV's optional
+    dataset column names (none without that column)."""
+    if BYO:
+        from microexpr.datasets.byo import csv_datasets
+
+        return csv_datasets(DATASET["root"]) if Path(DATASET["root"]).is_file() else []
+    return FORMATS
+
+
 EVM = config["evm"]
 FACE = config["face"]
 FLOW = config["flow"]
 IMAGES = config["images"]
 TRAIN = config["train"]
 PROTOCOL = config["evaluation"]["protocol"]
-if PROTOCOL == "lodo" and not COMPOSITE:
-    raise WorkflowError("config key 'evaluation.protocol': lodo needs several datasets in dataset.format")
+if PROTOCOL == "lodo" and len(source_datasets()) < 2:
+    raise WorkflowError("config key 'evaluation.protocol': lodo needs several datasets in dataset.format "
+                        "(or, for a bring-your-own CSV, a dataset column naming two or more)")
 
 
 def short_hash(obj):

@@ -31,14 +31,18 @@ rule aggregate:
     input:
         metrics=fold_outputs("metrics.json"),
         predictions=fold_outputs("predictions.csv"),
+        histories=fold_outputs("history.tsv"),
+        shards=all_shards,  # thumbnails of the misclassified clips
     output:
         metrics=f"{REPORTS}/metrics.json",
         per_fold=report(f"{REPORTS}/per_fold.tsv", caption="../report/per_fold.rst", category="Evaluation"),
         per_class=report(f"{REPORTS}/per_class.tsv", caption="../report/per_class.rst", category="Evaluation"),
         confusion=report(f"{REPORTS}/confusion.png", caption="../report/confusion.rst", category="Evaluation"),
         html=report(f"{REPORTS}/report.html", caption="../report/report.rst", category="Evaluation"),
+        curves=f"{REPORTS}/curves.png",
     params:
         config=run_config,
+        index=f"{OUT}/index.html",  # every finished run of this name; rebuilt here (not an output: shared)
         title=lambda wildcards: f"{NAME}: {wildcards.model} on {wildcards.evm}/{FLOW_TAG}/{IMG_TAG} ({PROTOCOL.upper()})",
         protocol=PROTOCOL,
     log:

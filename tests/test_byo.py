@@ -108,3 +108,66 @@ def test_byo_manifest_end_to_end(byo_csv, tmp_path):
     assert failed.returncode != 0
     log = (tmp_path / "logs" / "manifest" / "byo.log").read_text()
     assert "row 2 " in log and "missing.png" in log
+
+
+SOURCES = {"sub01": "casme2", "sub02": "samm", "sub03": "smic"}
+
+
+@pytest.fixture(scope="module")
+def byo_with_datasets(byo_csv):
+    """The same samples with a dataset column (one source dataset per subject), beside the images."""
+    table = pd.read_csv(byo_csv)
+    table.insert(0, "dataset", table.subject.map(SOURCES))
+    out = byo_csv.parent / "with_datasets.csv"
+    table.to_csv(out, index=False)
+    return out
+
+
+def test_dataset_column_keeps_subjects_distinct_per_dataset(byo_with_datasets, tmp_path):
+    m = load_byo_manifest(byo_with_datasets)
+    assert set(m.subject) == {"casme2_sub01", "samm_sub02", "smic_sub03"} and set(m.dataset) == set(SOURCES.values())
+    assert (m.sample_id.str.split("/").str[0] == m.dataset).all() and (m.source_subject == m.subject.str.split("_").str[1]).all()
+    # the same subject id in two datasets is two subjects
+    table = pd.read_csv(byo_with_datasets)
+    table.loc[table.subject == "sub02", "subject"] = "sub01"
+    both = tmp_path / "both.csv"
+    table.assign(**{c: [str(byo_with_datasets.parent / v) if isinstance(v, str) else "" for v in table[c]]
+                    for c in ("flow", "apex", "onset")}).to_csv(both, index=False)
+    assert set(load_byo_manifest(both).subject) == {"casme2_sub01", "samm_sub01", "smic_sub03"}
+
+
+def test_empty_or_unknown_datasets_are_named_by_row(byo_with_datasets, tmp_path):
+    table = pd.read_csv(byo_with_datasets, keep_default_na=False)
+    table.loc[1, "dataset"] = ""
+    table.loc[4, "dataset"] = "casme9"
+    for col in ("flow", "apex", "onset"):
+        table[col] = [str(byo_with_datasets.parent / v) if v else "" for v in table[col]]
+    bad = tmp_path / "bad.csv"
+    table.to_csv(bad, index=False)
+    with pytest.raises(DatasetError) as err:
+        load_byo_manifest(bad)
+    text = str(err.value)
+    assert "2 row(s)" in text and "row 3 " in text and "empty dataset" in text
+    assert "row 6 " in text and "unknown dataset 'casme9'" in text and "casme2, casme3a" in text
+
+
+@pytest.mark.workflow
+def test_byo_with_a_dataset_column_under_loso_and_lodo(byo_with_datasets, tmp_path):
+    """Per-dataset scores like a composite; leave-one-dataset-out on the CSV's datasets."""
+    config = ["name=byo_ds", f"dataset={{format: manifest, root: {byo_with_datasets}, classes: all}}",
+              "images={size: 32}", "train={width: 8, max_epochs: 2, patience: 5, batch_size: 16}"]
+    snakemake("--config", f"results={tmp_path}", *config)
+    loso = json.loads(next((tmp_path / "byo_ds" / "reports").rglob("loso/metrics.json")).read_text())
+    assert loso["n_folds"] == 3 and set(loso["per_dataset"]) == set(SOURCES.values())
+    assert "Per source dataset" in next((tmp_path / "byo_ds" / "reports").rglob("loso/report.html")).read_text()
+    snakemake("--config", f"results={tmp_path}", *config, "evaluation={protocol: lodo}")
+    lodo = sorted((tmp_path / "byo_ds" / "folds").rglob("lodo/*/metrics.json"))
+    assert [p.parent.name for p in lodo] == ["casme2", "samm", "smic"]
+    for path in lodo:
+        fold = json.loads(path.read_text())
+        assert fold["test_subjects"] == [f"{fold['fold']}_{s}" for s, d in SOURCES.items() if d == fold["fold"]]
+        assert len(fold["train_subjects"]) == 2
+    without = snakemake("-n", "--config", f"results={tmp_path}", "name=byo_plain",
+                        f"dataset={{format: manifest, root: {byo_with_datasets.parent / 'samples.csv'}, classes: all}}",
+                        "evaluation={protocol: lodo}", check=False)
+    assert without.returncode != 0 and "lodo needs several datasets" in without.stdout + without.stderr

@@ -87,13 +87,35 @@ def test_default_run_through_preprocessing(tmp_path):
 
 TINY = ["synthetic={subjects: 3, clips_per_subject: 4, height: 64, width: 56}", "images={size: 32}",
         "train={width: 8, max_epochs: 3, patience: 5, batch_size: 16}"]
+TINY_TRAIN = {"width": 8, "max_epochs": 3, "patience": 5, "batch_size": 16}
 
 
-def test_tiny_end_to_end(tmp_path):
-    """Raw synthetic frames -> report with pooled and per-fold metrics; folds never train on their
-    test subject; snakemake --report works."""
-    snakemake("--config", f"results={tmp_path}", "name=tiny", *TINY)
-    out = tmp_path / "tiny"
+def write_tree(fmt, out, subjects=3, clips=4, height=64, width=56):
+    """A synthetic dataset written to disk with the command a user would run."""
+    subprocess.run([sys.executable, "-m", "microexpr", "synth", "--format", fmt, "--out", str(out), "--quiet",
+                    "--subjects", str(subjects), "--clips-per-subject", str(clips), "--height", str(height),
+                    "--width", str(width)], check=True, capture_output=True, cwd=ROOT, timeout=300)
+    return out
+
+
+def write_config(path, **sections):
+    """A config file as a user writes one: only the keys that differ from config/config.yaml."""
+    import yaml
+
+    path.write_text(yaml.safe_dump(sections, sort_keys=False))
+    return path
+
+
+def test_tiny_end_to_end_from_a_root_on_disk(tmp_path):
+    """A CASME II tree on disk (as a user's copy) -> report with pooled and per-fold metrics, training
+    curves and the misclassified clips; folds never train on their test subject; the run is listed in
+    results/<name>/index.html; snakemake --report works."""
+    root = write_tree("casme2", tmp_path / "CASME2")
+    cfg = write_config(tmp_path / "casme2.yaml", name="tiny", results=str(tmp_path / "results"),
+                       dataset={"format": "casme2", "root": str(root)}, images={"size": 32}, train=TINY_TRAIN)
+    run = snakemake("--configfile", str(cfg))
+    assert "rule synthesize" not in run.stderr
+    out = tmp_path / "results" / "tiny"
     folds = sorted((out / "folds").rglob("metrics.json"))
     assert len(folds) == 3
     for path in folds:
@@ -103,17 +125,27 @@ def test_tiny_end_to_end(tmp_path):
         assert held_out not in fold["train_subjects"] and len(fold["train_subjects"]) == 2
         assert all(not p.endswith(f"/{held_out}.h5") for p in fold["train_shards"])
         assert fold["test_shards"] == [s for s in fold["test_shards"] if s.endswith(f"/{held_out}.h5")] != []
+        assert set(pd.read_csv(path.parent / "predictions.csv", dtype=str).subject) == {held_out}
     report_dir = next((out / "reports").rglob("report.html")).parent
     metrics = json.loads((report_dir / "metrics.json").read_text())
-    assert metrics["n_folds"] == 3 and metrics["n_clips"] == 12
+    assert metrics["n_folds"] == 3 and metrics["n_clips"] == 12 and metrics["datasets"] == ["casme2"]
     assert set(metrics["pooled"]) == {"accuracy", "uf1", "uar"} and set(metrics["per_fold_std"]) == {"accuracy", "uf1", "uar"}
     assert len(metrics["per_class"]) == 5 and metrics["config"]["train"]["width"] == 8
+    assert len(metrics["per_fold_class"]) == 3 * 5 and metrics["git_commit"] and metrics["created"]
     page = (report_dir / "report.html").read_text()
-    for text in ("Confusion matrix", "Per fold", "Training configuration", "data:image/png;base64", "Synthetic data"):
-        assert text in page
-    assert len(pd.read_csv(report_dir / "per_fold.tsv", sep="\t")) == 3
+    for text in ("Confusion matrix", "Per fold", "F1 per class and fold", "Training curves", 'id="curves"',
+                 "Misclassified clips", "Training configuration", "data:image/png;base64",
+                 "Synthetic data",  # the tree holds the generator's ground truth: the report says so
+                 "Published: the MSCNN paper on casme2", "0.5650"):
+        assert text in page, text
+    wrong = (metrics["pooled"]["accuracy"] < 1)
+    assert ('id="gallery"' in page) == wrong and (page.count('alt="flow image"') == min(24, 12 - round(12 * metrics["pooled"]["accuracy"])))
+    assert (report_dir / "curves.png").stat().st_size > 10_000
+    index = (out / "index.html").read_text()
+    assert str((report_dir / "report.html").relative_to(out)) in index and f"{metrics['pooled']['uf1']:.3f}" in index
+    assert "index.html" in run.stdout + run.stderr  # the end-of-run message points there
     report = tmp_path / "snakemake_report.html"
-    snakemake("--report", str(report), "--config", f"results={tmp_path}", "name=tiny", *TINY)
+    snakemake("--report", str(report), "--configfile", str(cfg))
     assert report.stat().st_size > 50_000
 
 
@@ -136,7 +168,7 @@ def test_changing_alpha_reruns_only_evm_and_downstream(tmp_path):
     downstream = [r for r in plan if r["rule"] in ("magnify", "flow", "shard", "shard_index", "figure_preprocessing",
                                                    "train_fold", "aggregate")]
     assert len(upstream) == 3 and all(r["plan"] == "no update" for r in upstream)
-    assert len(downstream) == 3 * 2 + 2 + 4 * 2 + 5
+    assert len(downstream) == 3 * 2 + 2 + 4 * 2 + 6  # aggregate: 6 files
     assert all(r["plan"] == "update pending" and "/alpha4-" in r["output_file"] for r in downstream)
 
     run = snakemake("--config", *base, "evm={alpha: 4}")
@@ -167,34 +199,47 @@ def test_user_dataset_root(tmp_path):
     assert out.returncode != 0 and "dataset.root" in out.stdout + out.stderr
 
 
-def test_megc2019_composite_end_to_end(tmp_path):
-    """casme2 + samm + smic synthetic trees, 3 classes, LOSO over all their subjects, per-dataset scores."""
-    config = ["name=megc", "dataset={format: [casme2, samm, smic], classes: megc2019}",
-              "synthetic={subjects: 2, clips_per_subject: 4, height: 64, width: 56}", "images={size: 32}",
-              "train={width: 8, max_epochs: 2, patience: 5, batch_size: 16}"]
-    snakemake("--config", f"results={tmp_path}", *config)
-    manifest = pd.read_csv(tmp_path / "megc" / "manifest.tsv", sep="\t", dtype={"subject": str, "source_subject": str})
+def test_megc2019_composite_from_three_roots_on_disk(tmp_path):
+    """casme2 + samm + smic trees on disk, each with its own root as a MEGC2019 user configures them:
+    3 classes, LOSO over all their subjects, per-dataset scores and the published composite figures in
+    the report; then leave-one-dataset-out on the same shards."""
+    roots = {fmt: str(write_tree(fmt, tmp_path / fmt.upper(), subjects=2)) for fmt in ("casme2", "samm", "smic")}
+    cfg = write_config(tmp_path / "megc2019.yaml", name="megc", results=str(tmp_path / "results"),
+                       dataset={"format": ["casme2", "samm", "smic"], "classes": "megc2019", "root": roots},
+                       images={"size": 32}, train={**TINY_TRAIN, "max_epochs": 2})
+    run = snakemake("--configfile", str(cfg))
+    assert "rule synthesize" not in run.stderr
+    out = tmp_path / "results" / "megc"
+    manifest = pd.read_csv(out / "manifest.tsv", sep="\t", dtype={"subject": str, "source_subject": str})
     assert set(manifest.dataset) == {"casme2", "samm", "smic"}
     assert set(manifest.label) <= {"negative", "positive", "surprise"}
     assert manifest.groupby("subject").dataset.nunique().max() == 1 and manifest.subject.nunique() == 6
-    metrics = json.loads(next((tmp_path / "megc" / "reports").rglob("metrics.json")).read_text())
+    metrics = json.loads(next((out / "reports").rglob("loso/metrics.json")).read_text())
     assert metrics["n_folds"] == 6 and metrics["classes"] == ["negative", "positive", "surprise"]
     assert set(metrics["per_dataset"]) == {"casme2", "samm", "smic"}
     assert sum(d["n"] for d in metrics["per_dataset"].values()) == metrics["n_clips"] == len(manifest)
-    page = next((tmp_path / "megc" / "reports").rglob("report.html")).read_text()
-    assert "Per source dataset" in page
+    preds = pd.concat(pd.read_csv(p, dtype=str) for p in (out / "folds").rglob("predictions.csv"))
+    assert set(preds.subject) == set(manifest.subject)  # composite subject ids, e.g. casme2_sub01
+    page = next((out / "reports").rglob("loso/report.html")).read_text()
+    for text in ('id="per-dataset"', 'id="reference-table"', "MEGC2019 composite", "STSTNet", "0.7353", "as published",
+                 "Synthetic data"):
+        assert text.lower() in page.lower(), text
+    assert "MSCNN paper" not in page  # 5-class figures never stand beside a 3-class run
 
     # leave-one-dataset-out on the same shards: three folds, each holding out one whole dataset
-    snakemake("--config", f"results={tmp_path}", *config, "evaluation={protocol: lodo}")
-    lodo = sorted((tmp_path / "megc" / "folds").rglob("lodo/*/metrics.json"))
+    snakemake("--configfile", str(cfg), "--config", "evaluation={protocol: lodo}")
+    lodo = sorted((out / "folds").rglob("lodo/*/metrics.json"))
     assert [p.parent.name for p in lodo] == ["casme2", "samm", "smic"]
     for path in lodo:
         fold = json.loads(path.read_text())
         assert all(s.startswith(fold["fold"] + "_") for s in fold["test_subjects"]) and len(fold["test_subjects"]) == 2
         assert not any(s.startswith(fold["fold"] + "_") for s in fold["train_subjects"])
         assert len(fold["train_subjects"]) == 4
-    report = json.loads(next((tmp_path / "megc" / "reports").rglob("lodo/metrics.json")).read_text())
+    report = json.loads(next((out / "reports").rglob("lodo/metrics.json")).read_text())
     assert report["protocol"] == "lodo" and report["n_folds"] == 3 and report["n_clips"] == len(manifest)
+    assert "reference-table" not in next((out / "reports").rglob("lodo/report.html")).read_text()  # no LODO figures
+    index = (out / "index.html").read_text()
+    assert index.count(">report</a>") == 2 and "lodo" in index and "loso" in index
 
 
 @pytest.mark.parametrize("fmt,evm", [("casme3a", "evm={low_hz: 2.0, high_hz: 12.0}"), ("mmew", "evm={alpha: 8}")])

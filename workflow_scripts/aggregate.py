@@ -8,8 +8,8 @@ from microexpr.logs import log_to_file
 from microexpr.report import write_aggregate
 
 log_to_file(snakemake.log[0])
-out = snakemake.output
-write_aggregate(list(snakemake.input.metrics), list(snakemake.input.predictions), metrics_json=out.metrics,
-                per_fold_tsv=out.per_fold, per_class_tsv=out.per_class, confusion_png=out.confusion,
-                report_html=out.html, config=dict(snakemake.params.config), title=snakemake.params.title,
-                protocol=snakemake.params.protocol)
+out, inp, p = snakemake.output, snakemake.input, snakemake.params
+write_aggregate(list(inp.metrics), list(inp.predictions), metrics_json=out.metrics, per_fold_tsv=out.per_fold,
+                per_class_tsv=out.per_class, confusion_png=out.confusion, report_html=out.html,
+                config=dict(p.config), title=p.title, protocol=p.protocol, histories=list(inp.histories),
+                curves_png=out.curves, shards=list(inp.shards), index_html=p.index)

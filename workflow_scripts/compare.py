@@ -6,6 +6,7 @@ sys.path.insert(0, str(Path(snakemake.scriptdir).parent))  # microexpr, also in 
 
 from microexpr.compare import write_comparison
 from microexpr.logs import log_to_file
+from microexpr.report import write_index
 
 log_to_file(snakemake.log[0])
 details = snakemake.params.details
@@ -14,3 +15,4 @@ out = snakemake.output
 write_comparison(snakemake.wildcards.experiment, runs, html=out.html, summary_tsv=out.summary, runs_tsv=out.runs,
                  figure_png=out.figure, config=dict(snakemake.params.config), evm_variants=details["evm"],
                  train_variants=details["train"], name=snakemake.params.name)
+write_index(Path(out.html).parents[2])  # results/<name>/index.html lists the study pages too

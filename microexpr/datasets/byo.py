@@ -8,9 +8,13 @@ A sample enters the pipeline at the earliest stage its files allow:
   derived from the flow image);
 * ``onset`` + ``apex`` (no ``flow``) -> optical flow is computed, then as above.
 
+An optional ``dataset`` column names each sample's source dataset (``casme2``, ``samm``, ``smic``, ...),
+as in a composite: subjects stay distinct per dataset (``casme2_sub01``; the CSV's own id is kept in
+``source_subject``), reports give per-dataset scores, and leave-one-dataset-out works.
+
 Images may be any size (they are resized to the model size). Every row is checked before anything
-runs; missing files, unreadable images, unknown labels and missing required paths stop the load with
-every bad row named.
+runs; missing files, unreadable images, unknown labels or datasets and missing required paths stop the
+load with every bad row named.
 """
 
 from __future__ import annotations
@@ -21,6 +25,7 @@ import pandas as pd
 
 from ..errors import DatasetError
 from .manifest import REPORT_COLUMNS
+from .schemes import DATASET_LABELS
 
 REQUIRED = ("subject", "sample", "label")
 PATH_COLUMNS = ("flow", "apex", "onset", "mask")
@@ -55,11 +60,17 @@ def load_byo_manifest(csv_path: str | Path, allowed_labels: set[str] | None = No
     if "flow" not in table.columns and "onset" not in table.columns:
         raise DatasetError(f"{csv_path}: needs a flow or an onset column")
     base = csv_path.parent
+    with_dataset = "dataset" in table.columns
     rows, problems, seen = [], [], {}
     for i, rec in enumerate(table.to_dict("records"), start=2):  # line 1 is the header
         subject, sample, label = (str(rec.get(c, "")).strip() for c in REQUIRED)
         where = f"row {i} ({subject or '?'}/{sample or '?'})"
         errors = []
+        dataset = str(rec.get("dataset", "")).strip().lower() if with_dataset else "manifest"
+        if with_dataset and not dataset:
+            errors.append("empty dataset")
+        elif with_dataset and dataset not in DATASET_LABELS:
+            errors.append(f"unknown dataset {rec['dataset']!r} (known: {', '.join(sorted(DATASET_LABELS))})")
         if not subject or not sample:
             errors.append("empty subject or sample")
         elif "/" in subject + sample or "\\" in subject + sample:
@@ -82,7 +93,7 @@ def load_byo_manifest(csv_path: str | Path, allowed_labels: set[str] | None = No
             problem = _check_image(p, 3 if col == "flow" else None)
             if problem:
                 errors.append(problem)
-        key = (subject, sample)
+        key = (dataset, subject, sample)
         if key in seen and subject and sample:
             errors.append(f"duplicate of row {seen[key]}")
         seen.setdefault(key, i)
@@ -90,7 +101,9 @@ def load_byo_manifest(csv_path: str | Path, allowed_labels: set[str] | None = No
             problems.append(f"  {where}: " + "; ".join(errors))
             continue
         rows.append({
-            "sample_id": f"manifest/{subject}/{sample}", "dataset": "manifest", "subject": subject, "clip": sample,
+            # as in a composite: the id keeps the dataset's own subject, the subject is made distinct
+            "sample_id": f"{dataset}/{subject}/{sample}", "dataset": dataset,
+            "subject": f"{dataset}_{subject}" if with_dataset else subject, "source_subject": subject, "clip": sample,
             "label": label, "raw_label": label, "entry": "flow" if "flow" in paths else "onset+apex",
             **{f"{c}_path": str(paths[c].resolve()) if c in paths else "" for c in PATH_COLUMNS},
             "sheet_row": i,
@@ -118,7 +131,16 @@ def allowed_labels(classes, csv_path: str | Path | None = None) -> set[str] | No
     return {str(c).strip() for c in classes}
 
 
-def csv_labels(csv_path: str | Path) -> list[str]:
+def _csv_column(csv_path: str | Path, column: str) -> list[str]:
     table = pd.read_csv(csv_path, dtype=str, keep_default_na=False)
     table.columns = [c.strip().lower() for c in table.columns]
-    return sorted({v.strip() for v in table.get("label", []) if v.strip()})
+    return sorted({v.strip() for v in table.get(column, []) if v.strip()})
+
+
+def csv_labels(csv_path: str | Path) -> list[str]:
+    return _csv_column(csv_path, "label")
+
+
+def csv_datasets(csv_path: str | Path) -> list[str]:
+    """The source datasets a CSV's ``dataset`` column names (empty without the column)."""
+    return sorted({d.lower() for d in _csv_column(csv_path, "dataset")})

@@ -1,0 +1,148 @@
+"""The run report: published references only where comparable, per-fold/per-class tables, training
+curves, the gallery of mistakes, the run index, and the page as a browser lays it out."""
+import json
+import re
+import subprocess
+
+import h5py
+import numpy as np
+import pandas as pd
+import pytest
+
+from microexpr.references import references
+from microexpr.report import write_aggregate, write_index
+from test_compare import _chromium
+
+CLASSES = ["negative", "positive", "surprise"]
+PAPER5_CASME2 = ["disgust", "happiness", "others", "repression", "surprise"]
+
+
+@pytest.mark.parametrize("protocol,datasets,classes,names,kind", [
+    ("loso", ["casme2"], "paper5", PAPER5_CASME2, "paper5"),
+    ("loso", ["samm"], "paper5", ["anger", "contempt", "happiness", "other", "surprise"], "paper5"),
+    ("loso", ["casme2"], "megc2019", CLASSES, None),          # 3-class CASME II: no 5-class figures
+    ("loso", ["casme2"], "all", PAPER5_CASME2 + ["fear", "sadness"], None),
+    ("loso", ["smic", "casme2", "samm"], "megc2019", CLASSES, "megc2019"),
+    ("loso", ["smic", "casme2", "samm"], ["negative", "positive", "surprise"], CLASSES, "megc2019"),
+    ("lodo", ["smic", "casme2", "samm"], "megc2019", CLASSES, None),  # published figures are LOSO
+    ("loso", ["casme2", "samm"], "megc2019", CLASSES, None),  # not the composite
+    ("loso", ["manifest"], "megc2019", CLASSES, None),        # bring-your-own without a dataset column
+])
+def test_references_only_where_protocol_datasets_and_classes_match(protocol, datasets, classes, names, kind):
+    ref = references(protocol, datasets, classes, names)
+    assert (ref["kind"] if ref else None) == kind
+    if kind == "megc2019":
+        stst = next(r for r in ref["rows"] if r[0] == "STSTNet")
+        assert stst[1:3] == ["0.7353", "0.7605"] and len(ref["rows"]) == 3 and "HTNet" in str(ref["rows"])
+    if kind == "paper5":
+        assert ref["rows"][0][1] in ("0.5650", "0.4304")
+
+
+def _fold(tmp_path, fold, subject, dataset, rng, epochs=6):
+    """One fold's outputs as train_fold writes them, and its subject's shard."""
+    d = tmp_path / "folds" / fold
+    d.mkdir(parents=True)
+    ids = [f"{dataset}/{subject[len(dataset) + 1:]}/clip{i}" for i in range(4)]
+    y = rng.integers(0, 3, len(ids))
+    probs = rng.dirichlet(np.ones(3), len(ids))
+    pred = probs.argmax(1)
+    table = pd.DataFrame({"sample_id": ids, "subject": subject, "fold": fold, "label": [CLASSES[i] for i in y],
+                          "pred": [CLASSES[i] for i in pred], **{f"p_{c}": probs[:, j] for j, c in enumerate(CLASSES)}})
+    table.to_csv(d / "predictions.csv", index=False)
+    acc = float((y == pred).mean())
+    (d / "metrics.json").write_text(json.dumps({
+        "fold": fold, "classes": CLASSES, "test_subjects": [subject], "train_subjects": ["other"], "n_test": len(ids),
+        "accuracy": acc, "uf1": acc, "uar": acc, "best_epoch": 2, "epochs_run": epochs, "seconds": 1.0,
+        "config": {"width": 8}, "device": "cpu", "early_stopping": True}))
+    pd.DataFrame({"epoch": range(epochs), "train_loss": np.linspace(1, 0.1, epochs),
+                  "val_loss": np.linspace(1, 1.5, epochs), "val_uf1": np.linspace(0.3, 0.6, epochs)}).to_csv(
+        d / "history.tsv", sep="\t", index=False)
+    shard = tmp_path / "shards" / f"{subject}.h5"
+    shard.parent.mkdir(exist_ok=True)
+    with h5py.File(shard, "w") as h5:
+        h5["flow"] = rng.integers(0, 255, (len(ids), 32, 32, 3), dtype=np.uint8)
+        h5["gray"] = rng.integers(0, 255, (len(ids), 32, 32), dtype=np.uint8)
+        h5["label"], h5["aug"] = y, np.zeros(len(ids), np.int8)
+        h5.create_dataset("sample_id", data=np.array(ids, dtype=object), dtype=h5py.string_dtype())
+        h5.attrs.update({"classes": CLASSES, "subject": subject})
+    return d, shard
+
+
+@pytest.fixture
+def composite_run(tmp_path):
+    rng = np.random.default_rng(0)
+    folds = [_fold(tmp_path, s, s, s.split("_")[0], rng) for s in
+             ("casme2_sub01", "casme2_sub02", "samm_006", "samm_007", "smic_s1", "smic_s2")]
+    name_dir = tmp_path / "results" / "megc"
+    report = name_dir / "reports" / "alpha8-x" / "tvl1-x" / "s32-x" / "model-x" / "loso"
+    config = {"name": "megc", "dataset": {"format": ["casme2", "samm", "smic"], "classes": "megc2019",
+                                          "root": {"casme2": "/data/CASME2", "samm": "/data/SAMM", "smic": "/data/SMIC"}}}
+    result = write_aggregate(
+        [d / "metrics.json" for d, _ in folds], [d / "predictions.csv" for d, _ in folds],
+        metrics_json=report / "metrics.json", per_fold_tsv=report / "per_fold.tsv",
+        per_class_tsv=report / "per_class.tsv", confusion_png=report / "confusion.png",
+        report_html=report / "report.html", config=config, title="megc: test", protocol="loso",
+        histories=[d / "history.tsv" for d, _ in folds], curves_png=report / "curves.png",
+        shards=[s for _, s in folds], index_html=name_dir / "index.html")
+    return result, report, name_dir
+
+
+def test_composite_report_has_datasets_references_curves_and_mistakes(composite_run):
+    result, report, name_dir = composite_run
+    assert set(result["per_dataset"]) == {"casme2", "samm", "smic"} and result["datasets"] == ["casme2", "samm", "smic"]
+    assert len(result["per_fold_class"]) == 6 * 3
+    page = (report / "report.html").read_text()
+    assert 'id="reference-table"' in page and "Synthetic data" not in page  # real roots: no synthetic warning
+    wrong = sum(r["label"] != r["pred"] for _, r in pd.concat(
+        pd.read_csv(p) for p in (report.parents[7] / "folds").rglob("predictions.csv")).iterrows())
+    assert wrong > 0 and page.count('alt="flow image"') == min(wrong, 24)
+    index = (name_dir / "index.html").read_text()
+    assert "reports/alpha8-x/tvl1-x/s32-x/model-x/loso/report.html" in index
+    assert f"{result['pooled']['uf1']:.3f}" in index
+
+
+def test_index_lists_every_finished_run_and_survives_a_broken_one(composite_run):
+    _, report, name_dir = composite_run
+    other = report.parents[1] / "model-y" / "loso"
+    other.mkdir(parents=True)
+    metrics = json.loads((report / "metrics.json").read_text())
+    metrics["pooled"]["uf1"] = 0.123456
+    (other / "metrics.json").write_text(json.dumps(metrics))
+    broken = report.parents[1] / "model-z" / "loso"
+    broken.mkdir(parents=True)
+    (broken / "metrics.json").write_text("{not json")
+    index = write_index(name_dir).read_text()
+    assert index.count(">report</a>") == 2 and "0.123" in index and "model-z" not in index
+
+
+# Appended to a copy of the page: after loading, the browser writes what it laid out into the title.
+_PROBE = """<script>
+window.addEventListener('load', () => {
+  const imgs = [...document.images];
+  const box = id => { const e = document.getElementById(id); return e ? e.getBoundingClientRect().width : 0; };
+  document.title = 'PROBE ' + JSON.stringify({
+    images: imgs.length, decoded: imgs.filter(i => i.complete && i.naturalWidth > 0).length,
+    confusion_w: box('confusion'), curves_w: box('curves'), gallery_w: box('gallery'),
+    reference_rows: document.querySelectorAll('#reference-table tbody tr').length,
+    dataset_rows: document.querySelectorAll('#per-dataset tbody tr').length,
+    tables: document.querySelectorAll('table').length});
+});
+</script></body>"""
+
+
+def test_report_renders_in_headless_chromium(composite_run):
+    browser = _chromium()
+    if browser is None:
+        pytest.skip("no Chromium found (make test installs Debian's chromium where it can: scripts/ensure_chromium.sh)")
+    _, report, _ = composite_run
+    probe = report / "probe.html"
+    probe.write_text((report / "report.html").read_text().replace("</body>", _PROBE))
+    cmd = [browser, "--headless", "--no-sandbox", "--disable-gpu", "--disable-dev-shm-usage", "--window-size=1200,900",
+           "--virtual-time-budget=5000", "--dump-dom", probe.as_uri()]
+    dom = subprocess.run(cmd, capture_output=True, text=True, timeout=120)
+    found = re.search(r"<title>PROBE (\{.*?\})</title>", dom.stdout)
+    assert found, f"the page's load handler did not run in {browser}:\n{dom.stderr[-2000:]}"
+    laid_out = json.loads(found.group(1))
+    assert laid_out["images"] >= 4 and laid_out["decoded"] == laid_out["images"]  # every embedded PNG decodes
+    assert laid_out["confusion_w"] > 200 and laid_out["curves_w"] > 600 and laid_out["gallery_w"] > 600
+    assert laid_out["reference_rows"] == 3 and laid_out["dataset_rows"] == 3 and laid_out["tables"] >= 6
