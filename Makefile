@@ -36,6 +36,7 @@ slurm-check: install
 	bash scripts/slurm_cluster_check.sh
 
 bench: install
+	$(BIN)/python benchmarks/evm.py
 	$(BIN)/python benchmarks/preprocess.py
 	$(BIN)/python benchmarks/train.py
 	$(BIN)/python benchmarks/train.py --size 112 --width 64 --clips 16 --epochs 3

@@ -33,7 +33,7 @@ import math
 import numpy as np
 
 FILTERS = ("ideal", "butterworth", "iir")
-_CV_MAX_CHANNELS = 512
+_IDEAL_MATRIX_MAX_FRAMES = 1024  # longer clips: FFT (T^2 work per pixel grows faster than T log T)
 
 
 def max_levels(height: int, width: int, min_size: int = 5) -> int:
@@ -62,28 +62,42 @@ def level_gains(n_levels: int, alpha: float, lambda_c: float, height: int, width
     return gains[::-1]
 
 
-def _laplacian_pyramid(stack: np.ndarray, n_levels: int) -> list[np.ndarray]:
-    """stack: H x W x K float32 (K <= 512 images as channels). Bands finest first, residual last."""
+def _down(img: np.ndarray) -> np.ndarray:
     import cv2
 
-    bands = []
-    current = stack
-    for _ in range(n_levels - 1):
-        down = cv2.pyrDown(current)
-        up = cv2.pyrUp(down, dstsize=(current.shape[1], current.shape[0]))
-        bands.append(current - up.reshape(current.shape))
-        current = down.reshape(down.shape[0], down.shape[1], -1)
-    bands.append(current)
-    return bands
+    return cv2.pyrDown(img)
 
 
-def _collapse(bands: list[np.ndarray]) -> np.ndarray:
+def _up(img: np.ndarray, shape: tuple[int, ...]) -> np.ndarray:
     import cv2
 
-    out = bands[-1]
-    for band in reversed(bands[:-1]):
-        out = cv2.pyrUp(out, dstsize=(band.shape[1], band.shape[0])).reshape(band.shape) + band
-    return out
+    return cv2.pyrUp(img, dstsize=(shape[1], shape[0])).reshape(shape)
+
+
+def _weighted_bands(image: np.ndarray, gains: list[float]) -> np.ndarray:
+    """Collapse of the Laplacian bands of ``image`` (its level 0 is ``gains[0]``'s level), each band
+    multiplied by its gain; levels past the last non-zero gain are never built.
+
+    With ``G`` the Gaussian levels and ``U`` the upsampling, the collapse ``A_l = U(A_{l+1}) +
+    g_l (G_l - U(G_{l+1}))`` is computed as ``A_l = g_l G_l + U(A_{l+1} - g_l G_{l+1})``: one
+    upsampling per level instead of two (U is linear).
+    """
+    import cv2
+
+    last = max(i for i, g in enumerate(gains) if g)
+    gaussians = [image]
+    for _ in range(last + 1):
+        gaussians.append(_down(gaussians[-1]))
+    acc = None
+    for level in range(last, -1, -1):
+        g, below = gains[level], gaussians[level + 1]
+        if acc is None:
+            pre = below * np.float32(-g)
+        else:
+            pre = cv2.scaleAdd(below, -g, acc) if g else acc
+        up = _up(pre, gaussians[level].shape)
+        acc = cv2.scaleAdd(gaussians[level], g, up) if g else up
+    return acc
 
 
 def _temporal_filter(x: np.ndarray, fps: float, kind: str, low_hz: float, high_hz: float,
@@ -91,11 +105,20 @@ def _temporal_filter(x: np.ndarray, fps: float, kind: str, low_hz: float, high_h
     """Band-pass ``x`` (time on axis 0)."""
     n = x.shape[0]
     if kind == "ideal":
-        spectrum = np.fft.rfft(x, axis=0)
+        from scipy import fft
+
         freqs = np.fft.rfftfreq(n, d=1.0 / fps)
         keep = (freqs >= low_hz) & (freqs <= high_hz)
+        if n <= _IDEAL_MATRIX_MAX_FRAMES:
+            # the mask in the frequency domain is one real T x T matrix in time: a single matrix product
+            spectrum = np.fft.rfft(np.eye(n), axis=0)
+            spectrum[~keep] = 0
+            matrix = np.fft.irfft(spectrum, n=n, axis=0).astype(np.float32)
+            flat = np.ascontiguousarray(x, dtype=np.float32).reshape(n, -1)
+            return (matrix @ flat).reshape(x.shape)
+        spectrum = fft.rfft(x, axis=0)  # float32 in, complex64 out (NumPy's FFT would work in complex128)
         spectrum[~keep] = 0
-        return np.fft.irfft(spectrum, n=n, axis=0).astype(np.float32)
+        return fft.irfft(spectrum, n=n, axis=0).astype(np.float32, copy=False)
     if kind == "butterworth":
         from scipy.signal import butter, sosfiltfilt
 
@@ -167,24 +190,26 @@ def magnify(
     gains = level_gains(n_levels, alpha, lambda_c, h, w, exaggeration)
     lo, hi = _value_range(frames)
 
-    # Frames (and channels) become the channels of one image, so each OpenCV pyramid call handles
-    # them all at once; chunks keep within OpenCV's channel limit.
-    chans = 1 if frames.ndim == 3 else frames.shape[3]
-    stack = out.reshape(t, h, w, chans).transpose(1, 2, 0, 3).reshape(h, w, t * chans)
-    spans = [slice(i, i + _CV_MAX_CHANNELS) for i in range(0, t * chans, _CV_MAX_CHANNELS)]
-    pyramids = [_laplacian_pyramid(np.ascontiguousarray(stack[:, :, sl]), n_levels) for sl in spans]
-    amplified = []
-    for level, gain in enumerate(gains):
-        band = np.concatenate([p[level] for p in pyramids], axis=2) if len(spans) > 1 else pyramids[0][level]
-        if gain == 0:
-            amplified.append(np.zeros_like(band))
-            continue
-        bh, bw = band.shape[:2]
-        series = band.reshape(bh, bw, t, chans).transpose(2, 0, 1, 3)  # T x h x w x C
-        filtered = _temporal_filter(series, fps, filter, low_hz, high_hz, r1, r2, order)
-        amplified.append(gain * filtered.transpose(1, 2, 0, 3).reshape(bh, bw, t * chans))
-    delta = np.concatenate([_collapse([np.ascontiguousarray(a[:, :, sl]) for a in amplified]) for sl in spans],
-                           axis=2)
-    result = stack + delta.reshape(h, w, t * chans)
-    result = result.reshape(h, w, t, chans).transpose(2, 0, 1, 3).reshape(frames.shape)
-    return np.clip(result, lo, hi).astype(np.float32)
+    # Every step is linear: the temporal band-pass commutes with the per-frame pyramid operations. So
+    # the band-pass runs once, on the frames reduced to the first level with a non-zero gain (the finest
+    # band always has gain 0), and the gain-weighted bands of the filtered frames are collapsed back up.
+    # Same result as filtering every band on its own, at a fraction of the work and memory.
+    amplified = [i for i, g in enumerate(gains) if g]
+    if not amplified:
+        return np.clip(out, lo, hi).astype(np.float32, copy=False)
+    first = amplified[0]
+    sizes = [out.shape[1:]]
+    reduced = []
+    for frame in out:
+        for _ in range(first):
+            frame = _down(frame)
+            if len(sizes) <= first:
+                sizes.append(frame.shape)
+        reduced.append(frame)
+    filtered = _temporal_filter(np.stack(reduced), fps, filter, low_hz, high_hz, r1, r2, order)
+    for i, frame in enumerate(filtered):
+        delta = _weighted_bands(frame, gains[first:])
+        for level in range(first - 1, -1, -1):
+            delta = _up(delta, sizes[level])
+        np.add(out[i], delta, out=out[i])
+    return np.clip(out, lo, hi, out=out)

@@ -115,8 +115,16 @@ class ArrayData:
         out.y, out.ids, out.subjects, out.aug = self.y[idx], self.ids[mask], self.subjects[mask], self.aug[mask]
         return out
 
+    def to(self, device: torch.device) -> "ArrayData":
+        """The samples (uint8) moved to ``device`` once, so batches need no host-to-GPU copy."""
+        out = copy.copy(self)
+        out.x = {s: v.to(device) for s, v in self.x.items()}
+        out.y = self.y.to(device)
+        return out
+
     def batch(self, idx: torch.Tensor, device: torch.device) -> tuple[dict[str, torch.Tensor], torch.Tensor]:
         """uint8 -> float, scaled and normalised: ``(x / 255 - mean) / std`` as one multiply-add."""
+        idx = idx.to(self.y.device)
         key = str(device)
         if getattr(self, "_norm_device", None) != key:
             self._norm = {s: (torch.tensor([1 / (255 * d) for d in _STD[s]], device=device).view(1, -1, 1, 1),
@@ -124,9 +132,11 @@ class ArrayData:
                           for s in self.streams}
             self._norm_device = key
         inputs = {}
+        fmt = torch.channels_last if device.type == "cuda" else torch.contiguous_format
         for s in self.streams:
             scale, shift = self._norm[s]
-            inputs[s] = torch.addcmul(shift, self.x[s][idx].to(device, non_blocking=True).float(), scale)
+            x = torch.addcmul(shift, self.x[s][idx].to(device, non_blocking=True).float(), scale)
+            inputs[s] = x.contiguous(memory_format=fmt)
         return inputs, self.y[idx].to(device)
 
 
@@ -170,8 +180,9 @@ def _evaluate(model, data, device, n_classes) -> dict:
     if len(data) == 0:
         return {"loss": float("nan"), "accuracy": float("nan"), "uf1": float("nan")}
     probs = predict(model, data, device)
-    y = data.y.numpy()
-    loss = float(nn.functional.nll_loss(torch.log(torch.from_numpy(probs).clamp_min(1e-12)), data.y).item())
+    y_t = data.y.cpu()
+    y = y_t.numpy()
+    loss = float(nn.functional.nll_loss(torch.log(torch.from_numpy(probs).clamp_min(1e-12)), y_t).item())
     s = scores(y, probs.argmax(1), n_classes, all_classes=False)
     return {"loss": loss, "accuracy": s["accuracy"], "uf1": s["uf1"]}
 
@@ -199,7 +210,7 @@ def train_fold(train_shards: list[str | Path], test_shards: str | Path | list[st
     # a clip id is dataset/subject/clip: the same dataset/subject on both sides is a leak, whatever the shards say
     train_clip_subjects = {str(i).rsplit("/", 1)[0] for i in np.unique(train_all.ids)}
     test_clip_subjects = {str(i).rsplit("/", 1)[0] for i in np.unique(test.ids)}
-    leaked = sorted((set(test_subjects) & set(train_subjects)) | (test_clip_subjects & train_clip_subjects))
+    leaked = sorted(set(test_subjects) & set(train_subjects)) or sorted(test_clip_subjects & train_clip_subjects)
     if leaked:
         raise FoldError(f"held-out subject(s) {leaked} are among the training shards {train_subjects}")
     if test_classes != classes:
@@ -216,9 +227,13 @@ def train_fold(train_shards: list[str | Path], test_shards: str | Path | list[st
         log.warning("fold %s: no class has two training clips, so there is no validation split: early stopping "
                     "is off and the last epoch is kept (the test subject is never used to choose)", held_out)
 
+    if device.type == "cuda":  # the fold's samples fit on the GPU as uint8: copy them there once
+        train, val, test = train.to(device), val.to(device), test.to(device)
     model = create_model("mscnn", num_classes=n_classes, streams=cfg.streams, width=cfg.width, dense=cfg.dense,
                          sampler=cfg.sampler, k_neighbors=cfg.k_neighbors, dropout=cfg.dropout,
                          pretrained=cfg.pretrained).to(device)
+    if device.type == "cuda":  # convolutions under AMP run faster on NHWC tensors
+        model = model.to(memory_format=torch.channels_last)
     opt = torch.optim.SGD(model.parameters(), lr=cfg.lr, momentum=cfg.momentum, weight_decay=cfg.weight_decay)
     scaler = torch.amp.GradScaler("cuda", enabled=device.type == "cuda" and cfg.amp)
     gen = torch.Generator().manual_seed(cfg.seed)
@@ -286,7 +301,7 @@ def train_fold(train_shards: list[str | Path], test_shards: str | Path | list[st
     model.load_state_dict(best["state"])
     probs = predict(model, test, device)
     pred = probs.argmax(1)
-    y = test.y.numpy()
+    y = test.y.cpu().numpy()
     fold_scores = scores(y, pred, n_classes, all_classes=False)
     predictions = pd.DataFrame({"sample_id": test.ids, "subject": test.subjects,
                                 "fold": held_out,

@@ -21,6 +21,9 @@ rule train_fold:
     threads: TRAIN["threads"]
     resources:
         # GPUs, partitions and accounts belong to the execution profile (config/profiles/), not here.
+        # gpu_share: one slot of a GPU; `--resources gpu_share=4` runs at most four folds at once on the
+        # one GPU they all use (without --resources it limits nothing; on a CPU it changes nothing).
+        gpu_share=1,
         mem_mb=lambda wildcards, attempt: model_params(wildcards)["mem_mb"] * attempt,
         runtime=lambda wildcards, attempt: model_params(wildcards)["runtime"] * attempt,
     script:
