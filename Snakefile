@@ -17,7 +17,7 @@ include: "rules/experiments.smk"
 rule all:
     default_target: True
     input:
-        final_targets(),
+        final_targets,
 
 
 onsuccess:

@@ -9,6 +9,7 @@ values written in a YAML file are taken as written (``alpha: "8"`` in a file is 
 from __future__ import annotations
 
 import copy
+import re
 from collections.abc import Mapping
 from pathlib import Path
 from typing import Any
@@ -149,3 +150,49 @@ def validate_config(config: dict, schema: Mapping | str | Path, cli_overrides: M
         lines = "\n  - ".join(_describe(e) for e in errors)
         raise ConfigError(f"invalid configuration:\n  - {lines}")
     return config
+
+
+_DEVICE = re.compile(r"^(auto|cpu|cuda(:\d+)?|mps)$")
+
+
+def plan_errors(config: Mapping) -> list[str]:
+    """Checks across keys that the schema cannot express, each naming the key and what is allowed;
+    run before anything executes (``validate_config`` first)."""
+    from .datasets import LOADERS
+    from .datasets.manifest import name_problem
+
+    errors = []
+    bad_name = name_problem(str(config.get("name", "")), "run name")
+    if bad_name:
+        errors.append(f"config key 'name': {bad_name}")
+    dataset = config.get("dataset") or {}
+    classes = dataset.get("classes")
+    if isinstance(classes, list):
+        seen = [str(c).strip().lower() for c in classes]
+        twice = sorted({c for c in seen if seen.count(c) > 1})
+        if twice:
+            errors.append(f"config key 'dataset.classes' lists {', '.join(map(repr, twice))} more than once; "
+                          "each class must be named once")
+        if len(set(seen)) < 2:
+            errors.append(f"config key 'dataset.classes' needs at least two different classes, got {classes}")
+    formats = dataset.get("format", "casme2")
+    formats = [formats] if isinstance(formats, str) else list(formats)
+    evm = config.get("evm") or {}
+    if evm.get("filter", "ideal") in ("ideal", "butterworth") and formats != ["manifest"]:
+        low, high = evm.get("low_hz", 5.0), evm.get("high_hz", 20.0)
+        if low >= high:
+            errors.append(f"config keys 'evm.low_hz' ({low}) and 'evm.high_hz' ({high}): the band needs low_hz < high_hz")
+        rates = {f: LOADERS[f].SPEC.fps for f in formats if f in LOADERS}
+        too_fast = {f: fps for f, fps in rates.items() if high > fps / 2}
+        if too_fast:
+            f, fps = min(too_fast.items(), key=lambda kv: kv[1])
+            errors.append(f"config key 'evm.high_hz' ({high}) is above half the frame rate of {f} ({fps:g} fps): "
+                          f"the band must lie below {fps / 2:g} Hz (e.g. evm: {{low_hz: 2, high_hz: {fps / 2 * 0.8:g}}})")
+    train = config.get("train") or {}
+    if train.get("pretrained") and not Path(train["pretrained"]).is_file():
+        errors.append(f"config key 'train.pretrained': file not found: {train['pretrained']} "
+                      "(a torchvision ResNet-18 state_dict saved with torch.save, or null)")
+    device = str(train.get("device", "auto"))
+    if not _DEVICE.match(device):
+        errors.append(f"config key 'train.device' is {device!r}; allowed: auto, cpu, cuda, cuda:N, mps")
+    return errors

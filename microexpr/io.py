@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import contextlib
 import os
+import re
 import shutil
 import tempfile
 from pathlib import Path
@@ -26,7 +27,8 @@ def atomic_path(path: str | os.PathLike) -> Iterator[Path]:
     """
     path = Path(path)
     path.parent.mkdir(parents=True, exist_ok=True)
-    tmp = Path(tempfile.mkdtemp(prefix=f".{path.name}.", suffix=".part", dir=path.parent))
+    # the writer's pid is in the name, so a clean-up never removes the temporary of a live writer
+    tmp = Path(tempfile.mkdtemp(prefix=f".{path.name}.{os.getpid()}.", suffix=".part", dir=path.parent))
     target = tmp / path.name
     try:
         yield target
@@ -77,3 +79,34 @@ def read_frame(path: str | os.PathLike, *, gray: bool = False) -> np.ndarray:
     if img is None:
         raise FrameError(f"cannot decode frame (corrupt or not an image): {path}")
     return img
+
+
+_PART = re.compile(r"^\..+?(?:\.(\d+))?\.[A-Za-z0-9_]+\.part$")
+
+
+def _alive(pid: int) -> bool:
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return False
+    except PermissionError:
+        return True
+    return pid != 0
+
+
+def remove_partials(root: str | os.PathLike) -> list[Path]:
+    """Remove the temporary folders :func:`atomic_path` leaves when its process is killed (SIGKILL
+    skips every clean-up): hidden ``.<name>.<pid>.<random>.part`` folders anywhere under ``root``
+    whose writer is no longer running. The workflow calls it as each run starts."""
+    removed = []
+    root = Path(root)
+    if not root.is_dir():
+        return removed
+    for folder, dirs, _ in os.walk(root):
+        for d in list(dirs):
+            m = _PART.match(d)
+            if m and not (m.group(1) and _alive(int(m.group(1)))):
+                shutil.rmtree(Path(folder) / d, ignore_errors=True)
+                removed.append(Path(folder) / d)
+                dirs.remove(d)
+    return removed

@@ -1,9 +1,11 @@
 # Config validation, paths and input functions shared by all rules.
 import hashlib
 import json
+import sys
 from pathlib import Path
 
-from microexpr.config import ConfigError, validate_config
+from microexpr.config import ConfigError, plan_errors, validate_config
+from microexpr.datasets.fingerprint import EVM_COLUMNS, SHARD_COLUMNS
 
 
 try:
@@ -14,6 +16,8 @@ try:
     )
 except ConfigError as exc:
     raise WorkflowError(str(exc)) from None
+if plan_errors(config):  # what can be known before any job runs is checked before any job runs
+    raise WorkflowError("invalid configuration:\n  - " + "\n  - ".join(plan_errors(config)))
 
 
 wildcard_constraints:
@@ -26,6 +30,13 @@ wildcard_constraints:
 
 
 RESULTS = config["results"].rstrip("/")
+if not workflow.dryrun:
+    # a killed run (SIGKILL skips every clean-up) leaves hidden .<file>.<pid>.<random>.part folders beside
+    # the outputs it was writing; those of writers no longer running go as the next run starts
+    from microexpr.io import remove_partials
+
+    for leftover in remove_partials(RESULTS):
+        print(f"removed the partial output of an interrupted run: {leftover}", file=sys.stderr)
 NAME = config["name"]
 OUT = f"{RESULTS}/{NAME}"
 DATASET = config["dataset"]
@@ -207,6 +218,44 @@ def manifest_input(wildcards):
     return inputs
 
 
+def manifest_fingerprint():
+    """What the manifest read, beyond its declared inputs: every file under the user's dataset roots
+    (names, sizes, mtimes), or every image a bring-your-own CSV names. A change re-runs the manifest
+    (params trigger); the per-subject fingerprints below then decide which subjects re-run. The
+    workflow's own synthetic trees are inputs of the manifest already (regenerated, never edited)."""
+    from microexpr.datasets.fingerprint import byo_fingerprint, tree_fingerprint
+
+    if BYO:
+        return byo_fingerprint(DATASET["root"])
+    return tree_fingerprint(str(dataset_root(f)) for f in FORMATS if dataset_root(f) is not None)
+
+
+_MANIFEST_CACHE = {}
+
+
+def manifest_table():
+    """The manifest as a table (read once per invocation and manifest version)."""
+    from microexpr.datasets import read_manifest
+
+    path = Path(checkpoints.manifest.get().output.manifest)
+    key = (str(path), path.stat().st_mtime_ns)
+    if key not in _MANIFEST_CACHE:
+        _MANIFEST_CACHE[key] = read_manifest(path)
+    return _MANIFEST_CACHE[key]
+
+
+def subject_data(columns):
+    """Param function: the fingerprint of one subject's manifest rows (these columns) and of the files
+    they point at. Per-subject stages take the manifest as an ancient() input and this as a param, so a
+    change re-runs exactly the subjects it touches."""
+    from microexpr.datasets.fingerprint import subject_fingerprint
+
+    def fingerprint(wildcards):
+        return subject_fingerprint(manifest_table(), wildcards.subject, columns)
+
+    return fingerprint
+
+
 def class_list():
     """Class names in label-index order (sorted), the same for every subject's shard."""
     from microexpr.datasets import resolve_scheme
@@ -242,10 +291,19 @@ def subjects():
 
 
 def folds():
-    """LOSO: one fold per subject; LODO: one per source dataset."""
+    """LOSO: one fold per subject; LODO: one per source dataset. Refused when there is nothing to train
+    on: a fold needs at least one other subject (or dataset)."""
     if PROTOCOL == "loso":
-        return subjects()
-    return sorted(set(manifest_subjects().values()))
+        found = subjects()
+        if len(found) < 2:
+            raise WorkflowError(f"LOSO needs at least two subjects with usable clips; the manifest "
+                                f"{OUT}/manifest.tsv has {len(found)} ({', '.join(found) or 'none'}): see manifest_report.tsv")
+        return found
+    found = sorted(set(manifest_subjects().values()))
+    if len(found) < 2:
+        raise WorkflowError(f"LODO needs usable clips from at least two datasets; the manifest {OUT}/manifest.tsv "
+                            f"has them from {', '.join(found) or 'none'}: see manifest_report.tsv")
+    return found
 
 
 def fold_subjects(fold):
@@ -259,7 +317,7 @@ def all_shards(wildcards):
 
 
 def magnify_inputs(wildcards):
-    inputs = {"manifest": f"{OUT}/manifest.tsv"}
+    inputs = {"manifest": ancient(f"{OUT}/manifest.tsv")}  # what matters of it: params data (subject_data)
     if FACE["detect"]:
         inputs["crops"] = f"{CROPS}/{wildcards.subject}.tsv"
     return inputs
@@ -267,9 +325,10 @@ def magnify_inputs(wildcards):
 
 def shard_inputs(wildcards):
     """Computed flow for dataset clips; a bring-your-own manifest's images are read directly."""
+    manifest = ancient(f"{OUT}/manifest.tsv")  # what matters of it: params data (subject_data)
     if BYO:
-        return {"manifest": f"{OUT}/manifest.tsv"}
-    return {"flow": f"{FLOWS.format(evm=wildcards.evm)}/{wildcards.subject}.h5", "manifest": f"{OUT}/manifest.tsv"}
+        return {"manifest": manifest}
+    return {"flow": f"{FLOWS.format(evm=wildcards.evm)}/{wildcards.subject}.h5", "manifest": manifest}
 
 
 def figure_inputs(wildcards):
@@ -298,15 +357,20 @@ def fold_outputs(name):
     return inputs
 
 
-def preprocess_targets():
-    """Everything before training, for the configured settings."""
+def preprocess_targets(wildcards=None):
+    """Input function: everything before training, for the configured settings. The shards are named
+    themselves: a shard lost to a killed run is made again even when the files after it are current
+    (Snakemake would otherwise take it for a spent intermediate)."""
+    shards = SHARDS.format(evm=EVM_TAG)
     return [
-        f"{SHARDS.format(evm=EVM_TAG)}/index.tsv",
+        *[f"{shards}/{s}.h5" for s in subjects()],
+        f"{shards}/index.tsv",
         *([] if BYO else [f"{FIGURES.format(evm=EVM_TAG)}/preprocessing.png"]),  # the figure shows a clip's onset and apex
     ]
 
 
-def final_targets():
+def final_targets(wildcards=None):
+    """Input function of rule all."""
     return [f"{OUT}/manifest.tsv", f"{OUT}/manifest_report.tsv", *preprocess_targets(), f"{REPORT}/report.html"]
 
 

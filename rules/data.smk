@@ -27,6 +27,7 @@ checkpoint manifest:
         manifest=f"{OUT}/manifest.tsv",
         report=f"{OUT}/manifest_report.tsv",
     params:
+        data=manifest_fingerprint(),
         roots=data_roots(),
         sheet=DATASET["sheet"],
         layout=DATASET["layout"],

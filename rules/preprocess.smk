@@ -3,11 +3,12 @@
 
 rule crop:
     input:
-        manifest=f"{OUT}/manifest.tsv",
+        manifest=ancient(f"{OUT}/manifest.tsv"),
     output:
         f"{CROPS}/{{subject}}.tsv",
     params:
         face=FACE,
+        data=subject_data(EVM_COLUMNS),
     log:
         f"{RESULTS}/logs/crop/{NAME}/{CROP_TAG}/{{subject}}.log",
     conda:
@@ -27,6 +28,7 @@ rule magnify:
         f"{MAGNIFIED}/{{subject}}.h5",
     params:
         evm=evm_params,
+        data=subject_data(EVM_COLUMNS),
     log:
         f"{RESULTS}/logs/magnify/{NAME}/{{evm}}/{{subject}}.log",
     benchmark:
@@ -69,6 +71,7 @@ rule shard:
     output:
         f"{SHARDS}/{{subject}}.h5",
     params:
+        data=subject_data(SHARD_COLUMNS),
         images=IMAGES,
         classes=class_list(),
         byo=BYO,
@@ -124,4 +127,4 @@ rule figure_preprocessing:
 rule preprocess:
     """Target: every stage before training for the configured settings (snakemake preprocess)."""
     input:
-        preprocess_targets(),
+        preprocess_targets,

@@ -63,7 +63,7 @@ def test_bad_rows_are_all_named(byo_csv, tmp_path):
     with pytest.raises(DatasetError) as err:
         load_byo_manifest(bad, labels)
     text = str(err.value)
-    assert "4 row(s)" in text and "row 5 " in text and "path separators" in text
+    assert "4 row(s)" in text and "row 5 " in text and "sample 'a/b' is not a safe name" in text
     assert "row 2 " in text and "missing file" in text and "no_such_file.png" in text
     assert "row 3 " in text and "unreadable image" in text
     assert "row 4 " in text and "unknown label 'contempt'" in text
@@ -121,6 +121,21 @@ def byo_with_datasets(byo_csv):
     out = byo_csv.parent / "with_datasets.csv"
     table.to_csv(out, index=False)
     return out
+
+
+@pytest.mark.parametrize("subject", ["..", ".", "<b>x", "sub{1}", "a/b", "s 1"])
+def test_unsafe_subject_names_are_refused_by_row(byo_csv, tmp_path, subject):
+    """Names become folders and files: '..' would write one folder up, braces break Snakemake's
+    wildcards, '<b>' breaks paths and pages."""
+    table = pd.read_csv(byo_csv, keep_default_na=False)
+    for col in ("flow", "apex", "onset"):
+        table[col] = [str(byo_csv.parent / v) if v else "" for v in table[col]]
+    table.loc[2, "subject"] = subject
+    bad = tmp_path / "names.csv"
+    table.to_csv(bad, index=False)
+    with pytest.raises(DatasetError) as err:
+        load_byo_manifest(bad)
+    assert "1 row(s)" in str(err.value) and "row 4 " in str(err.value) and f"subject {subject!r} is not a safe name" in str(err.value)
 
 
 def test_dataset_column_keeps_subjects_distinct_per_dataset(byo_with_datasets, tmp_path):

@@ -166,6 +166,17 @@ def test_unknown_label_and_bad_numbers_are_reported_by_row(synth_factory, writab
         load_manifest("casme2", root, "paper5", strict=True)
     for row in ("row 2 ", "row 3 ", "row 4 "):
         assert row in str(err.value)
+    assert "not in class scheme" not in str(err.value)  # fear/sadness rows are outside paper5, not broken
+
+
+def test_strict_passes_a_sound_sheet_whose_extra_classes_fall_outside_the_scheme(synth_factory):
+    """Like the real CASME II sheet: fear and sadness rows lie outside paper5 and an apex reads '/'
+    (repaired); nothing is broken, so strict mode passes with the same clips."""
+    root = synth_factory(format="casme2")
+    relaxed = load_manifest("casme2", root, "paper5")
+    assert sorted(relaxed.attrs["report"].code) == ["apex_missing", "label_not_in_scheme", "label_not_in_scheme"]
+    strict = load_manifest("casme2", root, "paper5", strict=True)
+    assert strict.sample_id.tolist() == relaxed.sample_id.tolist()
 
 
 def test_labels_match_case_insensitively(synth_factory, writable_copy):
@@ -214,3 +225,17 @@ def test_parse_frame_number(value, expected):
 def test_parse_frame_number_rejects(value):
     with pytest.raises(ValueError):
         parse_frame_number(value)
+
+
+def test_unsafe_and_empty_clip_names_are_reported_by_row(synth_factory, writable_copy):
+    root = writable_copy(synth_factory(format="casme2"))
+    sheet = root / "CASME2-coding-20190701.xlsx"
+    _edit_sheet(sheet, 2, 2, "../EP01_01")   # Filename of Excel row 2
+    wb = load_workbook(sheet)
+    wb.active.cell(row=3, column=2).value = None  # an empty Filename cell (cell(value=None) would keep it)
+    wb.save(sheet)
+    m = load_manifest("casme2", root, "paper5")
+    report = m.attrs["report"].set_index("sheet_row")
+    assert report.loc[2, "code"] == "bad_name" and "'../EP01_01' is not a safe name" in report.loc[2, "reason"]
+    assert report.loc[3, "code"] == "empty_id" and pd.isna(report.loc[3, "clip"])  # empty, not the text "nan"
+    assert not m["clip"].str.contains("/").any()

@@ -40,6 +40,14 @@ def test_dry_run_of_the_default_config(tmp_path):
     (["evaluation={protocol: lodo}"], "lodo needs several datasets"),
     (["dataset={format: [casme2, samm], root: /data/x}"], "a composite needs a mapping format -> root"),
     (["experiments={samplers: [none, smoth]}"], "config key 'experiments.samplers.1' is 'smoth'"),
+    # across keys, before any job runs
+    (["dataset={classes: [happiness, happiness]}"], "config key 'dataset.classes' lists 'happiness' more than once"),
+    (["dataset={classes: [happiness]}"], "config key 'dataset.classes' needs at least two different classes"),
+    (["name=.."], "config key 'name': run name '..' is not a safe name"),
+    (["evm={low_hz: 20.0, high_hz: 5.0}"], "the band needs low_hz < high_hz"),
+    (["dataset={format: casme3a, classes: all}"], "config key 'evm.high_hz' (20.0) is above half the frame rate of casme3a (30 fps)"),
+    (["train={pretrained: /nowhere/resnet18.pth}"], "config key 'train.pretrained': file not found: /nowhere/resnet18.pth"),
+    (["train={device: tpu}"], "config key 'train.device' is 'tpu'; allowed: auto, cpu, cuda"),
 ])
 def test_config_errors_stop_the_run(tmp_path, config, message):
     out = snakemake("-n", "--config", f"results={tmp_path}", *config, check=False)
@@ -254,12 +262,13 @@ def test_other_formats_end_to_end(tmp_path, fmt, evm):
     assert next((tmp_path / fmt / "figures").rglob("preprocessing.png")).stat().st_size > 5000
 
 
-def test_a_band_above_nyquist_names_the_clip(tmp_path):
-    config = ["name=c3", "dataset={format: casme3a, classes: all}", "synthetic={subjects: 2, clips_per_subject: 7}"]
-    out = snakemake("preprocess", "--config", f"results={tmp_path}", *config, check=False)
-    assert out.returncode != 0
-    logs = " ".join(p.read_text() for p in (tmp_path / "logs" / "magnify").rglob("*.log"))
-    assert "casme3a/spNO." in logs and "fps/2" in logs
+def test_one_usable_subject_is_refused_when_the_run_is_planned(tmp_path):
+    """Known once the manifest exists: LOSO with one subject stops before any pre-processing or training."""
+    out = snakemake("--config", f"results={tmp_path}", "name=one", "synthetic={subjects: 1, clips_per_subject: 3}",
+                    check=False)
+    text = out.stdout + out.stderr
+    assert out.returncode != 0 and "LOSO needs at least two subjects with usable clips" in text and "(sub01)" in text
+    assert (tmp_path / "one" / "manifest.tsv").is_file() and not (tmp_path / "one" / "magnified").exists()
 
 
 def _planned(*args):

@@ -24,7 +24,7 @@ from pathlib import Path
 import pandas as pd
 
 from ..errors import DatasetError
-from .manifest import REPORT_COLUMNS
+from .manifest import REPORT_COLUMNS, name_problem
 from .schemes import DATASET_LABELS
 
 REQUIRED = ("subject", "sample", "label")
@@ -73,8 +73,8 @@ def load_byo_manifest(csv_path: str | Path, allowed_labels: set[str] | None = No
             errors.append(f"unknown dataset {rec['dataset']!r} (known: {', '.join(sorted(DATASET_LABELS))})")
         if not subject or not sample:
             errors.append("empty subject or sample")
-        elif "/" in subject + sample or "\\" in subject + sample:
-            errors.append("subject and sample must not contain path separators")
+        else:
+            errors += [p for p in (name_problem(subject, "subject"), name_problem(sample, "sample")) if p]
         if not label:
             errors.append("empty label")
         elif allowed_labels is not None and label not in allowed_labels:

@@ -36,6 +36,21 @@ BASE_COLUMNS = ["sample_id", "dataset", "subject", "clip", "label"]
 REPORT_COLUMNS = ["dataset", "sheet_row", "subject", "clip", "raw_label", "action", "code", "reason"]
 VERIFY_MODES = ("exists", "header", "decode")
 MISSING_MARKERS = {"", "/", "-", "na", "n/a", "nan", "none"}
+# Subject, clip, sample and run names become folder and file names: letters, digits, '_', '-', '.',
+# never '.' or '..' alone (one rule for sheets, bring-your-own CSVs and the run name).
+SAFE_NAME = re.compile(r"^(?!\.{1,2}$)[A-Za-z0-9_.-]+$")
+
+
+def name_problem(value: str, what: str) -> str | None:
+    """Why ``value`` cannot be a subject/clip/sample name (None if it can)."""
+    if SAFE_NAME.match(value):
+        return None
+    return (f"{what} {value!r} is not a safe name (letters, digits, '_', '-', '.'; not '.' or '..'): "
+            "it becomes a folder and file name")
+
+
+def _blank(value) -> bool:
+    return value is None or (isinstance(value, float) and value != value) or str(value).strip() == ""
 
 
 @dataclass(frozen=True)
@@ -116,7 +131,7 @@ class _Collector:
             "dataset": self.dataset,
             "sheet_row": rec.get("excel_row"),
             "subject": subject,
-            "clip": None if rec.get("clip") is None else str(rec.get("clip")),
+            "clip": None if _blank(rec.get("clip")) else str(rec.get("clip")).strip(),
             "raw_label": None if rec.get("emotion") is None else str(rec.get("emotion")),
             "action": action,
             "code": code,
@@ -169,7 +184,7 @@ def build_manifest(
     seen: dict[str, int] = {}
     for rec in records.to_dict("records"):
         raw_subject, clip = rec.get("subject"), rec.get("clip")
-        if raw_subject is None or str(raw_subject).strip() == "" or clip is None or str(clip).strip() == "":
+        if _blank(raw_subject) or _blank(clip):
             report.add(rec, "dropped", "empty_id", "empty Subject or Filename")
             continue
         clip = str(clip).strip()
@@ -177,6 +192,10 @@ def build_manifest(
             subject = spec.subject_id(raw_subject)
         except ValueError:
             report.add(rec, "dropped", "bad_subject", f"cannot read subject {raw_subject!r}")
+            continue
+        bad = name_problem(subject, "subject") or name_problem(clip, "clip")
+        if bad:
+            report.add(rec, "dropped", "bad_name", bad, subject)
             continue
         raw_label = "" if rec.get("emotion") is None else str(rec["emotion"]).strip()
         label_key = raw_label.lower()
@@ -240,9 +259,11 @@ def build_manifest(
     )
     for code, n in Counter(dropped.code).most_common():
         log.info("  dropped %d row(s): %s", n, code)
-    if strict and len(dropped):
-        lines = "\n".join(f"  row {r.sheet_row} ({r.subject}/{r.clip}): {r.reason}" for r in dropped.itertuples())
-        raise DatasetError(f"{spec.name}: {len(dropped)} sheet row(s) cannot be used (strict mode):\n{lines}")
+    # strict: no row of the data is broken; rows outside the chosen class scheme are a choice, not damage
+    broken = dropped[dropped.code != "label_not_in_scheme"]
+    if strict and len(broken):
+        lines = "\n".join(f"  row {r.sheet_row} ({r.subject}/{r.clip}): {r.reason}" for r in broken.itertuples())
+        raise DatasetError(f"{spec.name}: {len(broken)} sheet row(s) cannot be used (strict mode):\n{lines}")
     if manifest.empty:
         raise DatasetError(
             f"{spec.name}: no usable clips under {frames_root} (all {len(records)} sheet rows dropped; "

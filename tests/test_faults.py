@@ -1,0 +1,138 @@
+"""Fault injection: kill -9 at every stage of a tiny run, repair damaged data and re-run, and the
+run-planning checks. A killed run leaves no partial output behind once the next run starts, and the
+re-run ends with the predictions of an uninterrupted run; a repair re-runs exactly what it touches."""
+import os
+import shutil
+import signal
+import subprocess
+import sys
+import time
+
+import pandas as pd
+import pytest
+
+from conftest import ROOT
+from test_workflow import snakemake, write_config, write_tree
+
+pytestmark = pytest.mark.workflow
+
+TINY = ["synthetic={subjects: 3, clips_per_subject: 3, height: 64, width: 56}", "images={size: 32}",
+        "train={width: 8, max_epochs: 3, patience: 5, batch_size: 16}"]
+STAGES = ("synthesize", "manifest", "magnify", "flow", "shard", "train_fold", "aggregate")
+
+
+def _predictions(results):
+    files = sorted((results / "tiny" / "folds").rglob("predictions.csv"))
+    return pd.concat([pd.read_csv(p, dtype={"subject": str}) for p in files]).sort_values("sample_id")
+
+
+def _partials(results):
+    return sorted(p for p in results.rglob("*.part"))
+
+
+def _started(results, rule):
+    """The rule has a job running that is writing (or, for training, has checkpointed an epoch)."""
+    if not list((results / "logs" / rule).rglob("*.log")):
+        return False
+    if rule == "train_fold":
+        return bool(list(results.rglob("checkpoint.pt")))
+    return bool(_partials(results)) or rule in ("manifest", "aggregate")
+
+
+def _run_and_kill(results, rule, *args, timeout=120):
+    """Start a run; SIGKILL it (with its jobs) once a job of ``rule`` is under way. Returns whether
+    the kill came before the run ended on its own."""
+    # a SIGKILLed Snakemake leaves its lock, and asks for `snakemake --unlock` (users do that once);
+    # here each run skips the lock instead, which saves a Snakemake start per kill
+    proc = subprocess.Popen([sys.executable, "-m", "snakemake", "--cores", "1", "--nolock", *args], cwd=ROOT,
+                            stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL, start_new_session=True)
+    deadline = time.monotonic() + timeout
+    try:
+        while time.monotonic() < deadline and proc.poll() is None:
+            if _started(results, rule):
+                os.killpg(proc.pid, signal.SIGKILL)
+                proc.wait()
+                return True
+            time.sleep(0.02)
+        return False
+    finally:
+        if proc.poll() is None:
+            os.killpg(proc.pid, signal.SIGKILL)
+            proc.wait()
+
+
+def test_kill_at_every_stage_then_rerun_gives_the_same_predictions(tmp_path):
+    reference = tmp_path / "reference"
+    snakemake("--config", f"results={reference}", "name=tiny", *TINY)
+    expected = _predictions(reference)
+
+    results = tmp_path / "killed"
+    config = ["--config", f"results={results}", "name=tiny", *TINY]
+    killed = []
+    for rule in STAGES:
+        shutil.rmtree(results / "logs", ignore_errors=True)  # a rule's log appears when its job starts
+        if _run_and_kill(results, rule, *config):
+            killed.append(rule)
+    assert len(killed) >= 5, f"killed only during {killed}"  # the stages too quick to catch still ran
+    leftovers = _partials(results)
+    snakemake("--unlock", *config)  # what a user does after a kill -9, as Snakemake's message says
+    run = snakemake(*config)
+    assert not _partials(results), "the next run removes what killed runs left"
+    assert all(str(p) in run.stdout + run.stderr for p in leftovers)  # ...and says so
+    got = _predictions(results)
+    assert got.sample_id.tolist() == expected.sample_id.tolist() and got.pred.tolist() == expected.pred.tolist()
+    probs = [c for c in got.columns if c.startswith("p_")]
+    assert (got[probs].to_numpy() - expected[probs].to_numpy()).__abs__().max() < 1e-5
+
+    # a kill during a forced re-run of the shards: the next run makes the missing shard again
+    shards = sorted((results / "tiny" / "shards").rglob("sub0*.h5"))
+    shutil.rmtree(results / "logs", ignore_errors=True)
+    assert _run_and_kill(results, "shard", "preprocess", "--forcerun", "shard", *config)
+    again = snakemake("preprocess", "--nolock", *config)
+    assert "Nothing to be done" not in again.stdout + again.stderr
+    assert all(p.is_file() for p in shards) and not _partials(results)
+
+
+def _mtimes(results):
+    return {p.stem: p.stat().st_mtime_ns for p in (results / "rep" / "magnified").rglob("*.h5")}
+
+
+def test_repairing_a_frame_or_editing_a_sheet_row_reruns_exactly_that_subject(tmp_path):
+    from openpyxl import load_workbook
+
+    root = write_tree("casme2", tmp_path / "CASME2", subjects=3, clips=3)
+    results = tmp_path / "results"
+    cfg = write_config(tmp_path / "c.yaml", name="rep", results=str(results),
+                       dataset={"format": "casme2", "root": str(root)}, images={"size": 32})
+    snakemake("preprocess", "--configfile", str(cfg))
+    manifest = pd.read_csv(results / "rep" / "manifest.tsv", sep="\t", dtype={"subject": str})
+    clip = manifest[manifest.subject == "sub02"].iloc[0]
+    frame = root / "Cropped" / "sub02" / clip["clip"] / f"reg_img{clip['onset'] + 1}.jpg"
+    good = frame.read_bytes()
+    before = _mtimes(results)
+
+    frame.write_bytes(good[: len(good) // 2])  # truncated: the clip is dropped, sub02 re-runs
+    snakemake("preprocess", "--configfile", str(cfg))
+    report = pd.read_csv(results / "rep" / "manifest_report.tsv", sep="\t")
+    assert "corrupt_frame" in set(report.code)
+    after = _mtimes(results)
+    assert [s for s in before if after[s] != before[s]] == ["sub02"]
+
+    frame.write_bytes(good)  # repaired: the clip is back, sub02 re-runs again, nothing else
+    snakemake("preprocess", "--configfile", str(cfg))
+    assert len(pd.read_csv(results / "rep" / "manifest.tsv", sep="\t")) == len(manifest)
+    repaired = _mtimes(results)
+    assert [s for s in before if repaired[s] != after[s]] == ["sub02"]
+
+    sheet = root / "CASME2-coding-20190701.xlsx"  # one sheet row of sub03: only sub03 re-runs
+    wb = load_workbook(sheet)
+    ws = wb.active
+    row = next(r for r in range(2, ws.max_row + 1) if str(ws.cell(r, 1).value).strip() in ("03", "3"))
+    ws.cell(row, 6).value = int(ws.cell(row, 6).value) - 1  # OffsetFrame one earlier
+    wb.save(sheet)
+    snakemake("preprocess", "--configfile", str(cfg))
+    edited = _mtimes(results)
+    assert [s for s in before if edited[s] != repaired[s]] == ["sub03"]
+
+    nothing = snakemake("preprocess", "-n", "--configfile", str(cfg))
+    assert "Nothing to be done" in nothing.stdout + nothing.stderr
