@@ -110,3 +110,34 @@ def remove_partials(root: str | os.PathLike) -> list[Path]:
                 removed.append(Path(folder) / d)
                 dirs.remove(d)
     return removed
+
+
+def image_size(path: str | os.PathLike) -> tuple[int, int] | None:
+    """(width, height) from a JPEG, PNG or BMP header without decoding; None if it cannot be read."""
+    try:
+        with open(path, "rb") as fh:
+            head = fh.read(26)
+            if head.startswith(PNG_MAGIC) and len(head) >= 24:
+                return int.from_bytes(head[16:20], "big"), int.from_bytes(head[20:24], "big")
+            if head.startswith(b"BM") and len(head) >= 26:
+                return int.from_bytes(head[18:22], "little", signed=True), abs(
+                    int.from_bytes(head[22:26], "little", signed=True))
+            if not head.startswith(JPEG_MAGIC):
+                return None
+            fh.seek(2)
+            while True:
+                marker = fh.read(2)
+                if len(marker) < 2 or marker[0] != 0xFF:
+                    return None
+                while marker[1] == 0xFF:  # fill bytes
+                    marker = marker[1:] + fh.read(1)
+                kind = marker[1]
+                if kind in (0xD8, 0x01) or 0xD0 <= kind <= 0xD7:
+                    continue
+                length = int.from_bytes(fh.read(2), "big")
+                if kind in (0xC0, 0xC1, 0xC2, 0xC3, 0xC5, 0xC6, 0xC7, 0xC9, 0xCA, 0xCB, 0xCD, 0xCE, 0xCF):
+                    data = fh.read(5)
+                    return int.from_bytes(data[3:5], "big"), int.from_bytes(data[1:3], "big")
+                fh.seek(length - 2, 1)
+    except OSError:
+        return None

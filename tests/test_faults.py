@@ -16,7 +16,7 @@ from test_workflow import snakemake, write_config, write_tree
 
 pytestmark = pytest.mark.workflow
 
-TINY = ["synthetic={subjects: 3, clips_per_subject: 3, height: 64, width: 56}", "images={size: 32}",
+TINY = ["synthetic={subjects: 2, clips_per_subject: 3, height: 64, width: 56}", "images={size: 32}",
         "train={width: 8, max_epochs: 3, patience: 5, batch_size: 16}"]
 STAGES = ("synthesize", "manifest", "magnify", "flow", "shard", "train_fold", "aggregate")
 

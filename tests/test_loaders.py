@@ -1,5 +1,6 @@
 """Loaders on synthetic trees in the real layouts, their quirks, and damaged copies."""
 import shutil
+from pathlib import Path
 
 import pandas as pd
 import pytest
@@ -239,3 +240,18 @@ def test_unsafe_and_empty_clip_names_are_reported_by_row(synth_factory, writable
     assert report.loc[2, "code"] == "bad_name" and "'../EP01_01' is not a safe name" in report.loc[2, "reason"]
     assert report.loc[3, "code"] == "empty_id" and pd.isna(report.loc[3, "clip"])  # empty, not the text "nan"
     assert not m["clip"].str.contains("/").any()
+
+
+def test_a_frame_of_another_size_drops_its_clip_in_the_manifest(synth_factory, writable_copy):
+    """Caught from the image headers when the manifest is built, not as an EVM failure of the subject."""
+    import cv2
+
+    root = writable_copy(synth_factory(format="casme2"))
+    m = load_manifest("casme2", root, "paper5")
+    row = m.iloc[0]
+    frame = Path(row["frame_dir"]) / row["frame_template"].format(frame=row["onset"] + 1)
+    cv2.imwrite(str(frame), cv2.resize(cv2.imread(str(frame)), (40, 30)))
+    again = load_manifest("casme2", root, "paper5")
+    report = again.attrs["report"].set_index("clip")
+    assert report.loc[row["clip"], "code"] == "frame_size" and "40x30" in report.loc[row["clip"], "reason"]
+    assert len(again) == len(m) - 1

@@ -1,6 +1,7 @@
 """The Snakemake workflow: lint, dry run, config errors, and the real default run of what exists."""
 import json
 import re
+import shutil
 import subprocess
 import sys
 
@@ -155,6 +156,9 @@ def test_tiny_end_to_end_from_a_root_on_disk(tmp_path):
     report = tmp_path / "snakemake_report.html"
     snakemake("--report", str(report), "--configfile", str(cfg))
     assert report.stat().st_size > 50_000
+    # several folds per GPU: each fold job takes one gpu_share; on a CPU the resource changes nothing
+    plan = snakemake("-n", "--forcerun", "train_fold", "--resources", "gpu_share=2", "--configfile", str(cfg))
+    assert (plan.stdout + plan.stderr).count("gpu_share=1") == 3
 
 
 def _summary(*config):
@@ -264,11 +268,15 @@ def test_other_formats_end_to_end(tmp_path, fmt, evm):
 
 def test_one_usable_subject_is_refused_when_the_run_is_planned(tmp_path):
     """Known once the manifest exists: LOSO with one subject stops before any pre-processing or training."""
-    out = snakemake("--config", f"results={tmp_path}", "name=one", "synthetic={subjects: 1, clips_per_subject: 3}",
-                    check=False)
+    root = write_tree("casme2", tmp_path / "CASME2", subjects=2, clips=2)
+    shutil.rmtree(root / "Cropped" / "sub02")  # every row of sub02 is dropped (no clip folder)
+    cfg = write_config(tmp_path / "one.yaml", name="one", results=str(tmp_path / "results"),
+                       dataset={"format": "casme2", "root": str(root)})
+    out = snakemake("--configfile", str(cfg), check=False)
     text = out.stdout + out.stderr
     assert out.returncode != 0 and "LOSO needs at least two subjects with usable clips" in text and "(sub01)" in text
-    assert (tmp_path / "one" / "manifest.tsv").is_file() and not (tmp_path / "one" / "magnified").exists()
+    results = tmp_path / "results" / "one"
+    assert (results / "manifest.tsv").is_file() and not (results / "magnified").exists()
 
 
 def _planned(*args):

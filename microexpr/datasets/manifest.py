@@ -24,7 +24,7 @@ from pathlib import Path
 import pandas as pd
 
 from ..errors import DatasetError
-from ..io import atomic_path, check_image_file
+from ..io import atomic_path, check_image_file, image_size
 
 log = logging.getLogger(__name__)
 
@@ -151,6 +151,7 @@ def _check_frames(folder: Path, spec: DatasetSpec, onset: int, offset: int, veri
         shown = ", ".join(map(str, missing[:5])) + (" ..." if len(missing) > 5 else "")
         return template, "missing_frames", f"{len(missing)} missing frame(s) {shown} in {folder}"
     if verify in ("header", "decode"):
+        first_size = None
         for n in range(onset, offset + 1):
             path = folder / frames[n]
             problem = check_image_file(path)
@@ -161,6 +162,12 @@ def _check_frames(folder: Path, spec: DatasetSpec, onset: int, offset: int, veri
                     problem = "cannot be decoded"
             if problem:
                 return template, "corrupt_frame", f"corrupt frame {path} ({problem})"
+            size = image_size(path)  # from the header: EVM needs one frame size per clip
+            if first_size is None:
+                first_size = size
+            elif size is not None and size != first_size:
+                return (template, "frame_size", f"frame {path} is {size[0]}x{size[1]}, the clip's first frame "
+                        f"{folder / frames[onset]} is {first_size[0]}x{first_size[1]}")
     return template, None, None
 
 
