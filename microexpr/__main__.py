@@ -1,4 +1,4 @@
-"""Command line: ``python -m microexpr synth ...`` and ``python -m microexpr manifest ...``."""
+"""Command line: ``python -m microexpr synth ...``, ``manifest ...`` and ``predict ...``."""
 
 from __future__ import annotations
 
@@ -32,6 +32,19 @@ def _manifest(args: argparse.Namespace) -> None:
     report = m.attrs["report"]
     print(f"{len(m)} clips, {int((report.action == 'dropped').sum())} rows dropped, "
           f"{int((report.action == 'repaired').sum())} repaired -> {args.out}")
+
+
+def _predict(args: argparse.Namespace) -> None:
+    from .predict import predict
+
+    results = predict(args.model, args.inputs, onset=args.onset, apex=args.apex, offset=args.offset, fps=args.fps,
+                      out_dir=args.out, png=args.png)
+    for r in results:
+        probs = ", ".join(f"{c} {p:.3f}" for c, p in r["probabilities"].items())
+        print(f"{r['input']}: {r['predicted']} ({probs}); onset {r['onset']}, apex {r['apex']}, "
+              f"offset {r['offset']}: {r['how']}")
+    if args.out:
+        print(f"written: {args.out}/predictions.csv, predictions.json")
 
 
 def build_parser() -> argparse.ArgumentParser:
@@ -69,6 +82,16 @@ def build_parser() -> argparse.ArgumentParser:
     m.add_argument("--out", required=True)
     m.add_argument("--report", required=True)
     m.set_defaults(func=_manifest)
+    r = sub.add_parser("predict", help="classify clips (folders of frames or video files) with a trained bundle")
+    r.add_argument("--model", required=True, help="a run's final_model.pt")
+    r.add_argument("inputs", nargs="+", help="folders of frames (numbered file names) or video files")
+    r.add_argument("--onset", type=int, help="onset frame (the number in the file name; for videos 0-based)")
+    r.add_argument("--apex", type=int, help="apex frame; spotted from the motion when not given")
+    r.add_argument("--offset", type=int, help="offset frame")
+    r.add_argument("--fps", type=float, help="frame rate (read from a video when it states one)")
+    r.add_argument("--out", help="folder for predictions.csv / predictions.json (and PNGs)")
+    r.add_argument("--png", action="store_true", help="one figure per clip: onset, apex, flow image, mask, probabilities")
+    r.set_defaults(func=_predict)
     return p
 
 

@@ -85,6 +85,25 @@ def _key(clip: str) -> str:
     return clip.replace("/", "_")
 
 
+def magnify_frames(frames: np.ndarray, fps: float, **evm) -> np.ndarray:
+    """EVM of one clip's frames as the pipeline stores them: uint8, rounded (``evm``: the keyword
+    arguments of :func:`microexpr.magnify.magnify`; ``pad_frames`` is not one of them)."""
+    return np.clip(np.rint(magnify(frames, fps, **evm)), 0, 255).astype(np.uint8)
+
+
+def model_inputs(flow: np.ndarray, apex: np.ndarray, *, size: int, threshold: int = 50,
+                 max_magnitude: float | None = None, global_motion: str = "median",
+                 augment: bool = True) -> list[StreamImages]:
+    """One sample's stream images at the model size from its onset->apex flow field and (magnified)
+    apex gray frame, the original first and then its augmentations: what the shards hold, and what
+    ``microexpr predict`` feeds a trained model."""
+    import cv2
+
+    flow = remove_global_motion(resize_flow(flow, (size, size)), global_motion)
+    apex = cv2.resize(apex, (size, size), interpolation=cv2.INTER_AREA)
+    return augmented_streams(flow, apex, threshold=threshold, max_magnitude=max_magnitude, augment=augment)
+
+
 def magnify_subject(manifest: pd.DataFrame, subject: str, out: str | Path, *, alpha: float,
                     filter: str = "ideal", low_hz: float = 5.0, high_hz: float = 20.0,
                     lambda_c: float = 16.0, levels: int | None = None, r1: float = 0.4,
@@ -113,12 +132,11 @@ def magnify_subject(manifest: pd.DataFrame, subject: str, out: str | Path, *, al
                 frames = np.ascontiguousarray(frames[:, y0:y1, x0:x1])
             # a filter band above the clip's Nyquist frequency is an error in magnify(); say which clip
             try:
-                mag = magnify(frames, row["fps"], **params)
+                mag = magnify_frames(frames, row["fps"], **params)
             except ValueError as exc:
                 raise DatasetError(f"{row['sample_id']}: {exc}") from exc
             g = h5.create_group(_key(row["clip"]))
-            g.create_dataset("frames", data=np.clip(np.rint(mag), 0, 255).astype(np.uint8),
-                             compression="gzip", compression_opts=1, chunks=(1,) + mag.shape[1:])
+            g.create_dataset("frames", data=mag, compression="gzip", compression_opts=1, chunks=(1,) + mag.shape[1:])
             g.create_dataset("frame_numbers", data=numbers)
             g.attrs.update({"sample_id": row["sample_id"], "onset": row["onset"], "apex": row["apex"],
                             "offset": row["offset"], "fps": row["fps"]})
@@ -230,10 +248,9 @@ def shard_subject(flow_file: str | Path, manifest: pd.DataFrame, out: str | Path
             sid = str(g.attrs["sample_id"])
             if sid not in by_id.index:
                 raise DatasetError(f"{flow_file}: clip {sid} is not in the manifest")
-            flow = remove_global_motion(resize_flow(g["flow"][()], (size, size)), global_motion)
-            apex = cv2.resize(g["apex"][()], (size, size), interpolation=cv2.INTER_AREA)
             writer.add(sid, by_id.loc[sid, "label"],
-                       augmented_streams(flow, apex, threshold=threshold, max_magnitude=max_magnitude, augment=augment))
+                       model_inputs(g["flow"][()], g["apex"][()], size=size, threshold=threshold,
+                                    max_magnitude=max_magnitude, global_motion=global_motion, augment=augment))
     augs = augmentations(augment)
     return writer.write(out, {**attrs, "subject": subject, "threshold": threshold, "mask_channel": "hsv_value",
                               "max_magnitude": "per-image" if max_magnitude is None else max_magnitude,

@@ -187,6 +187,76 @@ def _evaluate(model, data, device, n_classes) -> dict:
     return {"loss": loss, "accuracy": s["accuracy"], "uf1": s["uf1"]}
 
 
+def train_epoch(model: nn.Module, opt, scaler, train: ArrayData, batch_size: int, gen: torch.Generator,
+                device: torch.device) -> tuple[float, int, float]:
+    """One pass over ``train`` in a random order; returns (summed loss, samples seen, seconds)."""
+    model.train()
+    t0 = time.perf_counter()
+    order = torch.randperm(len(train), generator=gen)
+    total, seen = 0.0, 0
+    for i in range(0, len(order), batch_size):
+        idx = order[i : i + batch_size]
+        if len(idx) < 2:  # BatchNorm needs two samples
+            continue
+        inputs, labels = train.batch(idx, device)
+        opt.zero_grad(set_to_none=True)
+        with torch.autocast(device.type, enabled=scaler.is_enabled()):
+            logits, targets = model.forward_train(inputs, labels, gen)
+            loss = nn.functional.cross_entropy(logits.float(), targets)
+        scaler.scale(loss).backward()
+        scaler.step(opt)
+        scaler.update()
+        total += float(loss.detach()) * len(idx)
+        seen += len(idx)
+    return total, seen, time.perf_counter() - t0
+
+
+def _model_and_optimizer(cfg: TrainConfig, n_classes: int, device: torch.device):
+    model = create_model("mscnn", num_classes=n_classes, streams=cfg.streams, width=cfg.width, dense=cfg.dense,
+                         sampler=cfg.sampler, k_neighbors=cfg.k_neighbors, dropout=cfg.dropout,
+                         pretrained=cfg.pretrained).to(device)
+    if device.type == "cuda":  # convolutions under AMP run faster on NHWC tensors
+        model = model.to(memory_format=torch.channels_last)
+    opt = torch.optim.SGD(model.parameters(), lr=cfg.lr, momentum=cfg.momentum, weight_decay=cfg.weight_decay)
+    scaler = torch.amp.GradScaler("cuda", enabled=device.type == "cuda" and cfg.amp)
+    return model, opt, scaler
+
+
+def final_epochs(fold_metrics: list[dict]) -> int:
+    """Epochs for the model trained on every subject: the median of the folds' chosen epochs (each
+    chosen on training subjects only), counted from 1. No test subject decides it."""
+    return int(np.median([f["best_epoch"] for f in fold_metrics])) + 1
+
+
+def train_final(shards: list[str | Path], out: str | Path, cfg: TrainConfig, *, epochs: int, settings: dict,
+                loso: dict, progress: bool = True) -> dict:
+    """Train on every subject's shard (all augmentations, no validation split) for ``epochs`` epochs
+    fixed in advance, and write a self-contained bundle (see :mod:`microexpr.predict`)."""
+    from .predict import make_bundle, save_bundle
+
+    if cfg.threads:
+        torch.set_num_threads(cfg.threads)
+    seed_everything(cfg.seed)
+    device = pick_device(cfg.device)
+    data, subjects, classes = load_shards(list(shards), cfg.streams, augmented=True)
+    if device.type == "cuda":
+        data = data.to(device)
+    model, opt, scaler = _model_and_optimizer(cfg, len(classes), device)
+    gen = torch.Generator().manual_seed(cfg.seed)
+    history = []
+    from tqdm import tqdm
+
+    for epoch in tqdm(range(epochs), desc="final model", unit="epoch", disable=not progress, mininterval=5.0):
+        total, seen, seconds = train_epoch(model, opt, scaler, data, cfg.batch_size, gen, device)
+        history.append({"epoch": epoch, "train_loss": total / max(seen, 1), "train_seconds": seconds})
+        log.info("final model, epoch %d of %d: train loss %.4f", epoch + 1, epochs, history[-1]["train_loss"])
+    bundle = make_bundle({k: v.detach().cpu() for k, v in model.state_dict().items()}, classes, asdict(cfg),
+                         settings=settings, loso=loso, epochs=epochs, subjects=subjects, history=history)
+    save_bundle(bundle, out)
+    log.info("final model: %d subjects, %d samples, %d epochs -> %s", len(subjects), len(data), epochs, out)
+    return bundle
+
+
 def train_fold(train_shards: list[str | Path], test_shards: str | Path | list[str | Path], out_dir: str | Path,
                cfg: TrainConfig, *, fold: str | None = None, progress: bool = True) -> dict:
     """Train on ``train_shards``, early-stop on their validation clips, test on ``test_shards`` (one
@@ -229,13 +299,7 @@ def train_fold(train_shards: list[str | Path], test_shards: str | Path | list[st
 
     if device.type == "cuda":  # the fold's samples fit on the GPU as uint8: copy them there once
         train, val, test = train.to(device), val.to(device), test.to(device)
-    model = create_model("mscnn", num_classes=n_classes, streams=cfg.streams, width=cfg.width, dense=cfg.dense,
-                         sampler=cfg.sampler, k_neighbors=cfg.k_neighbors, dropout=cfg.dropout,
-                         pretrained=cfg.pretrained).to(device)
-    if device.type == "cuda":  # convolutions under AMP run faster on NHWC tensors
-        model = model.to(memory_format=torch.channels_last)
-    opt = torch.optim.SGD(model.parameters(), lr=cfg.lr, momentum=cfg.momentum, weight_decay=cfg.weight_decay)
-    scaler = torch.amp.GradScaler("cuda", enabled=device.type == "cuda" and cfg.amp)
+    model, opt, scaler = _model_and_optimizer(cfg, n_classes, device)
     gen = torch.Generator().manual_seed(cfg.seed)
     history: list[dict] = []
     best = {"epoch": -1, "value": math.inf, "state": copy.deepcopy(model.state_dict())}
@@ -261,25 +325,7 @@ def train_fold(train_shards: list[str | Path], test_shards: str | Path | list[st
     for epoch in bar:
         if epoch - best["epoch"] > cfg.patience and best["epoch"] >= 0:
             break
-        model.train()
-        t0 = time.perf_counter()
-        order = torch.randperm(len(train), generator=gen)
-        total, seen = 0.0, 0
-        for i in range(0, len(order), cfg.batch_size):
-            idx = order[i : i + cfg.batch_size]
-            if len(idx) < 2:  # BatchNorm needs two samples
-                continue
-            inputs, labels = train.batch(idx, device)
-            opt.zero_grad(set_to_none=True)
-            with torch.autocast(device.type, enabled=scaler.is_enabled()):
-                logits, targets = model.forward_train(inputs, labels, gen)
-                loss = nn.functional.cross_entropy(logits.float(), targets)
-            scaler.scale(loss).backward()
-            scaler.step(opt)
-            scaler.update()
-            total += float(loss.detach()) * len(idx)
-            seen += len(idx)
-        train_time = time.perf_counter() - t0
+        total, seen, train_time = train_epoch(model, opt, scaler, train, cfg.batch_size, gen, device)
         v = _evaluate(model, val, device, n_classes)
         history.append({"epoch": epoch, "train_loss": total / max(seen, 1), "val_loss": v["loss"],
                         "val_accuracy": v["accuracy"], "val_uf1": v["uf1"], "train_seconds": train_time,

@@ -371,7 +371,8 @@ def preprocess_targets(wildcards=None):
 
 def final_targets(wildcards=None):
     """Input function of rule all."""
-    return [f"{OUT}/manifest.tsv", f"{OUT}/manifest_report.tsv", *preprocess_targets(), f"{REPORT}/report.html"]
+    return [f"{OUT}/manifest.tsv", f"{OUT}/manifest_report.tsv", *preprocess_targets(), f"{REPORT}/report.html",
+            f"{REPORT}/final_model.pt"]
 
 
 # The studies (rules/experiments.smk): each a list of LOSO runs, variant x seed.

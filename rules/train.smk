@@ -55,3 +55,31 @@ rule aggregate:
     threads: 1
     script:
         "../workflow_scripts/aggregate.py"
+
+
+rule final_model:
+    """One model trained on every subject of the run for the median of the epochs the LOSO folds chose
+    (each on training subjects only), bundled with every setting that made its inputs: python -m
+    microexpr predict --model final_model.pt CLIP..."""
+    input:
+        folds=fold_outputs("metrics.json"),
+        report=f"{REPORTS}/metrics.json",
+        shards=all_shards,
+    output:
+        f"{REPORTS}/final_model.pt",
+    params:
+        train=model_params,
+        config=run_config,
+    log:
+        f"{RESULTS}/logs/final_model/{NAME}/{{evm}}/{{model}}/{PROTOCOL}.log",
+    benchmark:
+        f"{RESULTS}/benchmarks/final_model/{NAME}/{{evm}}/{{model}}/{PROTOCOL}.tsv"
+    conda:
+        "../envs/microexpr.yaml"
+    threads: TRAIN["threads"]
+    resources:
+        gpu_share=1,
+        mem_mb=lambda wildcards, attempt: model_params(wildcards)["mem_mb"] * attempt,
+        runtime=lambda wildcards, attempt: model_params(wildcards)["runtime"] * attempt,
+    script:
+        "../workflow_scripts/final_model.py"

@@ -36,3 +36,17 @@ def writable_copy(tmp_path):
         return dst
 
     return copy
+
+
+@pytest.fixture(scope="session")
+def tiny_run(tmp_path_factory):
+    """A CASME II tree on disk (as a user's copy), run once to its report and final model; shared by
+    the workflow and predict tests."""
+    from test_workflow import TINY_TRAIN, snakemake, write_config, write_tree
+
+    tmp_path = tmp_path_factory.mktemp("tiny")
+    root = write_tree("casme2", tmp_path / "CASME2")
+    cfg = write_config(tmp_path / "casme2.yaml", name="tiny", results=str(tmp_path / "results"),
+                       dataset={"format": "casme2", "root": str(root)}, images={"size": 32}, train=TINY_TRAIN)
+    run = snakemake("--configfile", str(cfg))
+    return tmp_path, root, cfg, run

@@ -115,14 +115,11 @@ def write_config(path, **sections):
     return path
 
 
-def test_tiny_end_to_end_from_a_root_on_disk(tmp_path):
-    """A CASME II tree on disk (as a user's copy) -> report with pooled and per-fold metrics, training
-    curves and the misclassified clips; folds never train on their test subject; the run is listed in
-    results/<name>/index.html; snakemake --report works."""
-    root = write_tree("casme2", tmp_path / "CASME2")
-    cfg = write_config(tmp_path / "casme2.yaml", name="tiny", results=str(tmp_path / "results"),
-                       dataset={"format": "casme2", "root": str(root)}, images={"size": 32}, train=TINY_TRAIN)
-    run = snakemake("--configfile", str(cfg))
+def test_tiny_end_to_end_from_a_root_on_disk(tiny_run):
+    """Report with pooled and per-fold metrics, training curves and the misclassified clips; folds
+    never train on their test subject; the run is listed in results/<name>/index.html; snakemake
+    --report works."""
+    tmp_path, root, cfg, run = tiny_run
     assert "rule synthesize" not in run.stderr
     out = tmp_path / "results" / "tiny"
     folds = sorted((out / "folds").rglob("metrics.json"))
@@ -158,7 +155,7 @@ def test_tiny_end_to_end_from_a_root_on_disk(tmp_path):
     assert report.stat().st_size > 50_000
     # several folds per GPU: each fold job takes one gpu_share; on a CPU the resource changes nothing
     plan = snakemake("-n", "--forcerun", "train_fold", "--resources", "gpu_share=2", "--configfile", str(cfg))
-    assert (plan.stdout + plan.stderr).count("gpu_share=1") == 3
+    assert (plan.stdout + plan.stderr).count("gpu_share=1") == 3 + 1  # the folds and the final model
 
 
 def _summary(*config):

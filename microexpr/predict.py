@@ -1,0 +1,267 @@
+"""Use a trained model: the bundle a run leaves (``final_model.pt``) and predictions on new clips.
+
+A bundle is self-contained: the weights, the class names, every pre-processing and training setting
+that made the model's inputs (face crop, EVM, optical flow, image size, threshold, global motion), the
+software versions, the LOSO scores it stands on and how many epochs it was trained for. ``predict``
+runs the workflow's own library functions on a new clip (a folder of frames or a video file): face crop
+when the bundle was trained with it, EVM of onset..offset, onset -> apex flow, flow image, mask and
+masked apex at the model size; then the model.
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+import re
+from dataclasses import dataclass, field
+from pathlib import Path
+
+import numpy as np
+
+from . import __version__
+from .errors import MicroexprError
+from .io import atomic_path, read_frame
+
+log = logging.getLogger(__name__)
+
+BUNDLE_FORMAT = 1
+_NUMBER = re.compile(r"(\d+)(?!.*\d)")  # the last number in a file name
+FRAME_SUFFIXES = (".jpg", ".jpeg", ".png", ".bmp")
+
+
+class PredictError(MicroexprError):
+    """A bundle or an input that cannot be used; the message names it."""
+
+
+def make_bundle(state: dict, classes: list[str], train: dict, *, settings: dict, loso: dict, epochs: int,
+                subjects: list[str], history: list[dict]) -> dict:
+    import torch
+
+    return {"format": BUNDLE_FORMAT, "model": state, "classes": list(classes), "train": dict(train),
+            "settings": settings, "loso": loso, "epochs": int(epochs), "subjects": list(subjects),
+            "history": history, "versions": {"microexpr": __version__, "torch": torch.__version__}}
+
+
+def save_bundle(bundle: dict, out: str | Path) -> Path:
+    import torch
+
+    with atomic_path(out) as tmp:
+        torch.save(bundle, tmp)
+    return Path(out)
+
+
+def load_bundle(path: str | Path) -> dict:
+    import torch
+
+    path = Path(path)
+    if not path.is_file():
+        raise PredictError(f"model bundle not found: {path}")
+    try:
+        bundle = torch.load(path, map_location="cpu", weights_only=False)
+    except Exception as exc:  # noqa: BLE001 - any unpickling failure means the same to a user
+        raise PredictError(f"{path}: not a model bundle ({type(exc).__name__}: {exc})") from None
+    if not isinstance(bundle, dict) or bundle.get("format") != BUNDLE_FORMAT:
+        found = bundle.get("format") if isinstance(bundle, dict) else type(bundle).__name__
+        raise PredictError(f"{path}: bundle format {found!r} is not the one this microexpr {__version__} reads "
+                           f"({BUNDLE_FORMAT}); a fold's model.pt is not a bundle either: use final_model.pt")
+    return bundle
+
+
+def build_model(bundle: dict):
+    from .models import create_model
+
+    t = bundle["train"]
+    model = create_model("mscnn", num_classes=len(bundle["classes"]), streams=tuple(t["streams"]), width=t["width"],
+                         dense=t["dense"], sampler=t["sampler"], k_neighbors=t["k_neighbors"], dropout=t["dropout"])
+    model.load_state_dict(bundle["model"])
+    return model.eval()
+
+
+@dataclass
+class Clip:
+    """A clip read for prediction: gray frames, their numbers, frames per second and where it came from."""
+
+    source: str
+    frames: np.ndarray
+    numbers: list[int]
+    fps: float
+    notes: list[str] = field(default_factory=list)
+
+
+def read_clip(path: str | Path, fps: float | None = None) -> Clip:
+    """A folder of frames (ordered by the last number in each file name) or a video file OpenCV reads."""
+    import cv2
+
+    path = Path(path)
+    if path.is_dir():
+        files = [p for p in path.iterdir() if p.suffix.lower() in FRAME_SUFFIXES and _NUMBER.search(p.stem)]
+        files.sort(key=lambda p: int(_NUMBER.search(p.stem).group(1)))
+        if len(files) < 2:
+            raise PredictError(f"{path}: needs at least two frames (JPEG/PNG/BMP with a number in the name), found {len(files)}")
+        frames = [read_frame(p, gray=True) for p in files]
+        numbers = [int(_NUMBER.search(p.stem).group(1)) for p in files]
+        if fps is None:
+            raise PredictError(f"{path}: a folder of frames has no frame rate: give --fps")
+    elif path.is_file():
+        cap = cv2.VideoCapture(str(path))
+        if not cap.isOpened():
+            raise PredictError(f"{path}: cannot be read as a video")
+        frames = []
+        while True:
+            ok, frame = cap.read()
+            if not ok:
+                break
+            frames.append(cv2.cvtColor(frame, cv2.COLOR_BGR2GRAY) if frame.ndim == 3 else frame)
+        video_fps = cap.get(cv2.CAP_PROP_FPS)
+        cap.release()
+        if len(frames) < 2:
+            raise PredictError(f"{path}: needs at least two frames, the video has {len(frames)}")
+        numbers = list(range(len(frames)))
+        fps = fps or (video_fps if video_fps and video_fps > 0 else None)
+        if fps is None:
+            raise PredictError(f"{path}: the video states no frame rate: give --fps")
+    else:
+        raise PredictError(f"input not found: {path}")
+    sizes = {f.shape for f in frames}
+    if len(sizes) > 1:
+        raise PredictError(f"{path}: frames of different sizes {sorted(sizes)}")
+    return Clip(str(path), np.stack(frames), numbers, float(fps))
+
+
+def _index(clip: Clip, number: int | None, what: str) -> int | None:
+    if number is None:
+        return None
+    if number not in clip.numbers:
+        raise PredictError(f"{clip.source}: {what} frame {number} is not among its frames "
+                           f"{clip.numbers[0]}..{clip.numbers[-1]}")
+    return clip.numbers.index(number)
+
+
+def clip_inputs(clip: Clip, settings: dict, *, onset: int | None = None, apex: int | None = None,
+                offset: int | None = None) -> dict:
+    """The model inputs of one clip (what the workflow's magnify, flow and shard stages make of it),
+    with the onset/apex/offset used and how they were found."""
+    from .face import crop_box, detect_face
+    from .flow import make_flow_estimator
+    from .preprocess import magnify_frames, model_inputs
+    from .spotting import spot_apex
+
+    i_on, i_apex, i_off = _index(clip, onset, "onset"), _index(clip, apex, "apex"), _index(clip, offset, "offset")
+    if i_on is not None and i_off is not None and i_on > i_off:
+        raise PredictError(f"{clip.source}: onset {onset} is after offset {offset}")
+    if i_apex is not None and ((i_on is not None and i_apex < i_on) or (i_off is not None and i_apex > i_off)):
+        raise PredictError(f"{clip.source}: apex {apex} lies outside onset..offset")
+    how = "onset, apex and offset given"
+    if i_apex is None:
+        i_on, i_apex, i_off, how = spot_apex(clip.frames, i_on, i_off)
+    else:
+        i_on = 0 if i_on is None else i_on
+        i_off = len(clip.frames) - 1 if i_off is None else i_off
+        if onset is None or offset is None:
+            how = "apex given; onset/offset the first/last frame where not given"
+    pad = int(settings["evm"].get("pad_frames", 0))  # as the workflow: EVM sees up to pad frames either side
+    lo, hi = max(0, i_on - pad), min(len(clip.frames) - 1, i_off + pad)
+    frames = clip.frames[lo:hi + 1]
+    k_on, k_apex = i_on - lo, i_apex - lo
+    face = settings.get("face") or {}
+    if face.get("detect"):
+        box = detect_face(frames[k_on], min_size=face.get("min_size", 40), min_neighbors=face.get("min_neighbors", 3))
+        if box is None:
+            raise PredictError(f"{clip.source}: no face found on the onset frame (the model was trained on face crops)")
+        x0, y0, x1, y1 = crop_box(box, face.get("margin", 0.1), frames[k_on].shape)
+        frames = np.ascontiguousarray(frames[:, y0:y1, x0:x1])
+    evm = {k: v for k, v in settings["evm"].items() if k != "pad_frames"}
+    try:
+        magnified = magnify_frames(frames, clip.fps, **evm)
+    except ValueError as exc:
+        raise PredictError(f"{clip.source}: {exc}") from None
+    flow_cfg = settings["flow"]
+    estimate = make_flow_estimator(flow_cfg["method"], **dict(flow_cfg.get(flow_cfg["method"]) or {}))
+    flow = np.ascontiguousarray(estimate(magnified[k_on], magnified[k_apex]), dtype=np.float32)
+    images = settings["images"]
+    streams = model_inputs(flow, magnified[k_apex], size=images["size"], threshold=images["threshold"],
+                           max_magnitude=images.get("max_magnitude"), global_motion=images.get("global_motion", "median"),
+                           augment=False)[0]
+    return {"streams": streams, "onset": clip.numbers[i_on], "apex": clip.numbers[i_apex],
+            "offset": clip.numbers[i_off], "how": how, "onset_frame": magnified[k_on],
+            "apex_frame": magnified[k_apex]}
+
+
+def stream_tensors(streams, names: tuple[str, ...]) -> dict:
+    """Stream images -> normalised tensors, exactly as training batches are made."""
+    import torch
+
+    from .train import ArrayData
+
+    part = {"flow": streams.flow[None], "gray": streams.gray[None], "masked": streams.masked[None],
+            "label": np.zeros(1, np.int64), "sample_id": np.array(["x/x/x"]), "aug": np.zeros(1, np.int8),
+            "subject": "x"}
+    inputs, _ = ArrayData([part], names).batch(torch.arange(1), torch.device("cpu"))
+    return inputs
+
+
+def predict_clip(bundle: dict, model, inputs: dict) -> np.ndarray:
+    import torch
+
+    with torch.no_grad():
+        logits = model(stream_tensors(inputs["streams"], tuple(bundle["train"]["streams"])))
+    return torch.softmax(logits.float(), dim=1)[0].numpy()
+
+
+def figure(result: dict, inputs: dict, out: str | Path) -> Path:
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+
+    s = inputs["streams"]
+    panels = [("onset", inputs["onset_frame"]), ("apex", inputs["apex_frame"]), ("flow image", s.flow[..., ::-1]),
+              ("mask", s.mask)]
+    fig, axes = plt.subplots(1, 5, figsize=(13, 2.8))
+    for ax, (title, img) in zip(axes, panels):
+        ax.imshow(img, cmap="gray" if img.ndim == 2 else None, vmin=0, vmax=255)
+        ax.set_title(title, fontsize=9)
+        ax.axis("off")
+    classes = list(result["probabilities"])
+    axes[-1].barh(classes, [result["probabilities"][c] for c in classes], color="#4a74d9")
+    axes[-1].set_xlim(0, 1)
+    axes[-1].set_title(f"predicted: {result['predicted']}", fontsize=9)
+    fig.suptitle(f"{result['input']} (onset {result['onset']}, apex {result['apex']}, offset {result['offset']})",
+                 fontsize=9)
+    fig.tight_layout()
+    with atomic_path(out) as tmp:
+        fig.savefig(tmp, dpi=100, format="png")
+    plt.close(fig)
+    return Path(out)
+
+
+def predict(model_path: str | Path, paths: list[str | Path], *, onset: int | None = None, apex: int | None = None,
+            offset: int | None = None, fps: float | None = None, out_dir: str | Path | None = None,
+            png: bool = False) -> list[dict]:
+    """Class probabilities of each input clip; with ``out_dir``, ``predictions.csv``, ``predictions.json``
+    (and one PNG per clip with ``png``) are written there."""
+    import pandas as pd
+
+    bundle = load_bundle(model_path)
+    model = build_model(bundle)
+    results = []
+    for path in paths:
+        clip = read_clip(path, fps)
+        inputs = clip_inputs(clip, bundle["settings"], onset=onset, apex=apex, offset=offset)
+        probs = predict_clip(bundle, model, inputs)
+        result = {"input": clip.source, "predicted": bundle["classes"][int(np.argmax(probs))],
+                  "probabilities": {c: float(p) for c, p in zip(bundle["classes"], probs)},
+                  "onset": inputs["onset"], "apex": inputs["apex"], "offset": inputs["offset"],
+                  "how": inputs["how"], "fps": clip.fps, "frames": len(clip.frames)}
+        results.append(result)
+        if out_dir and png:
+            figure(result, inputs, Path(out_dir) / f"{Path(clip.source).stem}.png")
+    if out_dir:
+        out_dir = Path(out_dir)
+        table = pd.DataFrame([{**{k: v for k, v in r.items() if k != "probabilities"},
+                               **{f"p_{c}": p for c, p in r["probabilities"].items()}} for r in results])
+        with atomic_path(out_dir / "predictions.csv") as tmp:
+            table.to_csv(tmp, index=False)
+        with atomic_path(out_dir / "predictions.json") as tmp:
+            tmp.write_text(json.dumps({"model": str(model_path), "loso": bundle["loso"], "clips": results}, indent=2))
+    return results

@@ -1,0 +1,151 @@
+"""A trained model in use: the final-model bundle of a run, `microexpr predict` on frame folders and
+videos, apex spotting, and the one-line errors for bad inputs."""
+import json
+import subprocess
+import sys
+
+import cv2
+import numpy as np
+import pandas as pd
+import pytest
+
+from conftest import ROOT
+from microexpr.datasets.synthetic import read_ground_truth
+from microexpr.predict import PredictError, clip_inputs, load_bundle, read_clip, stream_tensors
+from microexpr.preprocess import read_shard
+from microexpr.spotting import spot_apex
+
+
+def _write_video(frames, path, fourcc, fps=200.0):
+    writer = cv2.VideoWriter(str(path), cv2.VideoWriter_fourcc(*fourcc), fps, (frames.shape[2], frames.shape[1]),
+                             isColor=False)
+    assert writer.isOpened(), f"OpenCV cannot write {fourcc}"
+    for f in frames:
+        writer.write(f)
+    writer.release()
+    return path
+
+
+def _cli(*args, check=True):
+    out = subprocess.run([sys.executable, "-m", "microexpr", *map(str, args)], capture_output=True, text=True,
+                         cwd=ROOT, timeout=300)
+    if check:
+        assert out.returncode == 0, out.stderr
+    return out
+
+
+@pytest.mark.workflow
+def test_final_model_predicts_like_the_pipeline_on_folders_and_videos(tiny_run, tmp_path):
+    run_dir, root, _, _ = tiny_run
+    out = run_dir / "results" / "tiny"
+    bundle_path = next((out / "reports").rglob("final_model.pt"))
+    bundle = load_bundle(bundle_path)
+    folds = [json.loads(p.read_text()) for p in (out / "folds").rglob("metrics.json")]
+    assert bundle["epochs"] == int(np.median([f["best_epoch"] for f in folds])) + 1  # fixed from the folds
+    assert bundle["settings"]["evm"]["alpha"] == 8 and bundle["settings"]["images"]["size"] == 32
+    assert bundle["loso"]["n_folds"] == 3 and len(bundle["subjects"]) == 3 and bundle["versions"]["torch"]
+
+    # a held-out subject's clip: predict's inputs are the shard's un-augmented sample
+    manifest = pd.read_csv(out / "manifest.tsv", sep="\t", dtype={"subject": str})
+    row = manifest.iloc[0]
+    folder = root / "Cropped" / row.subject / row["clip"]
+    clip = read_clip(folder, fps=200)
+    inputs = clip_inputs(clip, bundle["settings"], onset=int(row.onset), apex=int(row.apex), offset=int(row.offset))
+    shard = read_shard(next((out / "shards").rglob(f"{row.subject}.h5")))
+    i = int(np.flatnonzero(shard["sample_id"] == row.sample_id)[0])
+    for stream in ("flow", "gray", "masked"):  # the same library functions: the same pixels
+        np.testing.assert_array_equal(getattr(inputs["streams"], stream), shard[stream][i], err_msg=stream)
+
+    result = tmp_path / "folder"
+    _cli("predict", "--model", bundle_path, folder, "--onset", row.onset, "--apex", row.apex, "--offset", row.offset,
+         "--fps", 200, "--out", result, "--png")
+    by_folder = pd.read_csv(result / "predictions.csv")
+    probs = [f"p_{c}" for c in bundle["classes"]]
+    assert np.isclose(by_folder[probs].sum(axis=1), 1, atol=1e-5).all() and (result / f"{folder.name}.png").is_file()
+
+    # the same clip as a lossless video (frame numbers become 0-based indices; the rate comes from the file)
+    start = clip.numbers.index(int(row.onset)) - bundle["settings"]["evm"]["pad_frames"]
+    avi = _write_video(clip.frames, tmp_path / "clip.avi", "FFV1")
+    first = clip.numbers[0]
+    _cli("predict", "--model", bundle_path, avi, "--onset", int(row.onset) - first, "--apex", int(row.apex) - first,
+         "--offset", int(row.offset) - first, "--out", tmp_path / "avi")
+    by_video = pd.read_csv(tmp_path / "avi" / "predictions.csv")
+    assert by_video.predicted.tolist() == by_folder.predicted.tolist() and start >= 0
+    assert np.abs(by_video[probs].to_numpy() - by_folder[probs].to_numpy()).max() < 1e-4
+    mp4 = _write_video(clip.frames, tmp_path / "clip.mp4", "mp4v")  # lossy: readable, probabilities valid
+    lossy = json.loads(_cli("predict", "--model", bundle_path, mp4, "--out", tmp_path / "mp4").returncode == 0
+                       and (tmp_path / "mp4" / "predictions.json").read_text())
+    assert abs(sum(lossy["clips"][0]["probabilities"].values()) - 1) < 1e-5 and "spotted" in lossy["clips"][0]["how"]
+
+    # the bundle's model on the shard's sample gives the probabilities predict printed
+    from microexpr.predict import build_model
+
+    import torch
+
+    model = build_model(bundle)
+    with torch.no_grad():
+        direct = torch.softmax(model(stream_tensors(_shard_streams(shard, i), tuple(bundle["train"]["streams"]))), 1)[0]
+    assert np.abs(direct.numpy() - by_folder[probs].to_numpy()[0]).max() < 1e-6
+
+    # a fold's model.pt is no bundle: one line naming it
+    fold_model = next((out / "folds").rglob("model.pt"))
+    bad = _cli("predict", "--model", fold_model, folder, "--fps", 200, check=False)
+    assert bad.returncode == 2 and "bundle format" in bad.stderr and str(fold_model) in bad.stderr
+
+
+def _shard_streams(shard, i):
+    from microexpr.flow import StreamImages
+
+    return StreamImages(flow=shard["flow"][i], gray=shard["gray"][i], masked=shard["masked"][i],
+                        mask=np.zeros_like(shard["gray"][i]))
+
+
+def test_bad_inputs_give_one_line_naming_them(tmp_path):
+    broken = tmp_path / "broken.avi"
+    broken.write_bytes(b"not a video at all")
+    with pytest.raises(PredictError, match="broken.avi: cannot be read as a video"):
+        read_clip(broken)
+    one = tmp_path / "one"
+    one.mkdir()
+    cv2.imwrite(str(one / "img1.jpg"), np.zeros((20, 20), np.uint8))
+    with pytest.raises(PredictError, match="one: needs at least two frames"):
+        read_clip(one, fps=200)
+    mixed = tmp_path / "mixed"
+    mixed.mkdir()
+    cv2.imwrite(str(mixed / "img1.jpg"), np.zeros((20, 20), np.uint8))
+    cv2.imwrite(str(mixed / "img2.jpg"), np.zeros((24, 20), np.uint8))
+    with pytest.raises(PredictError, match="mixed: frames of different sizes"):
+        read_clip(mixed, fps=200)
+    with pytest.raises(PredictError, match="no frame rate"):
+        read_clip(one.parent / "mixed")
+    frames = tmp_path / "ok"
+    frames.mkdir()
+    for n in range(5, 10):
+        cv2.imwrite(str(frames / f"img{n}.jpg"), np.full((20, 20), n, np.uint8))
+    ok = read_clip(frames, fps=100)
+    with pytest.raises(PredictError, match="onset 8 is after offset 6"):
+        clip_inputs(ok, {}, onset=8, apex=7, offset=6)
+    with pytest.raises(PredictError, match="apex 9 lies outside onset..offset"):
+        clip_inputs(ok, {}, onset=5, apex=9, offset=7)
+    with pytest.raises(PredictError, match="apex frame 42 is not among its frames 5..9"):
+        clip_inputs(ok, {}, apex=42)
+    missing = tmp_path / "nowhere.pt"
+    with pytest.raises(PredictError, match="model bundle not found"):
+        load_bundle(missing)
+
+
+def test_spotted_apex_beats_the_middle_frame_on_synthetic_clips(synth_factory):
+    """Known true apex: within 5 frames of it for at least 90 % of clips, which the middle frame is not."""
+    root = synth_factory(format="casme2", subjects=3, clips_per_subject=5, height=72, width=64)
+    truth = read_ground_truth(root)
+    spotted, middle = [], []
+    for r in truth.itertuples():
+        folder = root / "Cropped" / r.subject / r.clip
+        clip = read_clip(folder, fps=200)
+        i_on, i_off = clip.numbers.index(r.onset), clip.numbers.index(r.offset)
+        _, apex, _, _ = spot_apex(clip.frames, i_on, i_off)
+        spotted.append(abs(clip.numbers[apex] - r.apex))
+        middle.append(abs((r.onset + r.offset) // 2 - r.apex))
+    spotted, middle = np.array(spotted), np.array(middle)
+    assert (spotted <= 5).mean() >= 0.9 and (middle <= 5).mean() < 0.9, (spotted, middle)
+    assert (spotted <= 2).mean() > (middle <= 2).mean(), (spotted, middle)
