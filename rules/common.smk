@@ -180,7 +180,8 @@ def model_params(wildcards):
 
 def run_config(wildcards):
     """The configuration one LOSO run was made with (its own EVM and training variant)."""
-    cfg = {k: v for k, v in config.items() if k != "experiments"}  # studies re-use runs; they don't define them
+    # studies re-use runs and new clips use them; neither defines them
+    cfg = {k: v for k, v in config.items() if k not in ("experiments", "predict")}
     return {**cfg, "evm": evm_params(wildcards), "train": model_params(wildcards)}
 
 
@@ -216,6 +217,21 @@ def manifest_input(wildcards):
             raise WorkflowError(f"config key 'dataset.sheet': {exc}") from None
         inputs.append(str(sheet))
     return inputs
+
+
+PREDICT = config["predict"]
+# new clips for the final model: a folder of them; its files are the rule's inputs (edits re-run it)
+PREDICT_TAG = f"{Path(PREDICT['clips']).name}-{short_hash(PREDICT)}" if PREDICT["clips"] else "none"
+
+
+def PREDICT_CLIPS(wildcards):
+    if not PREDICT["clips"]:
+        raise WorkflowError("config key 'predict.clips': give the folder of clips to classify, e.g. "
+                            "--config predict=\"{clips: /data/new_clips, fps: 200}\"")
+    folder = Path(PREDICT["clips"])
+    if not folder.is_dir():
+        raise WorkflowError(f"config key 'predict.clips': folder not found: {folder}")
+    return sorted(str(p) for p in folder.iterdir() if not p.name.startswith("."))
 
 
 def manifest_fingerprint():

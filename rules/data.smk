@@ -33,6 +33,7 @@ checkpoint manifest:
         layout=DATASET["layout"],
         classes=DATASET["classes"],
         verify=DATASET["verify_frames"],
+        apex=DATASET["apex"],
         strict=DATASET["strict"],
     log:
         f"{RESULTS}/logs/manifest/{NAME}.log",

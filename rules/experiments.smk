@@ -13,7 +13,7 @@ rule compare:
         figure=f"{OUT}/experiments/{{experiment}}/comparison.png",
     params:
         details=experiment_details,
-        config={k: v for k, v in config.items() if k != "experiments"},
+        config={k: v for k, v in config.items() if k not in ("experiments", "predict")},
         name=NAME,
     wildcard_constraints:
         experiment="|".join(EXPERIMENTS),

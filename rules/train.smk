@@ -83,3 +83,28 @@ rule final_model:
         runtime=lambda wildcards, attempt: model_params(wildcards)["runtime"] * attempt,
     script:
         "../workflow_scripts/final_model.py"
+
+
+rule predict_clips:
+    """The run's final model on every clip of the folder config key predict.clips (see rule predict)."""
+    input:
+        model=f"{REPORT}/final_model.pt",
+        clips=PREDICT_CLIPS,
+    output:
+        csv=f"{OUT}/predictions/{PREDICT_TAG}/predictions.csv",
+        json=f"{OUT}/predictions/{PREDICT_TAG}/predictions.json",
+    params:
+        fps=config["predict"]["fps"],
+    log:
+        f"{RESULTS}/logs/predict/{NAME}/{PREDICT_TAG}.log",
+    conda:
+        "../envs/microexpr.yaml"
+    threads: 1
+    script:
+        "../workflow_scripts/predict.py"
+
+
+rule predict:
+    """Target: snakemake predict --config predict="{clips: /data/new_clips, fps: 200}"."""
+    input:
+        f"{OUT}/predictions/{PREDICT_TAG}/predictions.csv",

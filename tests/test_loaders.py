@@ -255,3 +255,17 @@ def test_a_frame_of_another_size_drops_its_clip_in_the_manifest(synth_factory, w
     report = again.attrs["report"].set_index("clip")
     assert report.loc[row["clip"], "code"] == "frame_size" and "40x30" in report.loc[row["clip"], "reason"]
     assert len(again) == len(m) - 1
+
+
+@pytest.mark.parametrize("mode", ["middle", "spotted"])
+def test_apex_can_be_chosen_instead_of_annotated(synth_factory, mode):
+    """dataset.apex: every clip's apex replaced (and reported), e.g. spotted for SMIC, which has none."""
+    root = synth_factory(format="smic", subjects=2, clips_per_subject=3)
+    m = load_manifest("smic", root, "all", apex=mode)
+    report = m.attrs["report"]
+    assert (report.code == f"apex_{mode}").sum() == len(m) == 6
+    assert m.apex.between(m.onset, m.offset).all()
+    if mode == "middle":
+        assert (m.apex == (m.onset + m.offset) // 2).all()
+    else:
+        assert "from the motion" in report[report.code == "apex_spotted"].reason.iloc[0]

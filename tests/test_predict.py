@@ -1,8 +1,10 @@
 """A trained model in use: the final-model bundle of a run, `microexpr predict` on frame folders and
 videos, apex spotting, and the one-line errors for bad inputs."""
 import json
+import shutil
 import subprocess
 import sys
+from pathlib import Path
 
 import cv2
 import numpy as np
@@ -86,6 +88,19 @@ def test_final_model_predicts_like_the_pipeline_on_folders_and_videos(tiny_run, 
     with torch.no_grad():
         direct = torch.softmax(model(stream_tensors(_shard_streams(shard, i), tuple(bundle["train"]["streams"]))), 1)[0]
     assert np.abs(direct.numpy() - by_folder[probs].to_numpy()[0]).max() < 1e-6
+
+    # inside the workflow: snakemake predict on a folder of clips (frame folders and a video)
+    new = tmp_path / "new_clips"
+    new.mkdir()
+    shutil.copytree(folder, new / folder.name)
+    shutil.copy(avi, new / "clip.avi")
+    cfg = tiny_run[2]
+    from test_workflow import snakemake
+
+    snakemake("predict", "--configfile", str(cfg), "--config", f"predict={{clips: {new}, fps: 200}}")
+    table = pd.read_csv(next((out / "predictions").rglob("predictions.csv")))
+    assert sorted(Path(p).name for p in table.input) == sorted(["clip.avi", folder.name])
+    assert np.isclose(table[probs].sum(axis=1), 1, atol=1e-5).all() and table.how.str.contains("spotted").all()
 
     # a fold's model.pt is no bundle: one line naming it
     fold_model = next((out / "folds").rglob("model.pt"))

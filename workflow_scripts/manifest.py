@@ -15,7 +15,8 @@ if list(roots) == ["manifest"]:
     manifest = load_byo_manifest(roots["manifest"], allowed_labels(p.classes))
 elif len(roots) == 1:
     (fmt, root), = roots.items()
-    manifest = load_manifest(fmt, root, p.classes, layout=p.layout, sheet=p.sheet, verify=p.verify, strict=p.strict)
+    manifest = load_manifest(fmt, root, p.classes, layout=p.layout, sheet=p.sheet, verify=p.verify, strict=p.strict,
+                             apex=p.apex)
 else:
-    manifest = load_composite(roots, p.classes, verify=p.verify, strict=p.strict)
+    manifest = load_composite(roots, p.classes, verify=p.verify, strict=p.strict, apex=p.apex)
 write_manifest(manifest, snakemake.output.manifest, snakemake.output.report)

@@ -37,6 +37,7 @@ def load_manifest(
     sheet: str | Path | None = None,
     verify: str = "header",
     strict: bool = False,
+    apex: str = "annotated",
 ) -> pd.DataFrame:
     """Read dataset ``name`` at ``root`` into a manifest (one row per usable clip).
 
@@ -45,6 +46,8 @@ def load_manifest(
     ``sheet``: the coding sheet, if not in ``root`` under its usual name (SMIC has none).
     ``verify``: frame checks, ``exists``, ``header`` (default) or ``decode``.
     ``strict``: raise instead of dropping rows.
+    ``apex``: ``annotated`` (the sheet's; the middle frame where it has none), ``spotted`` (from the
+    motion, :mod:`microexpr.spotting`) or ``middle``; every changed apex is in the report.
 
     The returned frame's ``attrs["report"]`` lists every sheet row dropped or repaired, with why.
     """
@@ -58,7 +61,7 @@ def load_manifest(
     records = module.read_records(root, Path(sheet) if sheet else None)
     return build_manifest(
         records, module.SPEC, module.frames_root(root, layout), label_map, DATASET_LABELS[name],
-        scheme_name=scheme_name, verify=verify, strict=strict,
+        scheme_name=scheme_name, verify=verify, strict=strict, apex=apex,
     )
 
 

@@ -171,6 +171,20 @@ def _check_frames(folder: Path, spec: DatasetSpec, onset: int, offset: int, veri
     return template, None, None
 
 
+def _chosen_apex(folder: Path, template: str, onset: int, offset: int, mode: str) -> int:
+    """The apex frame number chosen by ``mode`` (spotted or middle) for frames onset..offset."""
+    import numpy as np
+
+    from ..spotting import choose_apex
+
+    if mode == "middle":
+        return (onset + offset) // 2
+    from ..io import read_frame
+
+    frames = np.stack([read_frame(folder / template.format(frame=n), gray=True) for n in range(onset, offset + 1)])
+    return onset + choose_apex(frames, 0, offset - onset, mode)
+
+
 def build_manifest(
     records: pd.DataFrame,
     spec: DatasetSpec,
@@ -181,10 +195,16 @@ def build_manifest(
     scheme_name: str,
     verify: str = "header",
     strict: bool = False,
+    apex: str = "annotated",
 ) -> pd.DataFrame:
     """Apply the row checks to sheet ``records``; return the manifest with ``attrs['report']``."""
+    from ..spotting import APEX_MODES
+
     if verify not in VERIFY_MODES:
         raise DatasetError(f"verify must be one of {VERIFY_MODES}, got {verify!r}")
+    if apex not in APEX_MODES:
+        raise DatasetError(f"apex must be one of {APEX_MODES}, got {apex!r}")
+    apex_mode = apex
     known = {k.lower() for k in known_labels}
     report = _Collector(spec.name)
     kept: list[dict] = []
@@ -237,7 +257,7 @@ def build_manifest(
             report.add(rec, "repaired", "apex_missing",
                        f"no apex given ({rec.get('apex_note') or repr(rec.get('apex'))}); used the middle frame {apex}",
                        subject)
-        elif not onset <= apex <= offset:
+        elif apex_mode == "annotated" and not onset <= apex <= offset:  # (an apex to be chosen anew does not matter)
             report.add(rec, "dropped", "apex_outside", f"apex {apex} outside onset..offset {onset}..{offset}", subject)
             continue
         folder = spec.clip_dir(frames_root, subject, clip, raw_label)
@@ -245,6 +265,12 @@ def build_manifest(
         if code:
             report.add(rec, "dropped", code, reason, subject)
             continue
+        if apex_mode != "annotated":
+            chosen = _chosen_apex(folder, template, onset, offset, apex_mode)
+            report.add(rec, "repaired", f"apex_{apex_mode}",
+                       f"apex {chosen} {'from the motion' if apex_mode == 'spotted' else '(middle frame)'}; "
+                       f"the sheet says {rec.get('apex')!r}", subject)
+            apex = chosen
         sample_id = f"{spec.name}/{subject}/{clip}"
         if sample_id in seen:
             report.add(rec, "dropped", "duplicate", f"duplicate of sheet row {seen[sample_id]}", subject)
