@@ -20,6 +20,12 @@ rule all:
         final_targets,
 
 
+rule evaluate:
+    """Target: everything up to the LOSO (or LODO) report, without the final model."""
+    input:
+        evaluate_targets,
+
+
 onsuccess:
     print(f"\nResults of '{NAME}': {OUT}/index.html (every finished run of this name)\n  this run's report: {REPORT}/report.html")
     for study in EXPERIMENTS:

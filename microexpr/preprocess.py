@@ -236,7 +236,6 @@ def shard_subject(flow_file: str | Path, manifest: pd.DataFrame, out: str | Path
     ``masked`` and ``mask`` (0/255) N x S x S uint8, ``label`` (index into the ``classes`` attribute),
     ``sample_id``, ``aug`` (0 = the original; see :data:`microexpr.flow.AUGMENTATIONS`).
     """
-    import cv2
 
     by_id = manifest.set_index("sample_id")
     writer = ShardWriter(classes, size)

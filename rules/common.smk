@@ -385,10 +385,14 @@ def preprocess_targets(wildcards=None):
     ]
 
 
+def evaluate_targets(wildcards=None):
+    """Input function of rule evaluate: the manifest, pre-processing and the report."""
+    return [f"{OUT}/manifest.tsv", f"{OUT}/manifest_report.tsv", *preprocess_targets(), f"{REPORT}/report.html"]
+
+
 def final_targets(wildcards=None):
-    """Input function of rule all."""
-    return [f"{OUT}/manifest.tsv", f"{OUT}/manifest_report.tsv", *preprocess_targets(), f"{REPORT}/report.html",
-            f"{REPORT}/final_model.pt"]
+    """Input function of rule all: evaluate, and the final model."""
+    return [*evaluate_targets(), f"{REPORT}/final_model.pt"]
 
 
 # The studies (rules/experiments.smk): each a list of LOSO runs, variant x seed.

@@ -166,14 +166,14 @@ def test_byo_with_a_dataset_column_under_loso_and_lodo(byo_with_datasets, tmp_pa
     """Per-dataset scores like a composite; leave-one-dataset-out on the CSV's datasets."""
     config = ["name=byo_ds", f"dataset={{format: manifest, root: {byo_with_datasets}, classes: all}}",
               "images={size: 32}", "train={width: 8, max_epochs: 2, patience: 5, batch_size: 16}"]
-    out = snakemake("--config", f"results={tmp_path}", *config)
+    out = snakemake("evaluate", "--config", f"results={tmp_path}", *config)
     assert "rule magnify" not in out.stderr  # the images go straight to the shards
     assert len(list((tmp_path / "byo_ds" / "shards").rglob("*_sub0*.h5"))) == 3
     loso = json.loads(next((tmp_path / "byo_ds" / "reports").rglob("loso/metrics.json")).read_text())
     assert loso["n_clips"] == 12
     assert loso["n_folds"] == 3 and set(loso["per_dataset"]) == set(SOURCES.values())
     assert "Per source dataset" in next((tmp_path / "byo_ds" / "reports").rglob("loso/report.html")).read_text()
-    snakemake("--config", f"results={tmp_path}", *config, "evaluation={protocol: lodo}")
+    snakemake("evaluate", "--config", f"results={tmp_path}", *config, "evaluation={protocol: lodo}")
     lodo = sorted((tmp_path / "byo_ds" / "folds").rglob("lodo/*/metrics.json"))
     assert [p.parent.name for p in lodo] == ["casme2", "samm", "smic"]
     for path in lodo:

@@ -16,9 +16,7 @@ from test_workflow import snakemake, write_config, write_tree
 
 pytestmark = pytest.mark.workflow
 
-TINY = ["synthetic={subjects: 2, clips_per_subject: 3, height: 64, width: 56}", "images={size: 32}",
-        "train={width: 8, max_epochs: 3, patience: 5, batch_size: 16}"]
-STAGES = ("synthesize", "manifest", "magnify", "flow", "shard", "train_fold", "aggregate")
+STAGES = ("manifest", "magnify", "flow", "shard", "train_fold", "aggregate", "final_model")
 
 
 def _predictions(results):
@@ -36,7 +34,7 @@ def _started(results, rule):
         return False
     if rule == "train_fold":
         return bool(list(results.rglob("checkpoint.pt")))
-    return bool(_partials(results)) or rule in ("manifest", "aggregate")
+    return bool(_partials(results)) or rule in ("manifest", "aggregate", "final_model")
 
 
 def _run_and_kill(results, rule, *args, timeout=120):
@@ -61,13 +59,13 @@ def _run_and_kill(results, rule, *args, timeout=120):
             proc.wait()
 
 
-def test_kill_at_every_stage_then_rerun_gives_the_same_predictions(tmp_path):
-    reference = tmp_path / "reference"
-    snakemake("--config", f"results={reference}", "name=tiny", *TINY)
-    expected = _predictions(reference)
+def test_kill_at_every_stage_then_rerun_gives_the_same_predictions(tiny_run, tmp_path):
+    """The tiny on-disk run of the other tests is the uninterrupted reference."""
+    reference_dir, _, cfg, _ = tiny_run
+    expected = _predictions(reference_dir / "results")
 
     results = tmp_path / "killed"
-    config = ["--config", f"results={results}", "name=tiny", *TINY]
+    config = ["--configfile", str(cfg), "--config", f"results={results}"]
     killed = []
     for rule in STAGES:
         shutil.rmtree(results / "logs", ignore_errors=True)  # a rule's log appears when its job starts
@@ -75,14 +73,16 @@ def test_kill_at_every_stage_then_rerun_gives_the_same_predictions(tmp_path):
             killed.append(rule)
     assert len(killed) >= 5, f"killed only during {killed}"  # the stages too quick to catch still ran
     leftovers = _partials(results)
-    snakemake("--unlock", *config)  # what a user does after a kill -9, as Snakemake's message says
+    unlock = snakemake("--unlock", *config)  # what a user does after a kill -9, as Snakemake's message says
     run = snakemake(*config)
     assert not _partials(results), "the next run removes what killed runs left"
-    assert all(str(p) in run.stdout + run.stderr for p in leftovers)  # ...and says so
+    said = unlock.stdout + unlock.stderr + run.stdout + run.stderr
+    assert all(str(p) in said for p in leftovers)  # ...and says so
     got = _predictions(results)
     assert got.sample_id.tolist() == expected.sample_id.tolist() and got.pred.tolist() == expected.pred.tolist()
     probs = [c for c in got.columns if c.startswith("p_")]
     assert (got[probs].to_numpy() - expected[probs].to_numpy()).__abs__().max() < 1e-5
+    assert next((results / "tiny" / "reports").rglob("final_model.pt")).is_file()
 
     # a kill during a forced re-run of the shards: the next run makes the missing shard again
     shards = sorted((results / "tiny" / "shards").rglob("sub0*.h5"))
@@ -93,6 +93,14 @@ def test_kill_at_every_stage_then_rerun_gives_the_same_predictions(tmp_path):
     assert all(p.is_file() for p in shards) and not _partials(results)
 
 
+def test_a_kill_while_the_synthetic_dataset_is_written_leaves_nothing(tmp_path):
+    config = ["--config", f"results={tmp_path}", "name=syn", "synthetic={subjects: 2, clips_per_subject: 2}"]
+    assert _run_and_kill(tmp_path, "synthesize", "preprocess", *config)
+    assert _partials(tmp_path)  # the generator was writing its tree under a temporary name
+    snakemake("--unlock", *config)
+    assert not _partials(tmp_path) and not list((tmp_path / "synthetic").glob("casme2_*"))
+
+
 def _mtimes(results):
     return {p.stem: p.stat().st_mtime_ns for p in (results / "rep" / "magnified").rglob("*.h5")}
 
@@ -100,7 +108,7 @@ def _mtimes(results):
 def test_repairing_a_frame_or_editing_a_sheet_row_reruns_exactly_that_subject(tmp_path):
     from openpyxl import load_workbook
 
-    root = write_tree("casme2", tmp_path / "CASME2", subjects=3, clips=3)
+    root = write_tree("casme2", tmp_path / "CASME2", subjects=3, clips=2)
     results = tmp_path / "results"
     cfg = write_config(tmp_path / "c.yaml", name="rep", results=str(results),
                        dataset={"format": "casme2", "root": str(root)}, images={"size": 32})

@@ -159,7 +159,7 @@ def test_tiny_end_to_end_from_a_root_on_disk(tiny_run):
 
 
 def _summary(*config):
-    out = snakemake("--summary", "--config", *config)
+    out = snakemake("evaluate", "--summary", "--config", *config)
     rows = [line.split("\t") for line in out.stdout.splitlines() if "\t" in line]
     header = rows[0]
     return [dict(zip(header, r)) for r in rows[1:]]
@@ -168,7 +168,7 @@ def _summary(*config):
 def test_changing_alpha_reruns_only_evm_and_downstream(tmp_path):
     tiny = "synthetic={subjects: 2, clips_per_subject: 2, height: 64, width: 56}"
     base = [f"results={tmp_path}", tiny, "train={width: 8, max_epochs: 1}"]
-    snakemake("--config", *base)
+    snakemake("evaluate", "--config", *base)  # up to the report (the final model is not what this is about)
     manifest = tmp_path / "synthetic_casme2" / "manifest.tsv"
     stamp = manifest.stat().st_mtime_ns
 
@@ -180,13 +180,13 @@ def test_changing_alpha_reruns_only_evm_and_downstream(tmp_path):
     assert len(downstream) == 3 * 2 + 2 + 4 * 2 + 6  # aggregate: 6 files
     assert all(r["plan"] == "update pending" and "/alpha4-" in r["output_file"] for r in downstream)
 
-    run = snakemake("--config", *base, "evm={alpha: 4}")
+    run = snakemake("evaluate", "--config", *base, "evm={alpha: 4}")
     assert "rule magnify" in run.stderr  # the log lists the rules it ran...
     assert "synthesize" not in run.stderr and "rule manifest" not in run.stderr  # ...and not these
     assert manifest.stat().st_mtime_ns == stamp
 
     assert all(r["plan"] == "no update" for r in _summary(*base))  # alpha 8 is still all there
-    back = snakemake("-n", "--config", *base)
+    back = snakemake("evaluate", "-n", "--config", *base)
     assert "Nothing to be done" in back.stdout + back.stderr
 
 
@@ -216,7 +216,7 @@ def test_megc2019_composite_from_three_roots_on_disk(tmp_path):
     cfg = write_config(tmp_path / "megc2019.yaml", name="megc", results=str(tmp_path / "results"),
                        dataset={"format": ["casme2", "samm", "smic"], "classes": "megc2019", "root": roots},
                        images={"size": 32}, train={**TINY_TRAIN, "max_epochs": 2})
-    run = snakemake("--configfile", str(cfg))
+    run = snakemake("evaluate", "--configfile", str(cfg))
     assert "rule synthesize" not in run.stderr
     out = tmp_path / "results" / "megc"
     manifest = pd.read_csv(out / "manifest.tsv", sep="\t", dtype={"subject": str, "source_subject": str})
@@ -236,7 +236,7 @@ def test_megc2019_composite_from_three_roots_on_disk(tmp_path):
     assert "MSCNN paper" not in page  # 5-class figures never stand beside a 3-class run
 
     # leave-one-dataset-out on the same shards: three folds, each holding out one whole dataset
-    snakemake("--configfile", str(cfg), "--config", "evaluation={protocol: lodo}")
+    snakemake("evaluate", "--configfile", str(cfg), "--config", "evaluation={protocol: lodo}")
     lodo = sorted((out / "folds").rglob("lodo/*/metrics.json"))
     assert [p.parent.name for p in lodo] == ["casme2", "samm", "smic"]
     for path in lodo:
@@ -257,7 +257,7 @@ def test_other_formats_end_to_end(tmp_path, fmt, evm):
     config = [f"name={fmt}", f"dataset={{format: {fmt}, classes: all}}", evm,
               "synthetic={subjects: 2, clips_per_subject: 7, height: 64, width: 56}", "images={size: 32}",
               "train={width: 8, max_epochs: 2, patience: 5, batch_size: 16}"]
-    snakemake("--config", f"results={tmp_path}", *config)
+    snakemake("evaluate", "--config", f"results={tmp_path}", *config)
     metrics = json.loads(next((tmp_path / fmt / "reports").rglob("metrics.json")).read_text())
     assert metrics["n_folds"] == 2 and metrics["n_clips"] == 14 and len(metrics["classes"]) == 7
     assert next((tmp_path / fmt / "figures").rglob("preprocessing.png")).stat().st_size > 5000
