@@ -85,13 +85,18 @@ _PART = re.compile(r"^\..+?(?:\.(\d+))?\.[A-Za-z0-9_]+\.part$")
 
 
 def _alive(pid: int) -> bool:
+    """Whether process ``pid`` runs (a zombie, killed but not yet reaped, does not)."""
     try:
         os.kill(pid, 0)
     except ProcessLookupError:
         return False
     except PermissionError:
         return True
-    return pid != 0
+    try:
+        with open(f"/proc/{pid}/stat") as fh:
+            return fh.read().rsplit(")", 1)[1].split()[0] != "Z"
+    except (OSError, IndexError):
+        return pid != 0
 
 
 def remove_partials(root: str | os.PathLike) -> list[Path]:

@@ -386,12 +386,12 @@ def preprocess_targets(wildcards=None):
 
 
 def evaluate_targets(wildcards=None):
-    """Input function of rule evaluate: the manifest, pre-processing and the report."""
+    """Input function of the target evaluate (the manifest, pre-processing and the report)."""
     return [f"{OUT}/manifest.tsv", f"{OUT}/manifest_report.tsv", *preprocess_targets(), f"{REPORT}/report.html"]
 
 
 def final_targets(wildcards=None):
-    """Input function of rule all: evaluate, and the final model."""
+    """Input function of the target all (evaluate, and the final model)."""
     return [*evaluate_targets(), f"{REPORT}/final_model.pt"]
 
 

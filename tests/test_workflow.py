@@ -212,7 +212,7 @@ def test_megc2019_composite_from_three_roots_on_disk(tmp_path):
     """casme2 + samm + smic trees on disk, each with its own root as a MEGC2019 user configures them:
     3 classes, LOSO over all their subjects, per-dataset scores and the published composite figures in
     the report; then leave-one-dataset-out on the same shards."""
-    roots = {fmt: str(write_tree(fmt, tmp_path / fmt.upper(), subjects=2)) for fmt in ("casme2", "samm", "smic")}
+    roots = {fmt: str(write_tree(fmt, tmp_path / fmt.upper(), subjects=2, clips=3)) for fmt in ("casme2", "samm", "smic")}
     cfg = write_config(tmp_path / "megc2019.yaml", name="megc", results=str(tmp_path / "results"),
                        dataset={"format": ["casme2", "samm", "smic"], "classes": "megc2019", "root": roots},
                        images={"size": 32}, train={**TINY_TRAIN, "max_epochs": 2})
@@ -251,16 +251,20 @@ def test_megc2019_composite_from_three_roots_on_disk(tmp_path):
     assert index.count(">report</a>") == 2 and "lodo" in index and "loso" in index
 
 
-@pytest.mark.parametrize("fmt,evm", [("casme3a", "evm={low_hz: 2.0, high_hz: 12.0}"), ("mmew", "evm={alpha: 8}")])
-def test_other_formats_end_to_end(tmp_path, fmt, evm):
-    """CAS(ME)^3 (30 fps: the EVM band must lie below 15 Hz) and MMEW (90 fps) through every stage."""
-    config = [f"name={fmt}", f"dataset={{format: {fmt}, classes: all}}", evm,
+def test_other_formats_end_to_end(tmp_path):
+    """CAS(ME)^3 (30 fps: the EVM band must lie below 15 Hz) and MMEW (90 fps) through every stage, as
+    one composite of their synthetic stand-ins (each dataset's loader, frame rate and labels)."""
+    config = ["name=c3mm", "dataset={format: [casme3a, mmew], classes: all}", "evm={low_hz: 2.0, high_hz: 12.0}",
               "synthetic={subjects: 2, clips_per_subject: 7, height: 64, width: 56}", "images={size: 32}",
               "train={width: 8, max_epochs: 2, patience: 5, batch_size: 16}"]
     snakemake("evaluate", "--config", f"results={tmp_path}", *config)
-    metrics = json.loads(next((tmp_path / fmt / "reports").rglob("metrics.json")).read_text())
-    assert metrics["n_folds"] == 2 and metrics["n_clips"] == 14 and len(metrics["classes"]) == 7
-    assert next((tmp_path / fmt / "figures").rglob("preprocessing.png")).stat().st_size > 5000
+    metrics = json.loads(next((tmp_path / "c3mm" / "reports").rglob("metrics.json")).read_text())
+    assert metrics["n_folds"] == 4 and metrics["n_clips"] == 28 and set(metrics["per_dataset"]) == {"casme3a", "mmew"}
+    labels = {"happy", "disgust", "fear", "anger", "sad", "surprise", "others", "happiness", "sadness"}
+    assert set(metrics["classes"]) == labels  # each dataset's own spellings
+    manifest = pd.read_csv(tmp_path / "c3mm" / "manifest.tsv", sep="\t")
+    assert manifest.groupby("dataset").fps.first().to_dict() == {"casme3a": 30.0, "mmew": 90.0}
+    assert next((tmp_path / "c3mm" / "figures").rglob("preprocessing.png")).stat().st_size > 5000
 
 
 def test_one_usable_subject_is_refused_when_the_run_is_planned(tmp_path):
