@@ -15,6 +15,7 @@ import numpy as np
 from .errors import FrameError
 
 JPEG_MAGIC = b"\xff\xd8"
+_HOST = __import__("hashlib").sha1(__import__("socket").gethostname().encode()).hexdigest()[:6]
 PNG_MAGIC = b"\x89PNG"
 
 
@@ -27,8 +28,8 @@ def atomic_path(path: str | os.PathLike) -> Iterator[Path]:
     """
     path = Path(path)
     path.parent.mkdir(parents=True, exist_ok=True)
-    # the writer's pid is in the name, so a clean-up never removes the temporary of a live writer
-    tmp = Path(tempfile.mkdtemp(prefix=f".{path.name}.{os.getpid()}.", suffix=".part", dir=path.parent))
+    # the writer's pid and host are in the name, so a clean-up never removes the temporary of a live writer
+    tmp = Path(tempfile.mkdtemp(prefix=f".{path.name}.{os.getpid()}@{_HOST}.", suffix=".part", dir=path.parent))
     target = tmp / path.name
     try:
         yield target
@@ -81,7 +82,7 @@ def read_frame(path: str | os.PathLike, *, gray: bool = False) -> np.ndarray:
     return img
 
 
-_PART = re.compile(r"^\..+?(?:\.(\d+))?\.[A-Za-z0-9_]+\.part$")
+_PART = re.compile(r"^\..+?(?:\.(\d+)@([0-9a-f]{6}))?\.[A-Za-z0-9_]+\.part$")
 
 
 def _alive(pid: int) -> bool:
@@ -102,7 +103,9 @@ def _alive(pid: int) -> bool:
 def remove_partials(root: str | os.PathLike) -> list[Path]:
     """Remove the temporary folders :func:`atomic_path` leaves when its process is killed (SIGKILL
     skips every clean-up): hidden ``.<name>.<pid>.<random>.part`` folders anywhere under ``root``
-    whose writer is no longer running. The workflow calls it as each run starts."""
+    whose writer, on this machine, is no longer running (those written on other machines, e.g. by
+    cluster jobs, are kept: their processes cannot be checked from here). The workflow calls it as each
+    run starts."""
     removed = []
     root = Path(root)
     if not root.is_dir():
@@ -110,7 +113,7 @@ def remove_partials(root: str | os.PathLike) -> list[Path]:
     for folder, dirs, _ in os.walk(root):
         for d in list(dirs):
             m = _PART.match(d)
-            if m and not (m.group(1) and _alive(int(m.group(1)))):
+            if m and (m.group(2) is None or (m.group(2) == _HOST and not _alive(int(m.group(1))))):
                 shutil.rmtree(Path(folder) / d, ignore_errors=True)
                 removed.append(Path(folder) / d)
                 dirs.remove(d)

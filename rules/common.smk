@@ -30,7 +30,7 @@ wildcard_constraints:
 
 
 RESULTS = config["results"].rstrip("/")
-if not workflow.dryrun:
+if workflow.is_main_process and not workflow.dryrun:
     # a killed run (SIGKILL skips every clean-up) leaves hidden .<file>.<pid>.<random>.part folders beside
     # the outputs it was writing; those of writers no longer running go as the next run starts
     from microexpr.io import remove_partials
