@@ -16,7 +16,6 @@ import argparse
 import os
 import subprocess
 import sys
-import time
 from pathlib import Path
 
 # one thread for both implementations (a pipeline job gets one core; fair to the single-threaded FFT)
@@ -29,6 +28,7 @@ ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 
 from microexpr.magnify import level_gains, magnify, max_levels  # noqa: E402
+from preprocess import best_of  # noqa: E402  (benchmarks/preprocess.py, beside this file)
 
 ALPHA, LAMBDA_C, LOW, HIGH, FPS = 8.0, 16.0, 5.0, 20.0, 200.0
 SIZES = {"280x340 gray": (280, 340, None), "280x340x3": (280, 340, 3), "224x224 gray": (224, 224, None)}
@@ -87,15 +87,6 @@ def clip_of(height: int, width: int, channels: int | None, frames: int, seed: in
         clip[t] = cv2.warpAffine(base, m, (width, height), borderMode=cv2.BORDER_REFLECT)
     clip = np.clip(clip + rng.normal(0, 1.5, clip.shape), 0, 255).astype(np.uint8)
     return np.repeat(clip[..., None], channels, axis=3) if channels else clip
-
-
-def best_of(fn, repeat: int) -> float:
-    times = []
-    for _ in range(repeat):
-        t0 = time.perf_counter()
-        fn()
-        times.append(time.perf_counter() - t0)
-    return min(times)
 
 
 def peak_rss_mb(which: str, frames: int = 200) -> tuple[float, float]:
