@@ -22,8 +22,6 @@ def environment():
     env = jinja2.Environment(loader=jinja2.PackageLoader("microexpr", "templates"),
                              autoescape=jinja2.select_autoescape(["html", "j2"]), trim_blocks=True,
                              lstrip_blocks=True, undefined=jinja2.StrictUndefined)
-    env.filters["num"] = lambda v, fmt="{:.3f}": (fmt.format(v) if isinstance(v, (float, np.floating)) and v == v
-                                                  else ("–" if isinstance(v, (float, np.floating)) else v))
     return env
 
 

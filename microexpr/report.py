@@ -21,20 +21,6 @@ from .references import references
 
 log = logging.getLogger(__name__)
 
-# kept for callers of the earlier private names
-_git_commit, _png_data_uri = git_commit, png_data_uri
-
-
-def _table(df: pd.DataFrame, floats: str = "{:.3f}") -> str:
-    """A DataFrame as a plain HTML table (for pages not yet on the shared templates)."""
-    import html
-
-    t = table(df, floats)
-    head = "".join(f"<th>{html.escape(c)}</th>" for c in t["columns"])
-    body = "".join("<tr>" + "".join(f"<td>{html.escape(c)}</td>" for c in row) + "</tr>" for row in t["rows"])
-    return f"<table><thead><tr>{head}</tr></thead><tbody>{body}</tbody></table>"
-
-
 def source_dataset(sample_ids: pd.Series) -> pd.Series:
     """A clip id is ``dataset/subject/clip``."""
     return sample_ids.astype(str).str.split("/").str[0]
