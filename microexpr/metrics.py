@@ -17,39 +17,27 @@ from collections.abc import Sequence
 import numpy as np
 
 
-def confusion(y_true: Sequence[int], y_pred: Sequence[int], n_classes: int) -> np.ndarray:
-    """Rows: true class; columns: predicted class."""
-    cm = np.zeros((n_classes, n_classes), np.int64)
-    np.add.at(cm, (np.asarray(y_true, int), np.asarray(y_pred, int)), 1)
-    return cm
-
-
-def per_class(cm: np.ndarray) -> dict[str, np.ndarray]:
-    tp = np.diag(cm).astype(float)
-    fp = cm.sum(axis=0) - tp
-    fn = cm.sum(axis=1) - tp
-    with np.errstate(divide="ignore", invalid="ignore"):
-        precision = np.where(tp + fp > 0, tp / (tp + fp), 0.0)
-        recall = np.where(tp + fn > 0, tp / (tp + fn), 0.0)
-        f1 = np.where(2 * tp + fp + fn > 0, 2 * tp / (2 * tp + fp + fn), 0.0)
-    return {"precision": precision, "recall": recall, "f1": f1, "support": cm.sum(axis=1),
-            "predicted": cm.sum(axis=0)}
-
-
 def scores(y_true: Sequence[int], y_pred: Sequence[int], n_classes: int, *, all_classes: bool = True) -> dict:
-    """accuracy, uf1, uar (+ per-class arrays). ``all_classes=False``: per-fold rule (see module doc)."""
-    cm = confusion(y_true, y_pred, n_classes)
-    pc = per_class(cm)
-    occurs = pc["support"] > 0
-    involved = occurs | (pc["predicted"] > 0)
-    f1_classes = np.ones(n_classes, bool) if all_classes else involved
+    """accuracy, uf1, uar (+ per-class arrays), computed with scikit-learn over every class index
+    ``0..n_classes-1`` (``zero_division=0``). ``all_classes=False``: per-fold rule (see module doc)."""
+    from sklearn.metrics import confusion_matrix, precision_recall_fscore_support
+
+    labels = list(range(n_classes))
+    y_true, y_pred = np.asarray(y_true, int), np.asarray(y_pred, int)
+    cm = confusion_matrix(y_true, y_pred, labels=labels) if len(y_true) else np.zeros((n_classes, n_classes), np.int64)
+    precision, recall, f1, support = (precision_recall_fscore_support(y_true, y_pred, labels=labels, zero_division=0)
+                                      if len(y_true) else [np.zeros(n_classes)] * 3 + [np.zeros(n_classes, int)])
+    predicted = cm.sum(axis=0)
+    occurs = support > 0
+    f1_classes = np.ones(n_classes, bool) if all_classes else occurs | (predicted > 0)
     recall_classes = np.ones(n_classes, bool) if all_classes else occurs
     n = int(cm.sum())
     return {
         "n": n,
         "accuracy": float(np.trace(cm) / n) if n else float("nan"),
-        "uf1": float(pc["f1"][f1_classes].mean()) if f1_classes.any() else float("nan"),
-        "uar": float(pc["recall"][recall_classes].mean()) if recall_classes.any() else float("nan"),
-        "confusion": cm,
-        **pc,
+        "uf1": float(f1[f1_classes].mean()) if f1_classes.any() else float("nan"),
+        "uar": float(recall[recall_classes].mean()) if recall_classes.any() else float("nan"),
+        "confusion": cm.astype(np.int64),
+        "precision": np.asarray(precision, float), "recall": np.asarray(recall, float), "f1": np.asarray(f1, float),
+        "support": np.asarray(support, np.int64), "predicted": predicted.astype(np.int64),
     }
