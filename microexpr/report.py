@@ -262,13 +262,9 @@ def write_aggregate(fold_metrics, fold_predictions, *, metrics_json, per_fold_ts
     with atomic_path(per_class_tsv) as tmp:
         pd.DataFrame([{"class": c, **v} for c, v in result["per_class"].items()]).to_csv(tmp, sep="\t", index=False)
     confusion_figure(result, confusion_png)
-    if histories and curves_png:
-        folds = {str(f["fold"]): f["best_epoch"] for f in result["per_fold"]}
-        curves = {}
-        for metrics_path, history in zip(fold_metrics, histories):
-            fold = str(json.loads(Path(metrics_path).read_text())["fold"])
-            curves[fold] = pd.read_csv(history, sep="\t")
-        curves_figure(curves, folds, curves_png)
+    if histories and curves_png:  # result["per_fold"] is in the order of fold_metrics (and histories)
+        curves = {str(f["fold"]): pd.read_csv(h, sep="\t") for f, h in zip(result["per_fold"], histories)}
+        curves_figure(curves, {str(f["fold"]): f["best_epoch"] for f in result["per_fold"]}, curves_png)
     gallery = misclassified(fold_predictions, shards) if shards else []
     html_report(result, confusion_png, report_html, config=config, title=title,
                 curves_png=curves_png if histories else None, gallery=gallery)

@@ -27,7 +27,7 @@ checkpoint manifest:
         manifest=f"{OUT}/manifest.tsv",
         report=f"{OUT}/manifest_report.tsv",
     params:
-        data=manifest_fingerprint(),
+        data=lambda wildcards: manifest_fingerprint(),  # evaluated only for the manifest job
         roots=data_roots(),
         sheet=DATASET["sheet"],
         layout=DATASET["layout"],
