@@ -7,7 +7,10 @@ min_version("9.0")
 configfile: "config/config.yaml"
 
 
-include: "rules/common.smk"
+include: "rules/config.smk"
+include: "rules/tags.smk"
+include: "rules/folds.smk"
+include: "rules/studies.smk"
 include: "rules/data.smk"
 include: "rules/preprocess.smk"
 include: "rules/train.smk"

@@ -48,12 +48,15 @@ def _predict(args: argparse.Namespace) -> None:
 
 
 def build_parser() -> argparse.ArgumentParser:
+    from .datasets import format_names  # the registered formats (each format's module owns its name)
+
+    formats = format_names()
     p = argparse.ArgumentParser(prog="python -m microexpr", description=__doc__)
     p.add_argument("-v", "--verbose", action="store_true")
     sub = p.add_subparsers(dest="command", required=True)
 
     s = sub.add_parser("synth", help="write a synthetic micro-expression dataset in a real format")
-    s.add_argument("--format", choices=["casme2", "samm", "smic", "casme3a", "mmew"], default="casme2")
+    s.add_argument("--format", choices=formats, default="casme2")
     s.add_argument("--out", required=True, help="output folder (must not exist unless --overwrite)")
     s.add_argument("--subjects", type=int, default=6)
     s.add_argument("--clips-per-subject", type=int, default=8)
@@ -72,7 +75,7 @@ def build_parser() -> argparse.ArgumentParser:
     s.set_defaults(func=_synth)
 
     m = sub.add_parser("manifest", help="load a dataset root into manifest.tsv and a report of bad rows")
-    m.add_argument("--dataset", choices=["casme2", "samm", "smic", "casme3a", "mmew"], required=True)
+    m.add_argument("--dataset", choices=formats, required=True)
     m.add_argument("--root", required=True)
     m.add_argument("--classes", default="paper5", help="scheme name, 'all', or labels a,b,c")
     m.add_argument("--layout", default="auto")

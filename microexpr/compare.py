@@ -21,40 +21,9 @@ from .errors import MicroexprError
 from .io import atomic_path
 from .pages import git_commit, now_utc, png_data_uri, render
 from .pages import table as pages_table
+from .studies import study as get_study
 
 METRICS = (("accuracy", "Accuracy"), ("uf1", "UF1 (macro-F1)"), ("uar", "UAR"))
-
-STUDIES = {
-    "alpha_sweep": {
-        "title": "EVM amplification: accuracy vs alpha",
-        "axis": "alpha",
-        "question": "Does Eulerian magnification help, and at which alpha?",
-        "reference": "alpha 0 (no magnification)",
-    },
-    "ablation_sampler": {
-        "title": "Over-sampler after the dense layer",
-        "axis": "sampler",
-        "question": "Does over-sampling the minority classes in feature space help?",
-        "reference": "none (no over-sampling)",
-    },
-    "ablation_streams": {
-        "title": "Input streams",
-        "axis": "streams",
-        "question": "Do the extra streams help over one stream or two?",
-        "reference": "all three streams",
-    },
-}
-
-
-def _reference(experiment: str, variants: list[str], values: list) -> str:
-    """The variant every other one is compared with (paired by seed)."""
-    if experiment == "alpha_sweep":
-        numeric = [float(v) for v in values]
-        return variants[int(np.argmin(numeric))]  # alpha 0 when swept: no magnification
-    if experiment == "ablation_sampler":
-        return "none" if "none" in variants else variants[0]
-    return max(variants, key=lambda v: (len(v.split("+")), -variants.index(v)))  # the most streams
-
 
 def collect(runs: list[dict]) -> pd.DataFrame:
     """One row per run: its variant, seed, pooled and per-fold scores, chance levels and cost."""
@@ -95,7 +64,7 @@ def summarize(table: pd.DataFrame, experiment: str) -> pd.DataFrame:
     difference to the reference variant with its spread over seeds."""
     order = list(dict.fromkeys(table.variant))
     values = [table.value[table.variant == v].iloc[0] for v in order]
-    ref = _reference(experiment, order, values)
+    ref = get_study(experiment).reference(order, values)
     ref_rows = table[table.variant == ref].set_index("seed")
     rows = []
     for variant, value in zip(order, values):
@@ -140,8 +109,8 @@ def comparison_figure(table: pd.DataFrame, summary: pd.DataFrame, experiment: st
     import matplotlib.pyplot as plt
 
     colors = {"accuracy": "#1f77b4", "uf1": "#d62728", "uar": "#2ca02c"}
-    study = STUDIES[experiment]
-    if experiment == "alpha_sweep":
+    study = get_study(experiment)
+    if study.numeric:
         fig, ax = plt.subplots(figsize=(8.5, 4.6))
         x = summary.value.astype(float).to_numpy()
         pos = np.arange(len(x))  # evenly spaced: alphas are usually 0, 2, 4, 8, ...
@@ -153,7 +122,7 @@ def comparison_figure(table: pd.DataFrame, summary: pd.DataFrame, experiment: st
                 pts = table[table.variant == variant][key]
                 ax.scatter(np.full(len(pts), pos[j] + shift + 0.1), pts, s=12, color=colors[key], alpha=0.45, lw=0)
         ax.set_xticks(pos, [f"{v:g}" for v in x])
-        ax.set_xlabel("EVM amplification alpha (0 = no magnification)")
+        ax.set_xlabel(study.axis)
     else:
         fig, ax = plt.subplots(figsize=(max(6.5, 1.25 * len(summary) + 2.5), 4.6))
         pos = np.arange(len(summary))
@@ -166,13 +135,13 @@ def comparison_figure(table: pd.DataFrame, summary: pd.DataFrame, experiment: st
                 pts = table[table.variant == variant][key]
                 ax.scatter(np.full(len(pts), xs[j]), pts, s=12, color="black", alpha=0.55, lw=0, zorder=3)
         ax.set_xticks(pos, summary.variant, rotation=20 if len(summary) > 4 else 0, ha="right" if len(summary) > 4 else "center")
-        ax.set_xlabel(study["axis"])
+        ax.set_xlabel(study.axis)
     ax.axhline(table.majority_accuracy.iloc[0], ls="--", color=colors["accuracy"], lw=1, alpha=0.6)
     ax.axhline(table.majority_uf1.iloc[0], ls="--", color=colors["uf1"], lw=1, alpha=0.6)
     ax.set_ylim(0, 1)
     ax.set_ylabel("score (pooled over LOSO folds)")
     seeds = sorted(table.seed.unique())
-    ax.set_title(f"{study['title']}; mean ± std over {len(seeds)} seed(s); dashed: majority-class baseline",
+    ax.set_title(f"{study.title}; mean ± std over {len(seeds)} seed(s); dashed: majority-class baseline",
                  fontsize=10)
     ax.grid(axis="y", alpha=0.3)
     ax.legend(loc="upper left", fontsize=8, ncol=3)
@@ -207,7 +176,7 @@ def html_page(experiment: str, table: pd.DataFrame, summary: pd.DataFrame, figur
     """The study's self-contained page (``templates/compare.html.j2`` in the shared page shell)."""
     from . import __version__
 
-    study = STUDIES[experiment]
+    study = get_study(experiment)
     out = Path(out)
     synthetic = bool(config) and (config.get("dataset") or {}).get("root") is None
     best = summary.loc[summary.uf1_mean.idxmax()]
@@ -230,7 +199,7 @@ def html_page(experiment: str, table: pd.DataFrame, summary: pd.DataFrame, figur
     headline += ("No variant beats the reference's mean UF1." if best.reference else
                  f"Paired difference of the best to the reference: {verdict(best)}.")
     return render(
-        "compare.html.j2", out, title=f"{name}: {study['title']}", width=1060, study=study, name=name,
+        "compare.html.j2", out, title=f"{name}: {study.title}", width=1060, study=study, name=name,
         seeds=seeds, synthetic=synthetic, headline=headline, figure=png_data_uri(figure_png),
         majority_accuracy=float(chance.majority_accuracy), majority_uf1=float(chance.majority_uf1),
         summary=pages_table(_summary_table(summary)), runs=runs,
@@ -246,8 +215,7 @@ def write_comparison(experiment: str, runs: list[dict], *, html: str | Path, sum
                      evm_variants: dict | None = None, train_variants: dict | None = None,
                      name: str = "") -> pd.DataFrame:
     """Everything rule ``compare`` writes for one study; returns the per-variant summary."""
-    if experiment not in STUDIES:
-        raise MicroexprError(f"unknown experiment {experiment!r}; known: {', '.join(STUDIES)}")
+    get_study(experiment)  # an unknown name is refused before anything is read
     table = collect(runs)
     summary = summarize(table, experiment)
     with atomic_path(runs_tsv) as tmp:

@@ -23,6 +23,19 @@ class ConfigError(MicroexprError):
     """The configuration does not match its schema; the message lists every key at fault."""
 
 
+def typed_section(cls, values: Mapping, section: str):
+    """A configuration section as its library dataclass (``EVMSettings``, ``TrainConfig``, ...), which
+    owns the defaults; a key the dataclass does not know is an error naming it."""
+    import dataclasses
+
+    known = {f.name for f in dataclasses.fields(cls)}
+    unknown = sorted(set(values) - known)
+    if unknown:
+        raise ConfigError(f"config section '{section}': unknown key(s) {', '.join(unknown)} "
+                          f"(known: {', '.join(sorted(known))})")
+    return cls(**values)
+
+
 def load_yaml(path: str | Path) -> Any:
     with open(path, encoding="utf-8") as fh:
         return yaml.safe_load(fh)
@@ -133,12 +146,28 @@ def _describe(error) -> str:
     return f"config key '{where}': {error.message}"
 
 
+def registry_choices(schema: Mapping) -> dict:
+    """The schema with its registry-owned choices filled from the registries: ``dataset.format`` lists
+    the registered dataset formats (the file lists the built-in ones for readers; a test keeps it equal)."""
+    from .datasets import format_names
+
+    schema = copy.deepcopy(dict(schema))
+    fmt = _subschema(schema, ("dataset", "format"))
+    if fmt is not None:
+        names = format_names()
+        single, several = fmt["anyOf"]
+        single["enum"] = [*names, "manifest"]
+        several["items"]["enum"] = names
+    return schema
+
+
 def validate_config(config: dict, schema: Mapping | str | Path, cli_overrides: Mapping | None = None) -> dict:
     """Validate ``config`` in place (defaults filled, CLI strings cast); raise :class:`ConfigError`."""
     from jsonschema import Draft202012Validator
 
     if not isinstance(schema, Mapping):
         schema = load_yaml(schema)
+    schema = registry_choices(schema)
     if not isinstance(config, dict):
         raise ConfigError(f"the configuration must be a mapping, got {type(config).__name__}")
     if cli_overrides:
@@ -158,7 +187,7 @@ _DEVICE = re.compile(r"^(auto|cpu|cuda(:\d+)?|mps)$")
 def plan_errors(config: Mapping) -> list[str]:
     """Checks across keys that the schema cannot express, each naming the key and what is allowed;
     run before anything executes (``validate_config`` first)."""
-    from .datasets import LOADERS
+    from .datasets import format_names, get_format
     from .datasets.manifest import name_problem
 
     errors = []
@@ -182,7 +211,7 @@ def plan_errors(config: Mapping) -> list[str]:
         low, high = evm.get("low_hz", 5.0), evm.get("high_hz", 20.0)
         if low >= high:
             errors.append(f"config keys 'evm.low_hz' ({low}) and 'evm.high_hz' ({high}): the band needs low_hz < high_hz")
-        rates = {f: LOADERS[f].SPEC.fps for f in formats if f in LOADERS}
+        rates = {f: get_format(f).fps for f in formats if f in format_names()}
         too_fast = {f: fps for f, fps in rates.items() if high > fps / 2}
         if too_fast:
             f, fps = min(too_fast.items(), key=lambda kv: kv[1])

@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import logging
 import os
+from dataclasses import dataclass
 from functools import lru_cache
 from pathlib import Path
 
@@ -37,8 +38,21 @@ def _cascade(name: str = CASCADE):
     return cascade
 
 
-def detect_face(gray: np.ndarray, *, min_size: int = 40, scale_factor: float = 1.1,
-                min_neighbors: int = 3) -> tuple[int, int, int, int] | None:
+@dataclass(frozen=True)
+class FaceSettings:
+    """The ``face`` section of the configuration (the only place its defaults are written)."""
+
+    detect: bool = False    # crop every clip to the face found on its onset frame (the workflow's switch)
+    margin: float = 0.1     # widen the detected box by this share of its side, per side
+    min_size: int = 40      # smallest face, px
+    min_neighbors: int = 3  # Haar cascade strictness
+
+
+_F = FaceSettings()
+
+
+def detect_face(gray: np.ndarray, *, min_size: int = _F.min_size, scale_factor: float = 1.1,
+                min_neighbors: int = _F.min_neighbors) -> tuple[int, int, int, int] | None:
     """The largest frontal face in a gray image as (x, y, w, h), or None."""
     faces = _cascade().detectMultiScale(gray, scaleFactor=scale_factor, minNeighbors=min_neighbors,
                                         minSize=(min_size, min_size))
@@ -59,9 +73,13 @@ def crop_box(face: tuple[int, int, int, int], margin: float, shape: tuple[int, i
     return x0, y0, x0 + side, y0 + side
 
 
-def detect_subject(manifest: pd.DataFrame, subject: str, out: str | Path, *, margin: float = 0.1,
-                   min_size: int = 40, min_neighbors: int = 3) -> pd.DataFrame:
-    """Crop boxes of every clip of ``subject`` (detected on the onset frame) -> a TSV."""
+def detect_subject(manifest: pd.DataFrame, subject: str, out: str | Path, **face) -> pd.DataFrame:
+    """Crop boxes of every clip of ``subject`` (detected on the onset frame) -> a TSV. ``face``: the
+    fields of :class:`FaceSettings` (the configuration's ``face`` section)."""
+    from .config import typed_section
+
+    settings = typed_section(FaceSettings, face, "face")
+    margin, min_size, min_neighbors = settings.margin, settings.min_size, settings.min_neighbors
     rows = []
     for row in manifest[manifest.subject == subject].to_dict("records"):
         onset = read_frame(frame_paths(row)[0], gray=True)

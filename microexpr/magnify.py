@@ -29,10 +29,34 @@ Conventions (where this differs from the MIT reference code, on purpose):
 from __future__ import annotations
 
 import math
+from dataclasses import asdict, dataclass
 
 import numpy as np
 
 FILTERS = ("ideal", "butterworth", "iir")
+
+
+@dataclass(frozen=True)
+class EVMSettings:
+    """The ``evm`` section of the configuration, and the only place its defaults are written (the
+    schema's defaults are checked against these by a test)."""
+
+    alpha: float = 8             # amplification (the paper's best); 0 = no magnification
+    filter: str = "ideal"        # ideal | butterworth | iir
+    low_hz: float = 5.0          # pass band (ideal, butterworth)
+    high_hz: float = 20.0
+    lambda_c: float = 16.0       # spatial cut-off wavelength, px
+    r1: float = 0.4              # iir filter coefficients
+    r2: float = 0.05
+    levels: int | None = None    # pyramid height; None = as deep as the frame allows
+    pad_frames: int = 0          # frames read beyond onset..offset on each side (temporal filter context)
+
+    def filter_kwargs(self) -> dict:
+        """The keyword arguments of :func:`magnify` (everything but ``pad_frames``)."""
+        return {k: v for k, v in asdict(self).items() if k != "pad_frames"}
+
+
+_D = EVMSettings()
 _IDEAL_MATRIX_MAX_FRAMES = 1024  # longer clips: FFT (T^2 work per pixel grows faster than T log T)
 
 
@@ -155,13 +179,13 @@ def magnify(
     fps: float,
     *,
     alpha: float,
-    low_hz: float = 5.0,
-    high_hz: float = 20.0,
-    filter: str = "ideal",
-    lambda_c: float = 16.0,
-    levels: int | None = None,
-    r1: float = 0.4,
-    r2: float = 0.05,
+    low_hz: float = _D.low_hz,
+    high_hz: float = _D.high_hz,
+    filter: str = _D.filter,
+    lambda_c: float = _D.lambda_c,
+    levels: int | None = _D.levels,
+    r1: float = _D.r1,
+    r2: float = _D.r2,
     order: int = 1,
     exaggeration: float = 2.0,
 ) -> np.ndarray:

@@ -141,9 +141,10 @@ def clip_inputs(clip: Clip, settings: dict, *, onset: int | None = None, apex: i
                 offset: int | None = None) -> dict:
     """The model inputs of one clip (what the workflow's magnify, flow and shard stages make of it),
     with the onset/apex/offset used and how they were found."""
-    from .face import crop_box, detect_face
+    from .face import FaceSettings, crop_box, detect_face
     from .flow import make_flow_estimator
-    from .preprocess import magnify_frames, model_inputs
+    from .magnify import EVMSettings
+    from .preprocess import ImageSettings, magnify_frames, model_inputs
     from .spotting import spot_apex
 
     i_on, i_apex, i_off = _index(clip, onset, "onset"), _index(clip, apex, "apex"), _index(clip, offset, "offset")
@@ -159,29 +160,28 @@ def clip_inputs(clip: Clip, settings: dict, *, onset: int | None = None, apex: i
         i_off = len(clip.frames) - 1 if i_off is None else i_off
         if onset is None or offset is None:
             how = "apex given; onset/offset the first/last frame where not given"
-    pad = int(settings["evm"].get("pad_frames", 0))  # as the workflow: EVM sees up to pad frames either side
+    evm = EVMSettings(**settings["evm"])  # the run's sections, defaults where an older bundle lacks a key
+    face = FaceSettings(**(settings.get("face") or {}))
+    images = ImageSettings(**settings["images"])
+    pad = evm.pad_frames  # as the workflow: EVM sees up to pad frames either side
     lo, hi = max(0, i_on - pad), min(len(clip.frames) - 1, i_off + pad)
     frames = clip.frames[lo:hi + 1]
     k_on, k_apex = i_on - lo, i_apex - lo
-    face = settings.get("face") or {}
-    if face.get("detect"):
-        box = detect_face(frames[k_on], min_size=face.get("min_size", 40), min_neighbors=face.get("min_neighbors", 3))
+    if face.detect:
+        box = detect_face(frames[k_on], min_size=face.min_size, min_neighbors=face.min_neighbors)
         if box is None:
             raise PredictError(f"{clip.source}: no face found on the onset frame (the model was trained on face crops)")
-        x0, y0, x1, y1 = crop_box(box, face.get("margin", 0.1), frames[k_on].shape)
+        x0, y0, x1, y1 = crop_box(box, face.margin, frames[k_on].shape)
         frames = np.ascontiguousarray(frames[:, y0:y1, x0:x1])
-    evm = {k: v for k, v in settings["evm"].items() if k != "pad_frames"}
     try:
-        magnified = magnify_frames(frames, clip.fps, **evm)
+        magnified = magnify_frames(frames, clip.fps, **evm.filter_kwargs())
     except ValueError as exc:
         raise PredictError(f"{clip.source}: {exc}") from None
     flow_cfg = settings["flow"]
     estimate = make_flow_estimator(flow_cfg["method"], **dict(flow_cfg.get(flow_cfg["method"]) or {}))
     flow = np.ascontiguousarray(estimate(magnified[k_on], magnified[k_apex]), dtype=np.float32)
-    images = settings["images"]
-    streams = model_inputs(flow, magnified[k_apex], size=images["size"], threshold=images["threshold"],
-                           max_magnitude=images.get("max_magnitude"), global_motion=images.get("global_motion", "median"),
-                           augment=False)[0]
+    streams = model_inputs(flow, magnified[k_apex], size=images.size, threshold=images.threshold,
+                           max_magnitude=images.max_magnitude, global_motion=images.global_motion, augment=False)[0]
     return {"streams": streams, "onset": clip.numbers[i_on], "apex": clip.numbers[i_apex],
             "offset": clip.numbers[i_off], "how": how, "onset_frame": magnified[k_on],
             "apex_frame": magnified[k_apex]}

@@ -17,6 +17,7 @@ import logging
 import os
 import time
 from collections.abc import Iterable
+from dataclasses import dataclass
 from pathlib import Path
 
 import numpy as np
@@ -30,13 +31,29 @@ from .flow import (
     stream_images, transform_image,
 )
 from .io import atomic_path, read_frame
-from .magnify import magnify
+from .config import typed_section
+from .magnify import EVMSettings, magnify
 
 os.environ.setdefault("HDF5_USE_FILE_LOCKING", "FALSE")  # HDF5 on NFS (cluster home folders)
 import h5py  # noqa: E402
 
 log = logging.getLogger(__name__)
 SHARD_FORMAT = 1
+
+
+@dataclass(frozen=True)
+class ImageSettings:
+    """The ``images`` section of the configuration: how a clip's flow and apex become the model's
+    stream images. The only place its defaults are written (the schema's are checked against them)."""
+
+    size: int = 224                     # side of every stream image (the paper: 224)
+    threshold: int = 50                 # mask = HSV value (scaled flow magnitude) > threshold
+    max_magnitude: float | None = None  # flow magnitude shown as full brightness; None = each image's largest
+    global_motion: str = "median"       # median: subtract the head's translation first; none: as the paper
+    augment: bool = True                # x10: flips and rotations of +-5 and +-10 degrees
+
+
+_I = ImageSettings()
 
 
 def _progress(items, desc: str, progress: bool):
@@ -91,9 +108,9 @@ def magnify_frames(frames: np.ndarray, fps: float, **evm) -> np.ndarray:
     return np.clip(np.rint(magnify(frames, fps, **evm)), 0, 255).astype(np.uint8)
 
 
-def model_inputs(flow: np.ndarray, apex: np.ndarray, *, size: int, threshold: int = 50,
-                 max_magnitude: float | None = None, global_motion: str = "median",
-                 augment: bool = True) -> list[StreamImages]:
+def model_inputs(flow: np.ndarray, apex: np.ndarray, *, size: int, threshold: int = _I.threshold,
+                 max_magnitude: float | None = _I.max_magnitude, global_motion: str = _I.global_motion,
+                 augment: bool = _I.augment) -> list[StreamImages]:
     """One sample's stream images at the model size from its onset->apex flow field and (magnified)
     apex gray frame, the original first and then its augmentations: what the shards hold, and what
     ``microexpr predict`` feeds a trained model."""
@@ -104,20 +121,18 @@ def model_inputs(flow: np.ndarray, apex: np.ndarray, *, size: int, threshold: in
     return augmented_streams(flow, apex, threshold=threshold, max_magnitude=max_magnitude, augment=augment)
 
 
-def magnify_subject(manifest: pd.DataFrame, subject: str, out: str | Path, *, alpha: float,
-                    filter: str = "ideal", low_hz: float = 5.0, high_hz: float = 20.0,
-                    lambda_c: float = 16.0, levels: int | None = None, r1: float = 0.4,
-                    r2: float = 0.05, pad_frames: int = 0, crops: dict | None = None,
-                    progress: bool = True) -> Path:
+def magnify_subject(manifest: pd.DataFrame, subject: str, out: str | Path, *, crops: dict | None = None,
+                    progress: bool = True, **evm) -> Path:
     """EVM of every clip of ``subject``; writes ``out`` (one group per clip: frames, frame_numbers).
 
+    ``evm``: the fields of :class:`microexpr.magnify.EVMSettings` (the configuration's ``evm`` section).
     ``crops`` (sample_id -> (x0, y0, x1, y1) or None, see :mod:`microexpr.face`) crops every frame of
     a clip to its face box first; clips whose box is None (no face found) are skipped and counted.
     """
+    settings = typed_section(EVMSettings, evm, "evm")
+    params, pad_frames = settings.filter_kwargs(), settings.pad_frames
     rows = _rows(manifest, subject)
     skipped = []
-    params = dict(alpha=alpha, filter=filter, low_hz=low_hz, high_hz=high_hz, lambda_c=lambda_c,
-                  levels=levels, r1=r1, r2=r2)
     n_frames, t0 = 0, time.perf_counter()
     with atomic_path(out) as tmp, h5py.File(tmp, "w") as h5:
         h5.attrs.update({"stage": "magnify", "subject": subject, "microexpr": __version__,
@@ -228,8 +243,8 @@ def augmented_streams(flow: np.ndarray, apex: np.ndarray, *, threshold: int, max
 
 
 def shard_subject(flow_file: str | Path, manifest: pd.DataFrame, out: str | Path, *, classes: list[str],
-                  size: int = 224, threshold: int = 50, max_magnitude: float | None = None,
-                  global_motion: str = "median", augment: bool = True, progress: bool = True) -> Path:
+                  size: int = _I.size, threshold: int = _I.threshold, max_magnitude: float | None = _I.max_magnitude,
+                  global_motion: str = _I.global_motion, augment: bool = _I.augment, progress: bool = True) -> Path:
     """Stream images (x10 augmented) of one subject -> its shard.
 
     Datasets (N samples): ``flow`` N x S x S x 3 uint8 (BGR of the HSV flow image), ``gray``,
@@ -279,8 +294,8 @@ def _image_streams(flow_img: np.ndarray, apex: np.ndarray, mask: np.ndarray, aug
 
 
 def byo_shard_subject(manifest: pd.DataFrame, subject: str, out: str | Path, *, classes: list[str],
-                      size: int = 224, threshold: int = 50, max_magnitude: float | None = None,
-                      global_motion: str = "median", augment: bool = True, flow_encoding: str = "hsv",
+                      size: int = _I.size, threshold: int = _I.threshold, max_magnitude: float | None = _I.max_magnitude,
+                      global_motion: str = _I.global_motion, augment: bool = _I.augment, flow_encoding: str = "hsv",
                       flow_method: str = "tvl1", flow_params: dict | None = None, progress: bool = True) -> Path:
     """Shard of one subject of a bring-your-own manifest (:mod:`microexpr.datasets.byo`).
 

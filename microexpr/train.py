@@ -18,7 +18,7 @@ import logging
 import math
 import random
 import time
-from dataclasses import asdict, dataclass
+from dataclasses import asdict
 from pathlib import Path
 
 import numpy as np
@@ -32,42 +32,13 @@ from .io import atomic_path
 from .metrics import scores
 from .models import create_model
 from .preprocess import read_shard
+from .train_settings import TrainConfig
 
 log = logging.getLogger(__name__)
 
 # Normalisation: ImageNet statistics (the flow image is fed as RGB, so ImageNet weights fit).
 _MEAN = {"flow": (0.485, 0.456, 0.406), "gray": (0.449,), "masked": (0.449,)}
 _STD = {"flow": (0.229, 0.224, 0.225), "gray": (0.226,), "masked": (0.226,)}
-
-
-@dataclass
-class TrainConfig:
-    streams: tuple[str, ...] = ("flow", "gray", "masked")
-    width: int = 64
-    dense: int = 256
-    dropout: float = 0.0
-    sampler: str = "random"
-    k_neighbors: int = 5
-    pretrained: str | None = None
-    lr: float = 1e-3
-    momentum: float = 0.9
-    weight_decay: float = 5e-4
-    batch_size: int = 64
-    max_epochs: int = 200
-    patience: int = 20
-    val_fraction: float = 0.2
-    monitor: str = "loss"  # loss (lower is better) or uf1 (higher is better) on the validation clips
-    seed: int = 0
-    device: str = "auto"
-    amp: bool = True  # mixed precision on CUDA
-    threads: int | None = None
-
-    def __post_init__(self):
-        self.streams = tuple(self.streams)
-        if self.monitor not in ("loss", "uf1"):
-            raise MicroexprError(f"monitor must be 'loss' or 'uf1', got {self.monitor!r}")
-        if not 0 < self.val_fraction < 1:
-            raise MicroexprError(f"val_fraction must be in (0, 1), got {self.val_fraction}")
 
 
 class FoldError(MicroexprError):

@@ -5,7 +5,7 @@ rule synthesize:
     output:
         directory(f"{RESULTS}/synthetic/{{fmt}}_{{synth_hash}}"),
     params:
-        synthetic=lambda wildcards: synthetic_params(wildcards.fmt),
+        synthetic=lambda wildcards: {"format": wildcards.fmt, **config["synthetic"]},
     log:
         f"{RESULTS}/logs/synthesize/{{fmt}}_{{synth_hash}}.log",
     benchmark:

@@ -1,4 +1,4 @@
-# The paper's studies as targets: snakemake alpha_sweep | ablation_sampler | ablation_streams | experiments.
+# The studies as targets (microexpr.studies.STUDIES): snakemake alpha_sweep | ablation_sampler | ... | experiments.
 # Each is a set of LOSO runs (variant x seed) through the ordinary rules; the runs register their
 # EVM / training variants, so stages they share are computed once (a sampler ablation re-uses the
 # configured EVM's shards, and every study re-uses the configured run when it is one of its variants).
@@ -26,19 +26,14 @@ rule compare:
         "../workflow_scripts/compare.py"
 
 
-rule alpha_sweep:
-    input:
-        f"{OUT}/experiments/alpha_sweep/report.html",
+# one target per study, named as the study (snakemake alpha_sweep, ...)
+for _study in EXPERIMENTS:
 
-
-rule ablation_sampler:
-    input:
-        f"{OUT}/experiments/ablation_sampler/report.html",
-
-
-rule ablation_streams:
-    input:
-        f"{OUT}/experiments/ablation_streams/report.html",
+    rule:
+        name:
+            _study
+        input:
+            f"{OUT}/experiments/{_study}/report.html",
 
 
 rule experiments:

@@ -27,7 +27,7 @@ def test_default_config_is_valid_and_complete():
     (lambda c: c["evm"].__setitem__("alpah", 8), "unknown config key 'evm.alpah'"),
     (lambda c: c["synthetic"].__setitem__("subjects", 2.5), "'synthetic.subjects' must be of type integer"),
     (lambda c: c["dataset"].__setitem__("format", "casme3"), "'dataset.format' is 'casme3'; expected one of casme2"),
-    (lambda c: c["dataset"].__setitem__("format", ["casme2", "x"]), "expected one of casme2, samm"),
+    (lambda c: c["dataset"].__setitem__("format", ["casme2", "x"]), "expected one of casme2, casme3a"),
     (lambda c: c["dataset"].__setitem__("strict", "yes"), "'dataset.strict' must be of type boolean"),
     (lambda c: c["evm"].__setitem__("alpha", -1), "'evm.alpha'"),
 ])
@@ -78,3 +78,60 @@ def test_paper_configs_are_valid_and_carry_the_paper_settings(name):
     train = cfg["train"]
     assert (train["width"], train["lr"], train["momentum"], train["weight_decay"]) == (64, 0.001, 0.9, 0.0005)
     assert (train["batch_size"], train["max_epochs"]) == (64, 200)
+
+
+# ---------------------------------------------------------------- one owner per default
+
+from microexpr.datasets.synthetic import SynthConfig  # noqa: E402
+from microexpr.face import FaceSettings  # noqa: E402
+from microexpr.magnify import EVMSettings  # noqa: E402
+from microexpr.preprocess import ImageSettings  # noqa: E402
+from microexpr.train_settings import TrainConfig  # noqa: E402
+
+# keys whose schema default differs from the library's on purpose, and why
+DIFFERENT_ON_PURPOSE = {
+    ("train", "threads"): "the workflow runs one thread per fold job (--cores N: N folds); the library uses torch's default",
+}
+# dataclass fields that are not in the section (they come from elsewhere in the configuration)
+NOT_IN_SECTION = {
+    "synthetic": {"format": "dataset.format", "layout": "CASME II layout, command line only",
+                  "sheet_version": "command line only", "jpeg_quality": "command line only"},
+}
+
+
+@pytest.mark.parametrize("section,cls", [("evm", EVMSettings), ("face", FaceSettings), ("images", ImageSettings),
+                                         ("train", TrainConfig), ("synthetic", SynthConfig)])
+def test_schema_defaults_are_the_library_defaults(section, cls):
+    import dataclasses
+
+    schema = yaml.safe_load(SCHEMA.read_text())["properties"][section]["properties"]
+    fields = {f.name: f.default for f in dataclasses.fields(cls)}
+    assert set(schema) == set(fields) - set(NOT_IN_SECTION.get(section, {}))
+    for key, node in schema.items():
+        if (section, key) in DIFFERENT_ON_PURPOSE:
+            assert node["default"] != fields[key]
+            continue
+        default = fields[key]
+        assert node["default"] == (list(default) if isinstance(default, tuple) else default), f"{section}.{key}"
+
+
+def test_every_study_has_its_variants_key_in_the_schema():
+    from microexpr.studies import STUDIES
+
+    schema = yaml.safe_load(SCHEMA.read_text())["properties"]["experiments"]
+    assert set(schema["properties"]) == {"seeds"} | {s.key for s in STUDIES.values()}
+    for name in STUDIES:
+        assert name in schema["description"], name
+
+
+def test_a_study_is_one_table_entry(monkeypatch):
+    from microexpr import studies
+
+    extra = studies.Study(name="ablation_width", key="widths", section="train", field="width", title="Trunk width",
+                          axis="width", question="Does a wider trunk help?", reference_text="the narrowest",
+                          reference=lambda variants, values: variants[0])
+    monkeypatch.setitem(studies.STUDIES, "ablation_width", extra)
+    runs = studies.study_runs("ablation_width", {"seeds": [0, 1], "widths": [8, 16]}, {"alpha": 8}, {"width": 4, "seed": 9})
+    assert [(r["variant"], r["seed"], r["train_settings"]["width"], r["train_settings"]["seed"]) for r in runs] == [
+        ("8", 0, 8, 0), ("16", 0, 16, 0), ("8", 1, 8, 1), ("16", 1, 16, 1)]
+    assert all(r["evm_settings"] == {"alpha": 8} for r in runs)

@@ -204,4 +204,4 @@ def test_label_shares_follow_real_dataset():
     assert counts["others"] > counts["disgust"] > counts["happiness"] >= counts["surprise"]
     assert sum(counts.values()) == 100
     small = synthetic._label_sequence(np.random.default_rng(0), "samm", 5)
-    assert sorted(small) == sorted(synthetic.CLASS_SHARES["samm"])  # every class once
+    assert sorted(small) == sorted(synthetic.layout_of("samm").shares)  # every class once

@@ -9,5 +9,5 @@ from microexpr.face import detect_subject
 from microexpr.logs import log_to_file
 
 log_to_file(snakemake.log[0])
-face = {k: v for k, v in snakemake.params.face.items() if k != "detect"}
-detect_subject(read_manifest(snakemake.input.manifest), snakemake.wildcards.subject, snakemake.output[0], **face)
+detect_subject(read_manifest(snakemake.input.manifest), snakemake.wildcards.subject, snakemake.output[0],
+               **snakemake.params.face)

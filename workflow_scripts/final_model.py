@@ -9,8 +9,7 @@ from microexpr.logs import log_to_file
 from microexpr.train import TrainConfig, final_epochs, train_final
 
 log_to_file(snakemake.log[0])
-settings = {k: v for k, v in snakemake.params.train.items() if k not in ("mem_mb", "runtime")}
-settings["threads"] = snakemake.threads
+settings = {**snakemake.params.train, "threads": snakemake.threads}
 folds = [json.loads(Path(p).read_text()) for p in snakemake.input.folds]
 report = json.loads(Path(snakemake.input.report).read_text())
 loso = {k: report[k] for k in ("protocol", "n_folds", "n_clips", "pooled", "per_fold_mean", "per_fold_std", "classes")}

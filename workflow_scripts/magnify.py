@@ -10,8 +10,6 @@ from microexpr.logs import log_to_file
 from microexpr.preprocess import magnify_subject
 
 log_to_file(snakemake.log[0])
-evm = dict(snakemake.params.evm)
-pad = evm.pop("pad_frames")
 crops = read_crops(snakemake.input.crops) if "crops" in snakemake.input.keys() else None
 magnify_subject(read_manifest(snakemake.input.manifest), snakemake.wildcards.subject, snakemake.output[0],
-                pad_frames=pad, crops=crops, **evm)
+                crops=crops, **snakemake.params.evm)

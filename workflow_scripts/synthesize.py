@@ -8,5 +8,4 @@ from microexpr.datasets.synthetic import SynthConfig, generate
 from microexpr.logs import log_to_file
 
 log_to_file(snakemake.log[0])
-params = {k: v for k, v in snakemake.params.synthetic.items() if k != "generator_version"}
-generate(SynthConfig(**params), snakemake.output[0], overwrite=True)
+generate(SynthConfig(**snakemake.params.synthetic), snakemake.output[0], overwrite=True)

@@ -8,7 +8,6 @@ from microexpr.logs import log_to_file
 from microexpr.train import TrainConfig, train_fold
 
 log_to_file(snakemake.log[0])
-settings = {k: v for k, v in snakemake.params.train.items() if k not in ("mem_mb", "runtime")}
-settings["threads"] = snakemake.threads
+settings = {**snakemake.params.train, "threads": snakemake.threads}
 train_fold(list(snakemake.input.train), list(snakemake.input.test), Path(snakemake.output.metrics).parent,
            TrainConfig(**settings), fold=snakemake.wildcards.fold)

@@ -13,17 +13,17 @@ from pathlib import Path
 import pandas as pd
 
 from ..errors import DatasetError
-from . import casme2, casme3a, mmew, samm, smic
+from . import casme2, casme3a, mmew, samm, smic  # noqa: F401  (each registers its format)
 from .byo import load_byo_manifest
+from .formats import FORMATS, DatasetFormat, format_names, get_format, register_format
 from .manifest import (
     MANIFEST_COLUMNS, REPORT_COLUMNS, build_manifest, frame_paths, read_manifest, write_manifest,
 )
-from .schemes import DATASET_LABELS, SCHEMES, resolve_scheme
-
-LOADERS = {"casme2": casme2, "samm": samm, "smic": smic, "casme3a": casme3a, "mmew": mmew}
+from .schemes import SCHEMES, resolve_scheme
 
 __all__ = [
-    "LOADERS", "MANIFEST_COLUMNS", "REPORT_COLUMNS", "DATASET_LABELS", "SCHEMES",
+    "FORMATS", "DatasetFormat", "format_names", "get_format", "register_format",
+    "MANIFEST_COLUMNS", "REPORT_COLUMNS", "SCHEMES",
     "load_manifest", "load_composite", "load_byo_manifest", "frame_paths", "read_manifest", "write_manifest", "resolve_scheme",
 ]
 
@@ -51,16 +51,14 @@ def load_manifest(
 
     The returned frame's ``attrs["report"]`` lists every sheet row dropped or repaired, with why.
     """
-    if name not in LOADERS:
-        raise DatasetError(f"unknown dataset {name!r}; known: {', '.join(sorted(LOADERS))}")
-    module = LOADERS[name]
+    fmt = get_format(name)
     root = Path(root)
     if not root.is_dir():
         raise DatasetError(f"{name} root folder not found: {root}")
     scheme_name, label_map = resolve_scheme(name, classes)
-    records = module.read_records(root, Path(sheet) if sheet else None)
+    records = fmt.read_records(root, Path(sheet) if sheet else None)
     return build_manifest(
-        records, module.SPEC, module.frames_root(root, layout), label_map, DATASET_LABELS[name],
+        records, fmt, fmt.frames_root(root, layout), label_map, fmt.labels,
         scheme_name=scheme_name, verify=verify, strict=strict, apex=apex,
     )
 

@@ -25,7 +25,7 @@ import pandas as pd
 
 from ..errors import DatasetError
 from .manifest import REPORT_COLUMNS, name_problem
-from .schemes import DATASET_LABELS
+from .formats import format_names
 
 REQUIRED = ("subject", "sample", "label")
 PATH_COLUMNS = ("flow", "apex", "onset", "mask")
@@ -69,8 +69,8 @@ def load_byo_manifest(csv_path: str | Path, allowed_labels: set[str] | None = No
         dataset = str(rec.get("dataset", "")).strip().lower() if with_dataset else "manifest"
         if with_dataset and not dataset:
             errors.append("empty dataset")
-        elif with_dataset and dataset not in DATASET_LABELS:
-            errors.append(f"unknown dataset {rec['dataset']!r} (known: {', '.join(sorted(DATASET_LABELS))})")
+        elif with_dataset and dataset not in format_names():
+            errors.append(f"unknown dataset {rec['dataset']!r} (known: {', '.join(format_names())})")
         if not subject or not sample:
             errors.append("empty subject or sample")
         else:

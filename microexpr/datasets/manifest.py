@@ -17,14 +17,14 @@ from __future__ import annotations
 import logging
 import re
 from collections import Counter
-from collections.abc import Callable, Iterable
-from dataclasses import dataclass
+from collections.abc import Iterable
 from pathlib import Path
 
 import pandas as pd
 
 from ..errors import DatasetError
 from ..io import atomic_path, check_image_file, image_size
+from .formats import DatasetFormat
 
 log = logging.getLogger(__name__)
 
@@ -51,17 +51,6 @@ def name_problem(value: str, what: str) -> str | None:
 
 def _blank(value) -> bool:
     return value is None or (isinstance(value, float) and value != value) or str(value).strip() == ""
-
-
-@dataclass(frozen=True)
-class DatasetSpec:
-    """What differs between datasets: naming, frame rate and where a clip's frames live."""
-
-    name: str
-    fps: float
-    subject_id: Callable[[object], str]          # sheet cell -> subject id (folder name)
-    clip_dir: Callable[[Path, str, str, str], Path]  # (frames root, subject id, clip, raw label) -> folder
-    frame_regex: re.Pattern                       # group 'n' = frame number
 
 
 def text_subject_id(value) -> str:
@@ -139,7 +128,7 @@ class _Collector:
         })
 
 
-def _check_frames(folder: Path, spec: DatasetSpec, onset: int, offset: int, verify: str):
+def _check_frames(folder: Path, spec: DatasetFormat, onset: int, offset: int, verify: str):
     """Return (template, code, reason); code is None when every frame onset..offset is usable."""
     if not folder.is_dir():
         return None, "no_clip_folder", f"clip folder not found: {folder}"
@@ -187,7 +176,7 @@ def _chosen_apex(folder: Path, template: str, onset: int, offset: int, mode: str
 
 def build_manifest(
     records: pd.DataFrame,
-    spec: DatasetSpec,
+    spec: DatasetFormat,
     frames_root: Path,
     label_map: dict[str, str],
     known_labels: Iterable[str],

@@ -1,4 +1,4 @@
-"""Label vocabularies of each dataset and class schemes (which labels are kept, under which name).
+"""Class schemes (which labels are kept, under which name).
 
 A scheme maps, per dataset, a canonical (lower-case) label to a class name. Labels a dataset knows
 but the scheme omits are dropped with a reason in the manifest report; labels the dataset does not
@@ -10,15 +10,7 @@ from __future__ import annotations
 from collections.abc import Mapping, Sequence
 
 from ..errors import DatasetError
-
-# Canonical spellings are lower case; the sheets' own spellings are matched case-insensitively.
-DATASET_LABELS: dict[str, tuple[str, ...]] = {
-    "casme2": ("happiness", "others", "disgust", "repression", "surprise", "fear", "sadness"),
-    "samm": ("anger", "contempt", "happiness", "surprise", "other", "disgust", "fear", "sadness"),
-    "smic": ("negative", "positive", "surprise"),
-    "casme3a": ("happy", "disgust", "fear", "anger", "sad", "surprise", "others"),
-    "mmew": ("happiness", "surprise", "anger", "disgust", "fear", "sadness", "others"),
-}
+from .formats import get_format
 
 # The paper's 5-class settings (MSCNN, CASME II and SAMM).
 SCHEMES: dict[str, dict[str, dict[str, str]]] = {
@@ -43,9 +35,7 @@ def resolve_scheme(dataset: str, classes: str | Sequence[str] | None) -> tuple[s
     ``classes`` is a scheme name from :data:`SCHEMES`, ``"all"``/``None`` (every label the dataset
     knows), or an explicit list of labels to keep (each its own class).
     """
-    if dataset not in DATASET_LABELS:
-        raise DatasetError(f"unknown dataset {dataset!r}; known: {', '.join(sorted(DATASET_LABELS))}")
-    known = DATASET_LABELS[dataset]
+    known = get_format(dataset).labels  # each format's module owns its label spellings
     if classes is None or classes == "all":
         return "all", {c: c for c in known}
     if isinstance(classes, str):

@@ -11,20 +11,12 @@ from pathlib import Path
 import pandas as pd
 
 from ..errors import DatasetError
-from .manifest import DatasetSpec, scan_frames, text_subject_id
+from .formats import DatasetFormat, SyntheticLayout, register_format
+from .manifest import scan_frames, text_subject_id
 
 FPS = 100.0
 FRAME_REGEX = re.compile(r"image(?P<n>\d+)\.(?:bmp|jpg|jpeg|png)", re.IGNORECASE)
 NO_APEX = "none: SMIC has no apex annotation"
-
-
-SPEC = DatasetSpec(
-    name="smic",
-    fps=FPS,
-    subject_id=text_subject_id,
-    clip_dir=lambda root, subject, clip, label: root / subject / "micro" / label / clip,
-    frame_regex=FRAME_REGEX,
-)
 
 
 def frames_root(root: Path, layout: str = "auto") -> Path:
@@ -52,3 +44,31 @@ def read_records(root: Path, sheet: Path | None = None) -> pd.DataFrame:
     if not rows:
         raise DatasetError(f"no clip folders under {base}/<subject>/micro/<emotion>/")
     return pd.DataFrame(rows).astype(object)
+
+
+SYNTH_ABBREVIATIONS = {"negative": "ne", "positive": "po", "surprise": "sur"}
+
+FORMAT = register_format(DatasetFormat(
+    name="smic",
+    title="SMIC-HS",
+    fps=FPS,
+    labels=("negative", "positive", "surprise"),
+    subject_id=text_subject_id,
+    clip_dir=lambda root, subject, clip, label: root / subject / "micro" / label / clip,
+    frame_regex=FRAME_REGEX,
+    frames_root=frames_root,
+    read_records=read_records,
+    find_sheet=None,  # the folder tree is the annotation
+    synthetic=SyntheticLayout(
+        channels=3,
+        classes={"negative": (("AU4", "AU15"), 0), "positive": (("AU6", "AU12"), 0), "surprise": (("AU1", "AU2"), 0)},
+        shares={"negative": 70, "positive": 51, "surprise": 43},
+        subject_ids=lambda n: [f"s{i + 1}" for i in range(n)],
+        clip_name=lambda subject, i, label: f"{subject}_{SYNTH_ABBREVIATIONS[label]}_{i + 1:02d}",
+        frame_path=lambda root, plan, n, cfg: root / "HS" / plan.subject / "micro" / plan.label / plan.clip / f"image{n:07d}.bmp",
+        write_sheet=lambda root, plans, cfg: None,  # no coding sheet: labels are folder names
+        first_frame=500000,
+        onset_to_offset=True,
+    ),
+    doc=__doc__,
+))

@@ -42,15 +42,12 @@ import pandas as pd
 
 from ..errors import DatasetError
 from ..io import atomic_path
+from .formats import SyntheticLayout, get_format
 
 log = logging.getLogger(__name__)
 
 GENERATOR_VERSION = 1
 FPS = 200.0
-FORMATS = ("casme2", "samm", "smic", "casme3a", "mmew")
-FORMAT_FPS = {"casme2": 200.0, "samm": 200.0, "smic": 100.0, "casme3a": 30.0, "mmew": 90.0}
-CHANNELS = {"casme2": 3, "samm": 1, "smic": 3, "casme3a": 3, "mmew": 3}
-
 # Landmarks in face coordinates: x right, y down, the face ellipse is the unit circle.
 LANDMARKS: dict[str, tuple[float, float]] = {
     "brow_inner_l": (-0.20, -0.43), "brow_inner_r": (0.20, -0.43),
@@ -86,47 +83,6 @@ ACTION_UNITS: dict[str, list[tuple[str, tuple[float, float]]]] = {
 }
 OTHER_POOL = ("AU7", "AU10", "AU24", "AU25", "AU43")  # 'others': one or two of these
 
-# label as the sheet spells it -> AUs (None = drawn from OTHER_POOL), objective class (Davison et al.)
-CLASSES: dict[str, dict[str, tuple[tuple[str, ...] | None, int]]] = {
-    "casme2": {
-        "happiness": (("AU6", "AU12"), 1), "surprise": (("AU1", "AU2"), 2),
-        "disgust": (("AU4", "AU9"), 5), "repression": (("AU15", "AU17"), 7),
-        "others": (None, 7), "fear": (("AU1", "AU4", "AU20"), 6), "sadness": (("AU1", "AU15"), 7),
-    },
-    "samm": {
-        "Anger": (("AU4", "AU7"), 3), "Contempt": (("R14",), 4), "Happiness": (("AU6", "AU12"), 1),
-        "Surprise": (("AU1", "AU2"), 2), "Other": (None, 7), "Disgust": (("AU9", "AU10"), 5),
-        "Fear": (("AU1", "AU4", "AU20"), 6), "Sadness": (("AU1", "AU15"), 7),
-    },
-    "smic": {"negative": (("AU4", "AU15"), 0), "positive": (("AU6", "AU12"), 0), "surprise": (("AU1", "AU2"), 0)},
-    "casme3a": {
-        "happy": (("AU6", "AU12"), 1), "surprise": (("AU1", "AU2"), 2), "anger": (("AU4", "AU7"), 3),
-        "disgust": (("AU4", "AU9"), 5), "fear": (("AU1", "AU4", "AU20"), 6), "sad": (("AU1", "AU15"), 7),
-        "others": (None, 7),
-    },
-    "mmew": {
-        "happiness": (("AU6", "AU12"), 1), "surprise": (("AU1", "AU2"), 2), "anger": (("AU4", "AU7"), 3),
-        "disgust": (("AU4", "AU9"), 5), "fear": (("AU1", "AU4", "AU20"), 6), "sadness": (("AU1", "AU15"), 7),
-        "others": (None, 7),
-    },
-}
-# The paper's five classes with their real shares (CASME II 2019 sheet; SAMM v2 MICRO_ONLY).
-CLASS_SHARES: dict[str, dict[str, int]] = {
-    "casme2": {"others": 99, "disgust": 63, "happiness": 32, "repression": 27, "surprise": 25},
-    "samm": {"Anger": 57, "Other": 26, "Happiness": 26, "Surprise": 15, "Contempt": 12},
-    "smic": {"negative": 70, "positive": 51, "surprise": 43},  # SMIC-HS
-    # no counts at hand for these two: equal shares
-    "casme3a": {c: 1 for c in ("happy", "surprise", "anger", "disgust", "fear", "sad", "others")},
-    "mmew": {c: 1 for c in ("happiness", "surprise", "anger", "disgust", "fear", "sadness", "others")},
-}
-CASME2_SHEET = "CASME2-coding-20190701.xlsx"
-CASME2_SHEET_2014 = "CASME2-coding-20140508.xlsx"
-SAMM_SHEET = "SAMM_Micro_FACS_Codes_v2.xlsx"
-CASME3A_SHEET = "cas(me)3_part_A_ME_label_JpgIndex_v2.xlsx"
-MMEW_SHEET = "MMEW_Micro_Exp.xlsx"
-SMIC_ABBREVIATIONS = {"negative": "ne", "positive": "po", "surprise": "sur"}
-
-
 @dataclass
 class SynthConfig:
     """Parameters of a synthetic dataset; every field changes the files written."""
@@ -148,8 +104,13 @@ class SynthConfig:
 
     def validate(self) -> None:
         problems = []
-        if self.format not in FORMATS:
-            problems.append(f"format must be one of {FORMATS}, got {self.format!r}")
+        layout = None
+        try:
+            layout = get_format(self.format).synthetic
+            if layout is None:
+                problems.append(f"format {self.format!r} has no synthetic stand-in")
+        except DatasetError as exc:
+            problems.append(f"format: {exc}")
         for name in ("subjects", "clips_per_subject", "height", "width"):
             if not isinstance(getattr(self, name), int) or getattr(self, name) < 1:
                 problems.append(f"{name} must be a positive integer, got {getattr(self, name)!r}")
@@ -162,8 +123,8 @@ class SynthConfig:
             problems.append(f"layout must be cropped or raw, got {self.layout!r}")
         if self.sheet_version not in ("2019", "2014"):
             problems.append(f"sheet_version must be '2019' or '2014', got {self.sheet_version!r}")
-        if self.format == "samm" and self.subjects > 994:
-            problems.append("SAMM subject ids have three digits: at most 994 subjects")
+        if layout and layout.max_subjects and isinstance(self.subjects, int) and self.subjects > layout.max_subjects:
+            problems.append(f"{self.format} subject ids allow at most {layout.max_subjects} subjects")
         if problems:
             raise DatasetError("synthetic dataset: " + "; ".join(problems))
 
@@ -372,7 +333,7 @@ def render_clip(face: Face, flow: np.ndarray, env: np.ndarray, jitter: np.ndarra
 def _label_sequence(rng: np.random.Generator, fmt: str, n: int) -> list[str]:
     """n labels with the real datasets' class shares (largest remainder), every class at least once
     when n allows, in a random order."""
-    shares = CLASS_SHARES[fmt]
+    shares = layout_of(fmt).shares
     labels = list(shares)
     total = sum(shares.values())
     exact = np.array([shares[c] / total * n for c in labels])
@@ -388,23 +349,9 @@ def _label_sequence(rng: np.random.Generator, fmt: str, n: int) -> list[str]:
     return seq
 
 
-def _subject_ids(cfg: SynthConfig) -> list[str]:
-    names = {"casme2": "sub{:02d}", "smic": "s{}", "casme3a": "spNO.{}", "mmew": "S{:02d}"}
-    if cfg.format == "samm":
-        return [f"{i + 6:03d}" for i in range(cfg.subjects)]
-    return [names[cfg.format].format(i + 1) for i in range(cfg.subjects)]
-
-
-def _clip_name(cfg: SynthConfig, subject: str, index: int, label: str) -> str:
-    if cfg.format == "casme2":
-        return f"EP{index + 1:02d}_{(index % 3) + 1:02d}" + ("f" if index % 4 == 1 else "")
-    if cfg.format == "samm":
-        return f"{subject}_{index % 7 + 1}_{index // 7 + 1}"
-    if cfg.format == "smic":
-        return f"{subject}_{SMIC_ABBREVIATIONS[label]}_{index + 1:02d}"
-    if cfg.format == "casme3a":
-        return "abcdefghijklmnopqrstuvwxyz"[index % 26] + ("" if index < 26 else str(index // 26))
-    return f"{subject}_{index + 1:02d}"
+def layout_of(fmt: str) -> SyntheticLayout:
+    """The synthetic layout the format's own module declares."""
+    return get_format(fmt).synthetic
 
 
 def plan_dataset(cfg: SynthConfig) -> list[ClipPlan]:
@@ -412,18 +359,13 @@ def plan_dataset(cfg: SynthConfig) -> list[ClipPlan]:
     cfg.validate()
     root_ss = np.random.SeedSequence([cfg.seed, GENERATOR_VERSION])
     rng = np.random.default_rng(root_ss.spawn(1)[0])
-    subjects = _subject_ids(cfg)
+    layout = layout_of(cfg.format)
+    subjects = layout.subject_ids(cfg.subjects)
     labels = _label_sequence(rng, cfg.format, cfg.subjects * cfg.clips_per_subject)
-    extra: dict[int, list[tuple[str, str]]] = {}
-    if cfg.quirks and cfg.format in ("casme2", "samm"):
-        out = ("fear", "sadness") if cfg.format == "casme2" else ("Fear", "Sadness")
-        extra.setdefault(0, []).append((out[0], "label outside the five classes"))
-        extra.setdefault(min(1, cfg.subjects - 1), []).append((out[1], "label outside the five classes"))
-        if cfg.format == "samm":
-            extra.setdefault(cfg.subjects - 1, []).append(("Anger", "apex after offset in sheet"))
+    extra: dict[int, list[tuple[str, str]]] = layout.planted(cfg.subjects) if cfg.quirks and layout.planted else {}
     plans: list[ClipPlan] = []
-    start = {"samm": 1000, "smic": 500000}.get(cfg.format, 1)
-    k = FORMAT_FPS[cfg.format] / FPS  # timings are drawn at 200 fps and scaled to the format's rate
+    start = layout.first_frame
+    k = get_format(cfg.format).fps / FPS  # timings are drawn at 200 fps and scaled to the format's rate
 
     def frames(n: int) -> int:
         return max(1, int(round(n * k)))
@@ -433,7 +375,7 @@ def plan_dataset(cfg: SynthConfig) -> list[ClipPlan]:
         todo += extra.get(si, [])
         for ci, (label, planted) in enumerate(todo):
             crng = np.random.default_rng(np.random.SeedSequence([cfg.seed, GENERATOR_VERSION, si, ci]))
-            aus_def, _ = CLASSES[cfg.format][label]
+            aus_def, _ = layout.classes[label]
             if aus_def is None:
                 aus = tuple(sorted(crng.choice(OTHER_POOL, size=int(crng.integers(1, 3)), replace=False)))
             else:
@@ -447,102 +389,19 @@ def plan_dataset(cfg: SynthConfig) -> list[ClipPlan]:
             apex = onset + frames(int(crng.integers(8, 21)))
             offset = apex + frames(int(crng.integers(12, 31)))
             last = offset + frames(int(crng.integers(4, 9)))
-            if cfg.format == "smic":  # SMIC clips hold only onset..offset
+            if layout.onset_to_offset:
                 first, last = onset, offset
             sheet_apex: object = apex
             if planted == "apex after offset in sheet":
                 sheet_apex = offset + 7
-            plans.append(ClipPlan(subject, _clip_name(cfg, subject, ci, label), label, aus, gains,
+            plans.append(ClipPlan(subject, layout.clip_name(subject, ci, label), label, aus, gains,
                                   first, onset, apex, offset, last, sheet_apex, planted))
-    if cfg.quirks and cfg.format == "casme2":
-        # Like sub04 EP12_01f in the real sheet: a regular clip whose apex reads '/'.
-        target = plans[len(plans) // 2]
-        target.sheet_apex = "/"
-        target.planted = "apex '/' in sheet"
+    if cfg.quirks and layout.finish:
+        layout.finish(plans)
     return plans
 
 
 # ----------------------------------------------------------------------------- writing
-
-def _frame_path(cfg: SynthConfig, root: Path, plan: ClipPlan, n: int) -> Path:
-    if cfg.format == "casme2":
-        folder = "Cropped" if cfg.layout == "cropped" else "CASME2_RAW_selected"
-        name = f"reg_img{n}.jpg" if cfg.layout == "cropped" else f"img{n}.jpg"
-        return root / folder / plan.subject / plan.clip / name
-    if cfg.format == "smic":
-        return root / "HS" / plan.subject / "micro" / plan.label / plan.clip / f"image{n:07d}.bmp"
-    if cfg.format == "casme3a":
-        return root / plan.subject / plan.clip / "color" / f"{n}.jpg"
-    if cfg.format == "mmew":
-        return root / "Micro_Expression" / plan.label / plan.clip / f"{n}.jpg"
-    return root / plan.subject / plan.clip / f"{plan.subject}_{n:05d}.jpg"
-
-
-def _au_text(aus: tuple[str, ...]) -> str:
-    return "+".join(a.replace("AU", "") for a in aus)
-
-
-def _write_sheet(cfg: SynthConfig, root: Path, plans: list[ClipPlan]) -> Path | None:
-    from openpyxl import Workbook
-
-    if cfg.format == "smic":
-        return None  # SMIC has no coding sheet: labels are folder names
-    wb = Workbook()
-    ws = wb.active
-    if cfg.format == "casme3a":
-        ws.title = "Sheet1"
-        ws.append(["Subject", "Filename", "Onset", "Apex", "Offset", "AU", "Objective class", "emotion"])
-        for p in plans:
-            ws.append([p.subject, p.clip, p.onset, p.sheet_apex, p.offset, _au_text(p.aus),
-                       CLASSES["casme3a"][p.label][1], p.label])
-        path = root / CASME3A_SHEET
-    elif cfg.format == "mmew":
-        ws.title = "Sheet1"
-        ws.append(["Subject", "Filename", "OnsetFrame", "ApexFrame", "OffsetFrame", "Action Units",
-                   "Estimated Emotion", "remarks"])
-        for p in plans:
-            ws.append([p.subject, p.clip, p.onset, p.sheet_apex, p.offset, _au_text(p.aus), p.label, ""])
-        path = root / MMEW_SHEET
-    elif cfg.format == "casme2" and cfg.sheet_version == "2019":
-        ws.title = "Sheet1"
-        ws.append(["Subject", "Filename", None, "OnsetFrame", "ApexFrame", "OffsetFrame", None,
-                   "Action Units", "Estimated Emotion", "Objective Classes"])
-        for p in plans:
-            ws.append([p.subject[3:], p.clip, None, p.onset, p.sheet_apex, p.offset, None,
-                       _au_text(p.aus), p.label, CLASSES["casme2"][p.label][1]])
-        path = root / CASME2_SHEET
-    elif cfg.format == "casme2":
-        ws.title = "Sheet1"
-        ws.append(["Subject", "Filename", "OnsetFrame", "ApexFrame", "OffsetFrame", "Action Units",
-                   "Estimated Emotion"])
-        for p in plans:
-            ws.append([int(p.subject[3:]), p.clip, p.onset, p.sheet_apex, p.offset, _au_text(p.aus), p.label])
-        path = root / CASME2_SHEET_2014
-    else:
-        ws.title = "MICRO_ONLY"
-        notes = [
-            "SAMM micro-movement coding (SYNTHETIC stand-in written by microexpr; no real data)",
-            "Frames are numbered as in the file names: <subject>_<frame:05d>.jpg",
-            "Onset, Apex and Offset are frame numbers; Duration = Offset - Onset + 1",
-            "Action Units follow FACS; Objective Classes follow Davison et al. (2018)",
-        ]
-        for i in range(13):
-            ws.append([notes[i]] if i < len(notes) else [])
-        ws.append(["Subject", "Filename", "Inducement Code", "Onset Frame", "Apex Frame", "Offset Frame",
-                   "Duration", "Micro", "Action Units", "Estimated Emotion", "Objective Classes", "Notes"])
-        for p in plans:
-            ws.append([p.subject, p.clip, int(p.clip.split("_")[1]), p.onset, p.sheet_apex, p.offset,
-                       p.offset - p.onset + 1, "Micro - 1/2", _au_text(p.aus), p.label,
-                       CLASSES["samm"][p.label][1], ""])
-        path = root / SAMM_SHEET
-    # Subject must stay text ('01', '006') as in the real sheets.
-    for row in ws.iter_rows():
-        for cell in row:
-            if isinstance(cell.value, str) and cell.value.isdigit():
-                cell.number_format = "@"
-    wb.save(path)
-    return path
-
 
 def generate(cfg: SynthConfig, out: str | Path, *, overwrite: bool = False, progress: bool = True) -> Path:
     """Write the dataset to ``out`` (atomically: a failed run leaves nothing behind). Returns ``out``."""
@@ -554,13 +413,14 @@ def generate(cfg: SynthConfig, out: str | Path, *, overwrite: bool = False, prog
     if out.exists() and not overwrite:
         raise DatasetError(f"output folder already exists: {out} (pass overwrite=True / --overwrite)")
     plans = plan_dataset(cfg)
-    channels = CHANNELS[cfg.format]
-    fps = FORMAT_FPS[cfg.format]
+    layout = layout_of(cfg.format)
+    channels = layout.channels
+    fps = get_format(cfg.format).fps
     faces: dict[str, Face] = {}
     rows = []
     with atomic_path(out) as root:
         root.mkdir()
-        subject_index = {subject: si for si, subject in enumerate(_subject_ids(cfg))}
+        subject_index = {subject: si for si, subject in enumerate(layout.subject_ids(cfg.subjects))}
         for subject, si in subject_index.items():
             srng = np.random.default_rng(np.random.SeedSequence([cfg.seed, GENERATOR_VERSION, si, 10**6]))
             faces[subject] = make_face(srng, cfg.height, cfg.width, channels)
@@ -576,7 +436,7 @@ def generate(cfg: SynthConfig, out: str | Path, *, overwrite: bool = False, prog
             jit = smooth_jitter(rng, len(numbers), cfg.jitter, fps)
             frames = render_clip(face, flow, env, jit, cfg.noise, rng)
             for n, frame in zip(numbers, frames):
-                path = _frame_path(cfg, root, p, int(n))
+                path = layout.frame_path(root, p, int(n), cfg)
                 path.parent.mkdir(parents=True, exist_ok=True)
                 img = frame if channels == 3 else frame[..., 0]
                 params = [cv2.IMWRITE_JPEG_QUALITY, cfg.jpeg_quality] if path.suffix == ".jpg" else []
@@ -597,7 +457,7 @@ def generate(cfg: SynthConfig, out: str | Path, *, overwrite: bool = False, prog
                 "face_x1": round(face.cx + face.a), "face_y1": round(face.cy + face.b),
             })
         pd.DataFrame(rows).to_csv(root / "ground_truth" / "clips.tsv", sep="\t", index=False)
-        sheet = _write_sheet(cfg, root, plans)
+        sheet = layout.write_sheet(root, plans, cfg)
         meta = {"generator": "microexpr.datasets.synthetic", "generator_version": GENERATOR_VERSION,
                 "fps": fps, "config": asdict(cfg), "sheet": sheet.name if sheet else None, "clips": len(plans)}
         (root / "synthetic.json").write_text(json.dumps(meta, indent=2) + "\n")

@@ -1,0 +1,162 @@
+# The configuration: validated against the schema and checked across keys before any job runs; the
+# dataset roots and run-level names every other rules file uses.
+import hashlib
+import json
+import sys
+from pathlib import Path
+
+from microexpr.config import ConfigError, plan_errors, validate_config
+from microexpr.datasets import format_names, get_format
+
+
+try:
+    validate_config(
+        config,
+        Path(workflow.basedir) / "config" / "schemas" / "config.schema.yaml",
+        cli_overrides=workflow.config_settings.config,
+    )
+except ConfigError as exc:
+    raise WorkflowError(str(exc)) from None
+if plan_errors(config):  # what can be known before any job runs is checked before any job runs
+    raise WorkflowError("invalid configuration:\n  - " + "\n  - ".join(plan_errors(config)))
+
+
+wildcard_constraints:
+    subject="[^/]+",
+    fold="[^/]+",
+    fmt="|".join(format_names()),
+    synth_hash="[0-9a-f]{6}",
+    evm="alpha[^/]+",
+    model="[^/]+",
+
+
+RESULTS = config["results"].rstrip("/")
+if workflow.is_main_process and not workflow.dryrun:
+    # a killed run (SIGKILL skips every clean-up) leaves hidden .<file>.<pid>.<random>.part folders beside
+    # the outputs it was writing; those of writers no longer running go as the next run starts
+    from microexpr.io import remove_partials
+
+    for leftover in remove_partials(RESULTS):
+        print(f"removed the partial output of an interrupted run: {leftover}", file=sys.stderr)
+NAME = config["name"]
+OUT = f"{RESULTS}/{NAME}"
+DATASET = config["dataset"]
+RUN_FORMATS = [DATASET["format"]] if isinstance(DATASET["format"], str) else list(DATASET["format"])
+COMPOSITE = len(RUN_FORMATS) > 1
+BYO = RUN_FORMATS == ["manifest"]
+if "manifest" in RUN_FORMATS and COMPOSITE:
+    raise WorkflowError("config key 'dataset.format': a bring-your-own manifest cannot join a composite")
+if BYO and not isinstance(DATASET["root"], str):
+    raise WorkflowError("config key 'dataset.root': with format manifest it must be the path of the CSV")
+
+
+def dataset_root(fmt):
+    """The configured root of one dataset, or None for its synthetic stand-in."""
+    root = DATASET["root"]
+    if isinstance(root, dict):
+        unknown = sorted(set(root) - set(RUN_FORMATS))
+        if unknown:
+            raise WorkflowError(f"config key 'dataset.root' names {unknown}, which are not in dataset.format {RUN_FORMATS}")
+        return root.get(fmt)
+    if root is not None and COMPOSITE:
+        raise WorkflowError("config key 'dataset.root': a composite needs a mapping format -> root")
+    return root
+
+
+def source_datasets():
+    """The source datasets of the run: a composite's parts, or what a bring-your-own CSV's optional
+    dataset column names (none without that column)."""
+    if BYO:
+        from microexpr.datasets.byo import csv_datasets
+
+        return csv_datasets(DATASET["root"]) if Path(DATASET["root"]).is_file() else []
+    return RUN_FORMATS
+
+
+EVM = config["evm"]
+FACE = config["face"]
+FLOW = config["flow"]
+IMAGES = config["images"]
+TRAIN = config["train"]
+PROTOCOL = config["evaluation"]["protocol"]
+if PROTOCOL == "lodo" and len(source_datasets()) < 2:
+    raise WorkflowError("config key 'evaluation.protocol': lodo needs several datasets in dataset.format "
+                        "(or, for a bring-your-own CSV, a dataset column naming two or more)")
+
+
+def short_hash(obj):
+    return hashlib.sha1(json.dumps(obj, sort_keys=True).encode()).hexdigest()[:6]
+
+
+def synthetic_params(fmt):
+    """Everything that defines a synthetic dataset (its folder name carries a hash of it)."""
+    from microexpr.datasets.synthetic import GENERATOR_VERSION
+
+    return {"format": fmt, "generator_version": GENERATOR_VERSION, **config["synthetic"]}
+
+
+def flow_params():
+    return dict(FLOW[FLOW["method"]])
+
+
+def synthetic_dir(fmt):
+    return f"{RESULTS}/synthetic/{fmt}_{short_hash(synthetic_params(fmt))}"
+
+
+def data_roots():
+    """format -> the folder its loader reads (the user's root or the synthetic stand-in)."""
+    if BYO:
+        return {"manifest": DATASET["root"]}
+    return {f: dataset_root(f) or synthetic_dir(f) for f in RUN_FORMATS}
+
+
+def manifest_input(wildcards):
+    """Synthetic folders, or the users' coding sheets (editing a sheet re-runs the manifest)."""
+    from microexpr.errors import DatasetError
+
+    if BYO:
+        if not Path(DATASET["root"]).is_file():
+            raise WorkflowError(f"config key 'dataset.root': manifest CSV not found: {DATASET['root']}")
+        return [DATASET["root"]]
+    inputs = []
+    for fmt in RUN_FORMATS:
+        root = dataset_root(fmt)
+        if root is None:
+            inputs.append(synthetic_dir(fmt))
+            continue
+        root = Path(root)
+        if not root.is_dir():
+            raise WorkflowError(f"config key 'dataset.root': {fmt} folder not found: {root}")
+        try:  # the coding sheet (or, where the folders are the annotation, the root)
+            watched = get_format(fmt).watched(root, DATASET["sheet"] if not COMPOSITE else None)
+        except DatasetError as exc:
+            raise WorkflowError(f"config key 'dataset.sheet': {exc}") from None
+        inputs.append(str(watched))
+    return inputs
+
+
+PREDICT = config["predict"]
+# new clips for the final model: a folder of them; its files are the rule's inputs (edits re-run it)
+PREDICT_TAG = f"{Path(PREDICT['clips']).name}-{short_hash(PREDICT)}" if PREDICT["clips"] else "none"
+
+
+def PREDICT_CLIPS(wildcards):
+    if not PREDICT["clips"]:
+        raise WorkflowError("config key 'predict.clips': give the folder of clips to classify, e.g. "
+                            "--config predict=\"{clips: /data/new_clips, fps: 200}\"")
+    folder = Path(PREDICT["clips"])
+    if not folder.is_dir():
+        raise WorkflowError(f"config key 'predict.clips': folder not found: {folder}")
+    return sorted(str(p) for p in folder.iterdir() if not p.name.startswith("."))
+
+
+def manifest_fingerprint():
+    """What the manifest read, beyond its declared inputs: every file under the user's dataset roots
+    (names, sizes, mtimes), or every image a bring-your-own CSV names. A change re-runs the manifest
+    (params trigger); the per-subject fingerprints below then decide which subjects re-run. The
+    workflow's own synthetic trees are inputs of the manifest already (regenerated, never edited)."""
+    from microexpr.datasets.fingerprint import byo_fingerprint, tree_fingerprint
+
+    if BYO:
+        return byo_fingerprint(DATASET["root"])
+    return tree_fingerprint(str(dataset_root(f)) for f in RUN_FORMATS if dataset_root(f) is not None)

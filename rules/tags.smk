@@ -1,0 +1,77 @@
+# Variant tags. Every parameter that defines a cached file is in its path (readable, or through a short
+# hash), so changing one re-runs only what depends on it, and switching back finds the old files.
+# EVM settings and training settings are *variants*: the {evm} and {model} wildcards of the rules name
+# them, and the registries below map each tag back to its parameters. The configured ones are always
+# registered; the studies (rules/studies.smk) register theirs, so an alpha sweep and a sampler ablation
+# share every stage they have in common.
+CROP_TAG = f"haar-{short_hash(FACE)}"
+CROPS = f"{OUT}/crops/{CROP_TAG}"
+EVM_VARIANTS = {}
+MODEL_VARIANTS = {}
+
+
+def _plain_number(x):
+    """8.0 -> 8, so alpha 8 and alpha 8.0 name the same cached files."""
+    return int(x) if float(x).is_integer() else float(x)
+
+
+def register_evm(evm):
+    """Tag of an EVM setting (registered for the rules); cropping changes what EVM sees, so the face
+    settings join the hash (only when on, so older paths stay valid)."""
+    evm = {**evm, "alpha": _plain_number(evm["alpha"])}
+    tag = f"alpha{evm['alpha']:g}-{evm['filter']}-{short_hash({**evm, 'face': FACE} if FACE['detect'] else evm)}"
+    EVM_VARIANTS[tag] = evm
+    return tag
+
+
+def register_train(train):
+    """Tag of a training setting (registered for the rules)."""
+    train = {**train, "streams": list(train["streams"])}
+    from microexpr.train_settings import TrainConfig
+
+    learned = {k: v for k, v in train.items() if k not in TrainConfig.NOT_LEARNED}
+    tag = f"{'+'.join(train['streams'])}-{train['sampler']}-w{train['width']}-seed{train['seed']}-{short_hash(learned)}"
+    MODEL_VARIANTS[tag] = train
+    return tag
+
+
+EVM_TAG = register_evm(EVM)
+MODEL_TAG = register_train(TRAIN)
+FLOW_TAG = f"{FLOW['method']}-{short_hash(flow_params())}"
+IMG_TAG = f"s{IMAGES['size']}-t{IMAGES['threshold']}-{short_hash(IMAGES)}"
+# path templates with {evm} / {model} wildcards (the rules fill them; final_targets the configured ones)
+MAGNIFIED = f"{OUT}/magnified/{{evm}}"
+FLOWS = f"{OUT}/flow/{{evm}}/{FLOW_TAG}"
+SHARDS = f"{OUT}/shards/{{evm}}/{FLOW_TAG}/{IMG_TAG}"
+FIGURES = f"{OUT}/figures/{{evm}}/{FLOW_TAG}/{IMG_TAG}"
+FOLDS = f"{OUT}/folds/{{evm}}/{FLOW_TAG}/{IMG_TAG}/{{model}}/{PROTOCOL}"
+REPORTS = f"{OUT}/reports/{{evm}}/{FLOW_TAG}/{IMG_TAG}/{{model}}/{PROTOCOL}"
+REPORT = REPORTS.format(evm=EVM_TAG, model=MODEL_TAG)
+
+
+def evm_params(wildcards):
+    try:
+        return EVM_VARIANTS[wildcards.evm]
+    except KeyError:
+        raise WorkflowError(f"'{wildcards.evm}' is neither the configured EVM setting ({EVM_TAG}) nor one an "
+                            "experiment asks for: set evm in the config (or experiments.alphas)") from None
+
+
+def model_params(wildcards):
+    try:
+        return MODEL_VARIANTS[wildcards.model]
+    except KeyError:
+        raise WorkflowError(f"'{wildcards.model}' is neither the configured training setting ({MODEL_TAG}) nor "
+                            "one an experiment asks for: set train in the config") from None
+
+
+def run_config(wildcards):
+    """The configuration one LOSO run was made with (its own EVM and training variant)."""
+    # studies re-use runs and new clips use them; neither defines them
+    cfg = {k: v for k, v in config.items() if k not in ("experiments", "predict")}
+    return {**cfg, "evm": evm_params(wildcards), "train": model_params(wildcards)}
+
+
+def report_of(evm_tag, model_tag):
+    """The aggregate metrics of one (EVM variant, model variant) LOSO run."""
+    return f"{REPORTS.format(evm=evm_tag, model=model_tag)}/metrics.json"
