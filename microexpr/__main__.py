@@ -16,7 +16,8 @@ def _synth(args: argparse.Namespace) -> None:
         format=args.format, subjects=args.subjects, clips_per_subject=args.clips_per_subject,
         seed=args.seed, height=args.height, width=args.width, amplitude=args.amplitude,
         noise=args.noise, jitter=args.jitter, layout=args.layout, sheet_version=args.sheet_version,
-        quirks=not args.no_quirks, uncropped=args.uncropped,
+        quirks=not args.no_quirks, uncropped=args.uncropped, subject_motion=args.subject_motion,
+        class_variation=args.class_variation,
     )
     generate(cfg, args.out, overwrite=args.overwrite, progress=not args.quiet)
     print(args.out)
@@ -47,6 +48,15 @@ def _predict(args: argparse.Namespace) -> None:
         print(f"written: {args.out}/predictions.csv, predictions.json")
 
 
+def _config_reference(args: argparse.Namespace) -> None:
+    from pathlib import Path
+
+    from .config import load_yaml, reference_markdown
+
+    schema = Path(__file__).resolve().parents[1] / "config" / "schemas" / "config.schema.yaml"
+    print(reference_markdown(load_yaml(schema)), end="")
+
+
 def build_parser() -> argparse.ArgumentParser:
     from .datasets import format_names  # the registered formats (each format's module owns its name)
 
@@ -70,6 +80,9 @@ def build_parser() -> argparse.ArgumentParser:
     s.add_argument("--sheet-version", choices=["2019", "2014"], default="2019", help="CASME II only")
     s.add_argument("--no-quirks", action="store_true", help="do not plant the real sheets' odd rows")
     s.add_argument("--uncropped", action="store_true", help="faces at random places on larger frames")
+    s.add_argument("--subject-motion", type=float, default=0.0, help="px of a motion of each subject's own in every clip")
+    s.add_argument("--class-variation", type=float, default=0.0,
+                   help="degrees (std): each subject turns each class's motion by its own angle")
     s.add_argument("--overwrite", action="store_true")
     s.add_argument("--quiet", action="store_true", help="no progress bar")
     s.set_defaults(func=_synth)
@@ -95,6 +108,8 @@ def build_parser() -> argparse.ArgumentParser:
     r.add_argument("--out", help="folder for predictions.csv / predictions.json (and PNGs)")
     r.add_argument("--png", action="store_true", help="one figure per clip: onset, apex, flow image, mask, probabilities")
     r.set_defaults(func=_predict)
+    c = sub.add_parser("config-reference", help="print the configuration reference (markdown) from the schema")
+    c.set_defaults(func=_config_reference)
     return p
 
 

@@ -225,3 +225,42 @@ def plan_errors(config: Mapping) -> list[str]:
     if not _DEVICE.match(device):
         errors.append(f"config key 'train.device' is {device!r}; allowed: auto, cpu, cuda, cuda:N, mps")
     return errors
+
+
+def reference_markdown(schema: Mapping) -> str:
+    """The configuration reference page (docs/config-reference.md), made from the schema's types,
+    defaults and descriptions: ``python -m microexpr config-reference > docs/config-reference.md``."""
+    import json
+
+    def kind(node: Mapping) -> str:
+        if "enum" in node:
+            return ", ".join(f"`{v}`" for v in node["enum"])
+        if "anyOf" in node:
+            return " or ".join(kind(alt) for alt in node["anyOf"])
+        t = node.get("type", "")
+        t = " or ".join(t) if isinstance(t, list) else t
+        if t == "array" and "items" in node:
+            return f"list of {kind(node['items'])}"
+        return t
+
+    def cell(text: str) -> str:
+        return " ".join(str(text).split()).replace("|", "\\|")
+
+    lines = ["# Configuration reference", "",
+             "Made from `config/schemas/config.schema.yaml` (`python -m microexpr config-reference`); a test "
+             "keeps this page equal to it. The defaults are those of a configuration that leaves the key out; "
+             "`config/config.yaml` sets some differently for the CPU demo.", ""]
+    for name, node in schema.get("properties", {}).items():
+        lines += [f"## {name}", ""]
+        if node.get("description"):
+            lines += [cell(node["description"]), ""]
+        props = node.get("properties")
+        if not props:
+            lines += [f"Type {kind(node)}; default `{json.dumps(node.get('default'))}`.", ""]
+            continue
+        lines += ["| key | type | default | what it does |", "| --- | --- | --- | --- |"]
+        for key, sub in props.items():
+            default = json.dumps(sub.get("default")) if "default" in sub else ""
+            lines.append(f"| `{name}.{key}` | {cell(kind(sub))} | `{cell(default)}` | {cell(sub.get('description', ''))} |")
+        lines.append("")
+    return "\n".join(lines)

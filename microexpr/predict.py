@@ -67,12 +67,19 @@ def load_bundle(path: str | Path) -> dict:
     return bundle
 
 
-def build_model(bundle: dict):
-    from .models import create_model
+def bundle_config(bundle: dict):
+    """The bundle's training settings as a TrainConfig (defaults where an older bundle lacks a key)."""
+    from .train_settings import TrainConfig
 
-    t = bundle["train"]
-    model = create_model("mscnn", num_classes=len(bundle["classes"]), streams=tuple(t["streams"]), width=t["width"],
-                         dense=t["dense"], sampler=t["sampler"], k_neighbors=t["k_neighbors"], dropout=t["dropout"])
+    return TrainConfig(**{**bundle["train"], "pretrained": None})  # the weights are in the bundle
+
+
+def build_model(bundle: dict):
+    from .preprocess import ImageSettings
+    from .train import build_model as build
+
+    uvs_size = ImageSettings(**bundle["settings"]["images"]).uvs_size
+    model = build(bundle_config(bundle), len(bundle["classes"]), uvs_size)
     model.load_state_dict(bundle["model"])
     return model.eval()
 
@@ -181,7 +188,8 @@ def clip_inputs(clip: Clip, settings: dict, *, onset: int | None = None, apex: i
     estimate = make_flow_estimator(flow_cfg["method"], **dict(flow_cfg.get(flow_cfg["method"]) or {}))
     flow = np.ascontiguousarray(estimate(magnified[k_on], magnified[k_apex]), dtype=np.float32)
     streams = model_inputs(flow, magnified[k_apex], size=images.size, threshold=images.threshold,
-                           max_magnitude=images.max_magnitude, global_motion=images.global_motion, augment=False)[0]
+                           max_magnitude=images.max_magnitude, global_motion=images.global_motion, augment=False,
+                           uvs_size=images.uvs_size)[0]
     return {"streams": streams, "onset": clip.numbers[i_on], "apex": clip.numbers[i_apex],
             "offset": clip.numbers[i_off], "how": how, "onset_frame": magnified[k_on],
             "apex_frame": magnified[k_apex]}
@@ -194,7 +202,7 @@ def stream_tensors(streams, names: tuple[str, ...]) -> dict:
     from .train import ArrayData
 
     part = {"flow": streams.flow[None], "gray": streams.gray[None], "masked": streams.masked[None],
-            "label": np.zeros(1, np.int64), "sample_id": np.array(["x/x/x"]), "aug": np.zeros(1, np.int8),
+            "uvs": streams.uvs[None], "label": np.zeros(1, np.int64), "sample_id": np.array(["x/x/x"]), "aug": np.zeros(1, np.int8),
             "subject": "x"}
     inputs, _ = ArrayData([part], names).batch(torch.arange(1), torch.device("cpu"))
     return inputs
@@ -204,7 +212,9 @@ def predict_clip(bundle: dict, model, inputs: dict) -> np.ndarray:
     import torch
 
     with torch.no_grad():
-        logits = model(stream_tensors(inputs["streams"], tuple(bundle["train"]["streams"])))
+        from .train import data_streams
+
+        logits = model(stream_tensors(inputs["streams"], data_streams(bundle_config(bundle))))
     return torch.softmax(logits.float(), dim=1)[0].numpy()
 
 

@@ -38,7 +38,8 @@ os.environ.setdefault("HDF5_USE_FILE_LOCKING", "FALSE")  # HDF5 on NFS (cluster 
 import h5py  # noqa: E402
 
 log = logging.getLogger(__name__)
-SHARD_FORMAT = 1
+SHARD_FORMAT = 2  # 2: the uvs stream
+IMAGE_STREAMS = ("flow", "gray", "masked", "mask", "uvs")
 
 
 @dataclass(frozen=True)
@@ -51,6 +52,7 @@ class ImageSettings:
     max_magnitude: float | None = None  # flow magnitude shown as full brightness; None = each image's largest
     global_motion: str = "median"       # median: subtract the head's translation first; none: as the paper
     augment: bool = True                # x10: flips and rotations of +-5 and +-10 degrees
+    uvs_size: int = 28                  # side of the u/v/strain stream (STSTNet, OFF-ApexNet: 28)
 
 
 _I = ImageSettings()
@@ -110,7 +112,7 @@ def magnify_frames(frames: np.ndarray, fps: float, **evm) -> np.ndarray:
 
 def model_inputs(flow: np.ndarray, apex: np.ndarray, *, size: int, threshold: int = _I.threshold,
                  max_magnitude: float | None = _I.max_magnitude, global_motion: str = _I.global_motion,
-                 augment: bool = _I.augment) -> list[StreamImages]:
+                 augment: bool = _I.augment, uvs_size: int = _I.uvs_size) -> list[StreamImages]:
     """One sample's stream images at the model size from its onset->apex flow field and (magnified)
     apex gray frame, the original first and then its augmentations: what the shards hold, and what
     ``microexpr predict`` feeds a trained model."""
@@ -118,7 +120,8 @@ def model_inputs(flow: np.ndarray, apex: np.ndarray, *, size: int, threshold: in
 
     flow = remove_global_motion(resize_flow(flow, (size, size)), global_motion)
     apex = cv2.resize(apex, (size, size), interpolation=cv2.INTER_AREA)
-    return augmented_streams(flow, apex, threshold=threshold, max_magnitude=max_magnitude, augment=augment)
+    return augmented_streams(flow, apex, threshold=threshold, max_magnitude=max_magnitude, augment=augment,
+                             uvs_size=uvs_size)
 
 
 def magnify_subject(manifest: pd.DataFrame, subject: str, out: str | Path, *, crops: dict | None = None,
@@ -202,13 +205,13 @@ class ShardWriter:
 
     def __init__(self, classes: list[str], size: int):
         self.classes, self.size = list(classes), size
-        self.arrays: dict[str, list] = {k: [] for k in ("flow", "gray", "masked", "mask", "label", "sample_id", "aug")}
+        self.arrays: dict[str, list] = {k: [] for k in (*IMAGE_STREAMS, "label", "sample_id", "aug")}
 
     def add(self, sample_id: str, label: str, samples: list[StreamImages]) -> None:
         if label not in self.classes:
             raise DatasetError(f"{sample_id}: label {label!r} is not one of the classes {self.classes}")
         for a, s in enumerate(samples):
-            for key in ("flow", "gray", "masked", "mask"):
+            for key in IMAGE_STREAMS:
                 self.arrays[key].append(getattr(s, key))
             self.arrays["label"].append(self.classes.index(label))
             self.arrays["sample_id"].append(sample_id)
@@ -223,6 +226,8 @@ class ShardWriter:
             h5.create_dataset("flow", data=np.stack(a["flow"]), chunks=(1, size, size, 3), **opts)
             for key in ("gray", "masked", "mask"):
                 h5.create_dataset(key, data=np.stack(a[key]), chunks=(1, size, size), **opts)
+            uvs = np.stack(a["uvs"])
+            h5.create_dataset("uvs", data=uvs, chunks=(min(len(uvs), 256),) + uvs.shape[1:], **opts)
             h5.create_dataset("label", data=np.array(a["label"], np.int64))
             h5.create_dataset("sample_id", data=np.array(a["sample_id"], dtype=object), dtype=h5py.string_dtype())
             h5.create_dataset("aug", data=np.array(a["aug"], np.int8))
@@ -235,20 +240,23 @@ class ShardWriter:
 
 
 def augmented_streams(flow: np.ndarray, apex: np.ndarray, *, threshold: int, max_magnitude: float | None,
-                      augment: bool) -> list[StreamImages]:
+                      augment: bool, uvs_size: int = _I.uvs_size) -> list[StreamImages]:
     """Stream images of one sample (flow field and apex at the model size), original first."""
     augs = augmentations(augment)
-    return [stream_images(flow, apex, threshold=threshold, max_magnitude=max_magnitude, flip=flip, angle=angle)
+    return [stream_images(flow, apex, threshold=threshold, max_magnitude=max_magnitude, flip=flip, angle=angle,
+                          uvs_size=uvs_size)
             for flip, angle in augs]
 
 
 def shard_subject(flow_file: str | Path, manifest: pd.DataFrame, out: str | Path, *, classes: list[str],
                   size: int = _I.size, threshold: int = _I.threshold, max_magnitude: float | None = _I.max_magnitude,
-                  global_motion: str = _I.global_motion, augment: bool = _I.augment, progress: bool = True) -> Path:
+                  global_motion: str = _I.global_motion, augment: bool = _I.augment, uvs_size: int = _I.uvs_size,
+                  progress: bool = True) -> Path:
     """Stream images (x10 augmented) of one subject -> its shard.
 
     Datasets (N samples): ``flow`` N x S x S x 3 uint8 (BGR of the HSV flow image), ``gray``,
-    ``masked`` and ``mask`` (0/255) N x S x S uint8, ``label`` (index into the ``classes`` attribute),
+    ``masked`` and ``mask`` (0/255) N x S x S uint8, ``uvs`` N x U x U x 3 uint8 (u, v, strain; see
+    :func:`microexpr.flow.uvs_image`), ``label`` (index into the ``classes`` attribute),
     ``sample_id``, ``aug`` (0 = the original; see :data:`microexpr.flow.AUGMENTATIONS`).
     """
 
@@ -264,11 +272,13 @@ def shard_subject(flow_file: str | Path, manifest: pd.DataFrame, out: str | Path
                 raise DatasetError(f"{flow_file}: clip {sid} is not in the manifest")
             writer.add(sid, by_id.loc[sid, "label"],
                        model_inputs(g["flow"][()], g["apex"][()], size=size, threshold=threshold,
-                                    max_magnitude=max_magnitude, global_motion=global_motion, augment=augment))
+                                    max_magnitude=max_magnitude, global_motion=global_motion, augment=augment,
+                                    uvs_size=uvs_size))
     augs = augmentations(augment)
     return writer.write(out, {**attrs, "subject": subject, "threshold": threshold, "mask_channel": "hsv_value",
                               "max_magnitude": "per-image" if max_magnitude is None else max_magnitude,
-                              "global_motion": global_motion, "augmentations": repr(list(augs))})
+                              "global_motion": global_motion, "uvs_size": uvs_size,
+                              "augmentations": repr(list(augs))})
 
 
 def flow_from_hsv_image(bgr: np.ndarray) -> np.ndarray:
@@ -282,20 +292,24 @@ def flow_from_hsv_image(bgr: np.ndarray) -> np.ndarray:
     return np.stack([magnitude * np.cos(angle), magnitude * np.sin(angle)], axis=-1).astype(np.float32)
 
 
-def _image_streams(flow_img: np.ndarray, apex: np.ndarray, mask: np.ndarray, augment: bool) -> list[StreamImages]:
-    """Augmented streams of a flow image taken as a plain image (flips and rotations move pixels only)."""
+def _image_streams(flow_img: np.ndarray, apex: np.ndarray, mask: np.ndarray, augment: bool,
+                   uvs_img: np.ndarray) -> list[StreamImages]:
+    """Augmented streams of a flow image taken as a plain image (flips and rotations move pixels only);
+    the given image, at the uvs size, is also the uvs stream (e.g. u/v/strain images made elsewhere)."""
     out = []
     for flip, angle in augmentations(augment):
         f = transform_image(flow_img, flip=flip, angle=angle)
         g = transform_image(apex, flip=flip, angle=angle)
         m = np.where(transform_image(mask, flip=flip, angle=angle) > 127, 255, 0).astype(np.uint8)
-        out.append(StreamImages(flow=f, gray=g, masked=np.where(m > 0, g, 0).astype(np.uint8), mask=m))
+        out.append(StreamImages(flow=f, gray=g, masked=np.where(m > 0, g, 0).astype(np.uint8), mask=m,
+                                uvs=transform_image(uvs_img, flip=flip, angle=angle)))
     return out
 
 
 def byo_shard_subject(manifest: pd.DataFrame, subject: str, out: str | Path, *, classes: list[str],
                       size: int = _I.size, threshold: int = _I.threshold, max_magnitude: float | None = _I.max_magnitude,
-                      global_motion: str = _I.global_motion, augment: bool = _I.augment, flow_encoding: str = "hsv",
+                      global_motion: str = _I.global_motion, augment: bool = _I.augment, uvs_size: int = _I.uvs_size,
+                      flow_encoding: str = "hsv",
                       flow_method: str = "tvl1", flow_params: dict | None = None, progress: bool = True) -> Path:
     """Shard of one subject of a bring-your-own manifest (:mod:`microexpr.datasets.byo`).
 
@@ -318,9 +332,12 @@ def byo_shard_subject(manifest: pd.DataFrame, subject: str, out: str | Path, *, 
             given_mask = cv2.resize(read_frame(row["mask_path"], gray=True), (size, size),
                                     interpolation=cv2.INTER_NEAREST)
         if row["entry"] == "flow" and flow_encoding == "image":
-            img = cv2.resize(read_frame(row["flow_path"])[..., :3], (size, size), interpolation=cv2.INTER_AREA)
+            full = read_frame(row["flow_path"])[..., :3]
+            img = cv2.resize(full, (size, size), interpolation=cv2.INTER_AREA)
+            # channels as saved (OpenCV reads B, G, R): R, G, B = u, v, strain for u/v/strain images
+            uvs_img = cv2.resize(np.ascontiguousarray(full[..., ::-1]), (uvs_size, uvs_size), interpolation=cv2.INTER_AREA)
             mask = given_mask if given_mask is not None else np.where(img.max(axis=2) > threshold, 255, 0)
-            writer.add(row["sample_id"], row["label"], _image_streams(img, apex, mask.astype(np.uint8), augment))
+            writer.add(row["sample_id"], row["label"], _image_streams(img, apex, mask.astype(np.uint8), augment, uvs_img))
             continue
         if row["entry"] == "flow":
             flow = resize_flow(flow_from_hsv_image(read_frame(row["flow_path"])), (size, size))
@@ -332,7 +349,8 @@ def byo_shard_subject(manifest: pd.DataFrame, subject: str, out: str | Path, *, 
             estimate = estimate or make_flow_estimator(flow_method, **(flow_params or {}))
             flow = remove_global_motion(resize_flow(np.asarray(estimate(onset_full, apex_full), np.float32),
                                                     (size, size)), global_motion)
-        streams = augmented_streams(flow, apex, threshold=threshold, max_magnitude=max_magnitude, augment=augment)
+        streams = augmented_streams(flow, apex, threshold=threshold, max_magnitude=max_magnitude, augment=augment,
+                                    uvs_size=uvs_size)
         if given_mask is not None:
             augs = augmentations(augment)
             for st, (flip, angle) in zip(streams, augs):
@@ -353,6 +371,10 @@ def read_shard(path: str | Path, *, augmented: bool = False,
         aug = h5["aug"][()]
         keep = np.ones_like(aug, bool) if augmented else aug == 0
         idx = np.flatnonzero(keep)
+        missing = [s for s in streams if s not in h5]
+        if missing:
+            raise DatasetError(f"{path}: shard (format {h5.attrs.get('format', 1)}) has no stream(s) {missing}; "
+                               f"made by an older microexpr: delete it and run the shard stage again")
         data = {s: h5[s][()][idx] for s in streams}
         data["label"] = h5["label"][()][idx]
         data["aug"] = aug[idx]

@@ -22,7 +22,7 @@ class Study:
     name: str                       # the workflow target (snakemake <name>) and folder under experiments/
     key: str                        # experiments.<key>: the list of variants the user sets
     section: str                    # the config section a variant changes: evm or train
-    field: str                      # the key in that section it sets
+    field: str | None               # the key in that section it sets (None: named overrides of several keys)
     title: str
     axis: str                       # x-axis label of the comparison figure
     question: str
@@ -32,7 +32,11 @@ class Study:
     label: Callable[[Any], str] = _plain  # a variant's value -> its label
 
     def settings(self, value: Any, evm: dict, train: dict) -> tuple[dict, dict]:
-        """The EVM and training settings of one variant (the rest of the configuration unchanged)."""
+        """The EVM and training settings of one variant (the rest of the configuration unchanged). A
+        study without ``field`` takes named overrides: ``{name: ..., <section>: {key: value, ...}}``."""
+        if self.field is None:
+            overrides = dict(value[self.section])
+            return ({**evm, **overrides}, dict(train)) if self.section == "evm" else (dict(evm), {**train, **overrides})
         if self.section == "evm":
             return {**evm, self.field: value}, dict(train)
         return dict(evm), {**train, self.field: list(value) if isinstance(value, (list, tuple)) else value}
@@ -61,6 +65,14 @@ STUDIES: dict[str, Study] = {s.name: s for s in (
         reference_text="the most streams (all three)",
         reference=lambda variants, values: max(variants, key=lambda v: (len(v.split("+")), -variants.index(v))),
         label=lambda streams: "+".join(streams),
+    ),
+    Study(
+        name="ablation_training", key="trainings", section="train", field=None,
+        title="Model and selection rule", axis="training recipe",
+        question="Which model, and which rule for choosing the tested epoch, hold up on unseen subjects?",
+        reference_text="the first recipe listed (experiments.trainings)",
+        reference=lambda variants, values: variants[0],
+        label=lambda recipe: str(recipe["name"]),
     ),
 )}
 

@@ -30,15 +30,16 @@ from . import __version__
 from .errors import MicroexprError
 from .io import atomic_path
 from .metrics import scores
-from .models import create_model
+from .models import create_fold_model, model_streams
 from .preprocess import read_shard
 from .train_settings import TrainConfig
 
 log = logging.getLogger(__name__)
 
 # Normalisation: ImageNet statistics (the flow image is fed as RGB, so ImageNet weights fit).
-_MEAN = {"flow": (0.485, 0.456, 0.406), "gray": (0.449,), "masked": (0.449,)}
-_STD = {"flow": (0.229, 0.224, 0.225), "gray": (0.226,), "masked": (0.226,)}
+# uvs: u and v are centred at mid-gray by construction, strain is skewed towards 0.
+_MEAN = {"flow": (0.485, 0.456, 0.406), "gray": (0.449,), "masked": (0.449,), "uvs": (0.5, 0.5, 0.15)}
+_STD = {"flow": (0.229, 0.224, 0.225), "gray": (0.226,), "masked": (0.226,), "uvs": (0.2, 0.2, 0.2)}
 
 
 class FoldError(MicroexprError):
@@ -68,8 +69,10 @@ class ArrayData:
             arr = np.concatenate([p[s] for p in parts])
             if arr.ndim == 3:
                 arr = arr[:, None]
-            else:  # flow: BGR (OpenCV) -> RGB, channels first
+            elif s == "flow":  # BGR (OpenCV) -> RGB, channels first
                 arr = arr[..., ::-1].transpose(0, 3, 1, 2)
+            else:  # uvs: u, v, strain, channels first
+                arr = arr.transpose(0, 3, 1, 2)
             self.x[s] = torch.from_numpy(np.ascontiguousarray(arr))
         self.y = torch.from_numpy(np.concatenate([p["label"] for p in parts]).astype(np.int64))
         self.ids = np.concatenate([p["sample_id"] for p in parts])
@@ -159,7 +162,7 @@ def _evaluate(model, data, device, n_classes) -> dict:
 
 
 def train_epoch(model: nn.Module, opt, scaler, train: ArrayData, batch_size: int, gen: torch.Generator,
-                device: torch.device) -> tuple[float, int, float]:
+                device: torch.device, label_smoothing: float = 0.0) -> tuple[float, int, float]:
     """One pass over ``train`` in a random order; returns (summed loss, samples seen, seconds)."""
     model.train()
     t0 = time.perf_counter()
@@ -173,7 +176,7 @@ def train_epoch(model: nn.Module, opt, scaler, train: ArrayData, batch_size: int
         opt.zero_grad(set_to_none=True)
         with torch.autocast(device.type, enabled=scaler.is_enabled()):
             logits, targets = model.forward_train(inputs, labels, gen)
-            loss = nn.functional.cross_entropy(logits.float(), targets)
+            loss = nn.functional.cross_entropy(logits.float(), targets, label_smoothing=label_smoothing)
         scaler.scale(loss).backward()
         scaler.step(opt)
         scaler.update()
@@ -182,10 +185,21 @@ def train_epoch(model: nn.Module, opt, scaler, train: ArrayData, batch_size: int
     return total, seen, time.perf_counter() - t0
 
 
-def _model_and_optimizer(cfg: TrainConfig, n_classes: int, device: torch.device):
-    model = create_model("mscnn", num_classes=n_classes, streams=cfg.streams, width=cfg.width, dense=cfg.dense,
-                         sampler=cfg.sampler, k_neighbors=cfg.k_neighbors, dropout=cfg.dropout,
-                         pretrained=cfg.pretrained).to(device)
+def build_model(cfg: TrainConfig, n_classes: int, uvs_size: int | None = None) -> nn.Module:
+    """The configured model (``cfg.model``), each constructor given the settings it takes."""
+    settings = {**asdict(cfg), "num_classes": n_classes, "streams": cfg.streams}
+    if uvs_size:
+        settings["uvs_size"] = uvs_size
+    return create_fold_model(cfg.model, **settings)
+
+
+def data_streams(cfg: TrainConfig) -> tuple[str, ...]:
+    """The shard streams the configured model reads."""
+    return model_streams(cfg.model, cfg.streams)
+
+
+def _model_and_optimizer(cfg: TrainConfig, n_classes: int, device: torch.device, uvs_size: int | None = None):
+    model = build_model(cfg, n_classes, uvs_size).to(device)
     if device.type == "cuda":  # convolutions under AMP run faster on NHWC tensors
         model = model.to(memory_format=torch.channels_last)
     opt = torch.optim.SGD(model.parameters(), lr=cfg.lr, momentum=cfg.momentum, weight_decay=cfg.weight_decay)
@@ -193,10 +207,107 @@ def _model_and_optimizer(cfg: TrainConfig, n_classes: int, device: torch.device)
     return model, opt, scaler
 
 
+def lr_factor(cfg: TrainConfig, epoch: int, epochs: int | None = None) -> float:
+    """The learning rate of ``epoch`` as a share of ``cfg.lr``: linear warm-up, then constant or cosine
+    to 0 at ``epochs`` (default ``cfg.max_epochs``)."""
+    epochs = epochs or cfg.max_epochs
+    if epoch < cfg.warmup_epochs:
+        return (epoch + 1) / (cfg.warmup_epochs + 1)
+    if cfg.schedule == "cosine":
+        span = max(1, epochs - cfg.warmup_epochs)
+        return 0.5 * (1 + math.cos(math.pi * (epoch - cfg.warmup_epochs) / span))
+    return 1.0
+
+
+def _uvs_size(data: ArrayData) -> int | None:
+    return int(data.x["uvs"].shape[-1]) if "uvs" in data.x else None
+
+
 def final_epochs(fold_metrics: list[dict]) -> int:
     """Epochs for the model trained on every subject: the median of the folds' chosen epochs (each
     chosen on training subjects only), counted from 1. No test subject decides it."""
     return int(np.median([f["best_epoch"] for f in fold_metrics])) + 1
+
+
+class _Selector:
+    """The epoch whose weights are tested: the best (optionally smoothed) validation value from
+    ``min_epochs`` on; with no validation data, the last epoch."""
+
+    def __init__(self, cfg: TrainConfig, has_validation: bool, state: dict | None = None):
+        self.cfg, self.has_validation = cfg, has_validation
+        self.raw: list[float] = []
+        self.best = {"epoch": -1, "value": math.inf, "state": None}
+        if state:
+            self.raw, self.best = state["raw"], state["best"]
+
+    def state(self) -> dict:
+        return {"raw": self.raw, "best": self.best}
+
+    def value(self, v: dict) -> float:
+        raw = v["loss"] if self.cfg.monitor == "loss" else -v["uf1"]
+        self.raw.append(raw)
+        window = self.raw[-self.cfg.smoothing:]
+        return float(np.mean(window))
+
+    def update(self, epoch: int, v: dict, model: nn.Module) -> float:
+        value = self.value(v) if self.has_validation else -float(epoch)
+        eligible = epoch >= self.cfg.min_epochs or not self.has_validation
+        if eligible and (value < self.best["value"] or self.best["epoch"] < 0):
+            self.best = {"epoch": epoch, "value": value, "state": copy.deepcopy(model.state_dict())}
+        return value
+
+    def stop(self, epoch: int) -> bool:
+        """Early stopping: only with validation data, and not before min_epochs."""
+        return (self.has_validation and self.best["epoch"] >= 0 and epoch >= self.cfg.min_epochs
+                and epoch - self.best["epoch"] > self.cfg.patience)
+
+
+def _fit(model, opt, scaler, train: ArrayData, val: ArrayData | None, cfg: TrainConfig, n_classes: int,
+         device: torch.device, gen: torch.Generator, *, epochs: int, early_stop: bool, desc: str,
+         progress: bool, history: list | None = None, selector: _Selector | None = None, start_epoch: int = 0,
+         on_epoch=None) -> tuple[list[dict], _Selector]:
+    """Train for up to ``epochs`` epochs, evaluating ``val`` (may be None or empty) after each."""
+    from tqdm import tqdm
+
+    history = history if history is not None else []
+    has_val = val is not None and len(val) > 0
+    selector = selector or _Selector(cfg, has_val)
+    bar = tqdm(range(start_epoch, epochs), desc=desc, unit="epoch", disable=not progress, initial=start_epoch,
+               total=epochs, mininterval=5.0)
+    for epoch in bar:
+        if early_stop and selector.stop(epoch):
+            break
+        for group in opt.param_groups:
+            group["lr"] = cfg.lr * lr_factor(cfg, epoch, epochs)
+        total, seen, train_time = train_epoch(model, opt, scaler, train, cfg.batch_size, gen, device,
+                                              cfg.label_smoothing)
+        v = _evaluate(model, val, device, n_classes) if has_val else {"loss": math.nan, "accuracy": math.nan, "uf1": math.nan}
+        value = selector.update(epoch, v, model)
+        history.append({"epoch": epoch, "lr": opt.param_groups[0]["lr"], "train_loss": total / max(seen, 1),
+                        "val_loss": v["loss"], "val_accuracy": v["accuracy"], "val_uf1": v["uf1"],
+                        "monitored": value if has_val else math.nan, "train_seconds": train_time,
+                        "samples_per_second": seen / max(train_time, 1e-9)})
+        bar.set_postfix(train=f"{history[-1]['train_loss']:.3f}", val=f"{v['loss']:.3f}", best=selector.best["epoch"])
+        log.info("%s epoch %d: train loss %.4f, val loss %.4f, val acc %.3f, val UF1 %.3f, %.0f samples/s", desc, epoch,
+                 history[-1]["train_loss"], v["loss"], v["accuracy"], v["uf1"], history[-1]["samples_per_second"])
+        if on_epoch:
+            on_epoch(epoch, history, selector)
+    return history, selector
+
+
+def subject_splits(subjects: list[str], cfg: TrainConfig) -> list[list[str]]:
+    """Validation subjects of each subject-wise split (whole training subjects held out, as the test
+    subject is): one split of ``val_fraction`` of them, or ``val_splits`` disjoint groups. Empty when
+    there are fewer than two training subjects."""
+    subjects = sorted(subjects)
+    if len(subjects) < 2:
+        return []
+    order = list(np.random.default_rng(cfg.seed).permutation(subjects))
+    if cfg.val_splits == 1:
+        n_val = min(len(order) - 1, max(1, int(round(cfg.val_fraction * len(order)))))
+        return [sorted(order[:n_val])]
+    k = min(cfg.val_splits, len(order))
+    return [sorted(order[i::k]) for i in range(k)]
 
 
 def train_final(shards: list[str | Path], out: str | Path, cfg: TrainConfig, *, epochs: int, settings: dict,
@@ -209,18 +320,14 @@ def train_final(shards: list[str | Path], out: str | Path, cfg: TrainConfig, *, 
         torch.set_num_threads(cfg.threads)
     seed_everything(cfg.seed)
     device = pick_device(cfg.device)
-    data, subjects, classes = load_shards(list(shards), cfg.streams, augmented=True)
+    data, subjects, classes = load_shards(list(shards), data_streams(cfg), augmented=True)
+    uvs_size = _uvs_size(data)
     if device.type == "cuda":
         data = data.to(device)
-    model, opt, scaler = _model_and_optimizer(cfg, len(classes), device)
+    model, opt, scaler = _model_and_optimizer(cfg, len(classes), device, uvs_size)
     gen = torch.Generator().manual_seed(cfg.seed)
-    history = []
-    from tqdm import tqdm
-
-    for epoch in tqdm(range(epochs), desc="final model", unit="epoch", disable=not progress, mininterval=5.0):
-        total, seen, seconds = train_epoch(model, opt, scaler, data, cfg.batch_size, gen, device)
-        history.append({"epoch": epoch, "train_loss": total / max(seen, 1), "train_seconds": seconds})
-        log.info("final model, epoch %d of %d: train loss %.4f", epoch + 1, epochs, history[-1]["train_loss"])
+    history, _ = _fit(model, opt, scaler, data, None, cfg, len(classes), device, gen, epochs=epochs, early_stop=False,
+                      desc="final model", progress=progress)
     bundle = make_bundle({k: v.detach().cpu() for k, v in model.state_dict().items()}, classes, asdict(cfg),
                          settings=settings, loso=loso, epochs=epochs, subjects=subjects, history=history)
     save_bundle(bundle, out)
@@ -230,12 +337,13 @@ def train_final(shards: list[str | Path], out: str | Path, cfg: TrainConfig, *, 
 
 def train_fold(train_shards: list[str | Path], test_shards: str | Path | list[str | Path], out_dir: str | Path,
                cfg: TrainConfig, *, fold: str | None = None, progress: bool = True) -> dict:
-    """Train on ``train_shards``, early-stop on their validation clips, test on ``test_shards`` (one
-    subject's shard for LOSO; every shard of one dataset for leave-one-dataset-out). ``fold`` names the
-    fold (default: the held-out subject(s)).
+    """Train on ``train_shards``, choose the tested weights on training subjects only (``cfg.validation``),
+    test on ``test_shards`` (one subject's shard for LOSO; every shard of one dataset for
+    leave-one-dataset-out). ``fold`` names the fold (default: the held-out subject(s)).
 
-    Writes ``predictions.csv``, ``metrics.json``, ``history.tsv`` and ``model.pt`` into ``out_dir``
-    (each atomically) and keeps ``checkpoint.pt`` there while training. Returns the fold's metrics.
+    Writes ``predictions.csv``, ``metrics.json`` (with ``selection``: the rule that picked the weights),
+    ``history.tsv`` and ``model.pt`` into ``out_dir`` (each atomically) and keeps ``checkpoint.pt``
+    there while training (a single training run resumes from it). Returns the fold's metrics.
     """
     out = Path(out_dir)
     out.mkdir(parents=True, exist_ok=True)
@@ -244,9 +352,10 @@ def train_fold(train_shards: list[str | Path], test_shards: str | Path | list[st
         torch.set_num_threads(cfg.threads)
     seed_everything(cfg.seed)
     device = pick_device(cfg.device)
-    train_all, train_subjects, classes = load_shards(list(train_shards), cfg.streams, augmented=True)
+    streams = data_streams(cfg)
+    train_all, train_subjects, classes = load_shards(list(train_shards), streams, augmented=True)
     test_shards = [test_shards] if isinstance(test_shards, (str, Path)) else list(test_shards)
-    test, test_subjects, test_classes = load_shards(test_shards, cfg.streams, augmented=False)
+    test, test_subjects, test_classes = load_shards(test_shards, streams, augmented=False)
     held_out = fold or "+".join(test_subjects)
     # a clip id is dataset/subject/clip: the same dataset/subject on both sides is a leak, whatever the shards say
     train_clip_subjects = {str(i).rsplit("/", 1)[0] for i in np.unique(train_all.ids)}
@@ -257,64 +366,89 @@ def train_fold(train_shards: list[str | Path], test_shards: str | Path | list[st
     if test_classes != classes:
         raise FoldError(f"test shard classes {test_classes} differ from training classes {classes}")
     n_classes = len(classes)
+    uvs_size = _uvs_size(train_all)
 
-    val_ids = validation_clips(train_all.ids, train_all.y.numpy(), cfg.val_fraction, cfg.seed)
-    is_val = np.isin(train_all.ids, list(val_ids))
-    train = train_all.subset(~is_val)
-    val = train_all.subset(is_val & (train_all.aug == 0))
-    log.info("fold %s: train %d samples (%d clips, subjects %s), validation %d clips, test %d clips; device %s",
-             held_out, len(train), len(np.unique(train.ids)), ",".join(train_subjects), len(val), len(test), device)
-    if len(val) == 0:
-        log.warning("fold %s: no class has two training clips, so there is no validation split: early stopping "
-                    "is off and the last epoch is kept (the test subject is never used to choose)", held_out)
-
+    # the validation split(s): never the held-out subject
+    val_ids: set[str] = set()
+    groups: list[list[str]] = []
+    if cfg.validation == "clips":
+        val_ids = validation_clips(train_all.ids, train_all.y.numpy(), cfg.val_fraction, cfg.seed)
+        is_val = np.isin(train_all.ids, list(val_ids))
+        splits = [(~is_val, is_val & (train_all.aug == 0))] if is_val.any() else []
+    elif cfg.validation == "subjects":
+        sample_subjects = train_all.subjects.astype(str)
+        groups = subject_splits(list(np.unique(sample_subjects)), cfg)
+        splits = [(~np.isin(sample_subjects, g), np.isin(sample_subjects, g) & (train_all.aug == 0)) for g in groups]
+    else:
+        splits = []
+    if cfg.validation != "none" and not splits:
+        log.warning("fold %s: no validation split is possible (too few training clips or subjects): the last of "
+                    "%d epochs is tested (the test subject is never used to choose)", held_out, cfg.max_epochs)
     if device.type == "cuda":  # the fold's samples fit on the GPU as uint8: copy them there once
-        train, val, test = train.to(device), val.to(device), test.to(device)
-    model, opt, scaler = _model_and_optimizer(cfg, n_classes, device)
-    gen = torch.Generator().manual_seed(cfg.seed)
-    history: list[dict] = []
-    best = {"epoch": -1, "value": math.inf, "state": copy.deepcopy(model.state_dict())}
-    start_epoch = 0
+        train_all, test = train_all.to(device), test.to(device)
+
     ckpt_path = out / "checkpoint.pt"
     cfg_dict = asdict(cfg)
+    inner: list[list[dict]] = []
+    if len(splits) > 1:
+        # several subject-disjoint splits: average their curves, choose the epoch, retrain on every training subject
+        for i, (tr, va) in enumerate(splits):
+            m, o, sc = _model_and_optimizer(cfg, n_classes, device, uvs_size)
+            g = torch.Generator().manual_seed(cfg.seed + 1000 * (i + 1))
+            h, _ = _fit(m, o, sc, train_all.subset(tr), train_all.subset(va), cfg, n_classes, device, g,
+                        epochs=cfg.max_epochs, early_stop=False, desc=f"fold {held_out} split {i + 1}", progress=progress)
+            inner.append(h)
+        curves = np.array([[r["monitored"] for r in h] for h in inner])
+        mean_curve = curves.mean(axis=0)
+        eligible = np.arange(len(mean_curve)) >= cfg.min_epochs
+        chosen = int(np.flatnonzero(eligible)[np.argmin(mean_curve[eligible])]) if eligible.any() else len(mean_curve) - 1
+        train, val, epochs, early_stop = train_all, None, chosen + 1, False
+    elif splits:
+        tr, va = splits[0]
+        train, val, epochs, early_stop = train_all.subset(tr), train_all.subset(va), cfg.max_epochs, True
+    else:
+        train, val, epochs, early_stop = train_all, None, cfg.max_epochs, False
+    log.info("fold %s: train %d samples (%d clips, subjects %s), validation %d clips, test %d clips; device %s; %s",
+             held_out, len(train), len(np.unique(train.ids)), ",".join(train_subjects), 0 if val is None else len(val),
+             len(test), device, cfg.selection_rule())
+
+    model, opt, scaler = _model_and_optimizer(cfg, n_classes, device, uvs_size)
+    gen = torch.Generator().manual_seed(cfg.seed)
+    history: list[dict] = []
+    selector, start_epoch = None, 0
     if ckpt_path.exists():
         ckpt = torch.load(ckpt_path, map_location=device, weights_only=False)
-        if ckpt.get("config") == cfg_dict and ckpt.get("fold") == held_out:
+        if ckpt.get("config") == cfg_dict and ckpt.get("fold") == held_out and ckpt.get("epochs") == epochs:
             model.load_state_dict(ckpt["model"])
             opt.load_state_dict(ckpt["optimizer"])
-            history, best, start_epoch = ckpt["history"], ckpt["best"], ckpt["epoch"] + 1
+            history, start_epoch = ckpt["history"], ckpt["epoch"] + 1
+            selector = _Selector(cfg, val is not None and len(val) > 0, ckpt["selector"])
             gen.set_state(ckpt["generator"])
             torch.set_rng_state(ckpt["torch_rng"])
             log.info("resumed from %s at epoch %d", ckpt_path, start_epoch)
         else:
             log.warning("ignoring %s: it was made with another configuration", ckpt_path)
 
-    from tqdm import tqdm
-
-    bar = tqdm(range(start_epoch, cfg.max_epochs), desc=f"fold {held_out}", unit="epoch", disable=not progress,
-               initial=start_epoch, total=cfg.max_epochs, mininterval=5.0)
-    for epoch in bar:
-        if epoch - best["epoch"] > cfg.patience and best["epoch"] >= 0:
-            break
-        total, seen, train_time = train_epoch(model, opt, scaler, train, cfg.batch_size, gen, device)
-        v = _evaluate(model, val, device, n_classes)
-        history.append({"epoch": epoch, "train_loss": total / max(seen, 1), "val_loss": v["loss"],
-                        "val_accuracy": v["accuracy"], "val_uf1": v["uf1"], "train_seconds": train_time,
-                        "samples_per_second": seen / max(train_time, 1e-9)})
-        if len(val) == 0:
-            value = -epoch  # no validation data: the last epoch wins
-        else:
-            value = v["loss"] if cfg.monitor == "loss" else -v["uf1"]
-        if value < best["value"]:
-            best = {"epoch": epoch, "value": value, "state": copy.deepcopy(model.state_dict())}
-        bar.set_postfix(train=f"{history[-1]['train_loss']:.3f}", val=f"{v['loss']:.3f}", best=best["epoch"])
-        log.info("epoch %d: train loss %.4f, val loss %.4f, val acc %.3f, val UF1 %.3f, %.0f samples/s", epoch,
-                 history[-1]["train_loss"], v["loss"], v["accuracy"], v["uf1"], history[-1]["samples_per_second"])
+    def checkpoint(epoch, hist, sel):
         with atomic_path(ckpt_path) as tmp:
-            torch.save({"model": model.state_dict(), "optimizer": opt.state_dict(), "epoch": epoch,
-                        "history": history, "best": best, "generator": gen.get_state(),
+            torch.save({"model": model.state_dict(), "optimizer": opt.state_dict(), "epoch": epoch, "epochs": epochs,
+                        "history": hist, "selector": sel.state(), "generator": gen.get_state(),
                         "torch_rng": torch.get_rng_state(), "config": cfg_dict, "fold": held_out}, tmp)
 
+    history, selector = _fit(model, opt, scaler, train, val, cfg, n_classes, device, gen, epochs=epochs,
+                             early_stop=early_stop, desc=f"fold {held_out}", progress=progress, history=history,
+                             selector=selector, start_epoch=start_epoch, on_epoch=checkpoint)
+    best = selector.best
+    if best["state"] is None:  # min_epochs beyond the epochs run: the last epoch is tested
+        best = {"epoch": len(history) - 1, "value": math.nan, "state": copy.deepcopy(model.state_dict())}
+    if len(splits) > 1:
+        best = {**best, "epoch": epochs - 1}
+        for r, m in zip(history, curves.mean(axis=0)):  # the averaged inner curves, for the report's plot
+            r["monitored"] = float(m)
+        for key in ("val_loss", "val_uf1", "val_accuracy"):
+            means = np.nanmean(np.array([[r[key] for r in h] for h in inner]), axis=0)
+            for r, m in zip(history, means):
+                r[key] = float(m)
     model.load_state_dict(best["state"])
     probs = predict(model, test, device)
     pred = probs.argmax(1)
@@ -325,11 +459,18 @@ def train_fold(train_shards: list[str | Path], test_shards: str | Path | list[st
                                 "label": [classes[i] for i in y], "pred": [classes[i] for i in pred]})
     for j, c in enumerate(classes):
         predictions[f"p_{c}"] = probs[:, j]
+    n_val = 0 if val is None else len(val)
+    selection = {"rule": cfg.selection_rule() if splits or cfg.validation == "none"
+                 else f"fixed {cfg.max_epochs} epochs (no validation split was possible)",
+                 "validation": cfg.validation if splits else "none", "monitor": cfg.monitor, "smoothing": cfg.smoothing,
+                 "min_epochs": cfg.min_epochs, "patience": cfg.patience, "splits": len(splits),
+                 "validation_subjects": groups, "epoch": best["epoch"]}
     metrics = {
         "fold": held_out, "test_subjects": test_subjects, "train_subjects": train_subjects,
         "train_shards": [str(p) for p in train_shards], "test_shards": [str(p) for p in test_shards],
-        "classes": classes, "n_train_samples": len(train), "n_validation_clips": len(val), "n_test": len(test),
-        "validation_clips": sorted(val_ids), "early_stopping": len(val) > 0,
+        "classes": classes, "model": cfg.model, "streams": list(streams),
+        "n_train_samples": len(train), "n_validation_clips": n_val, "n_test": len(test),
+        "validation_clips": sorted(val_ids), "early_stopping": early_stop and n_val > 0, "selection": selection,
         "best_epoch": best["epoch"], "epochs_run": len(history),
         "accuracy": fold_scores["accuracy"], "uf1": fold_scores["uf1"], "uar": fold_scores["uar"],
         "confusion": fold_scores["confusion"].tolist(), "device": str(device),
@@ -346,6 +487,7 @@ def train_fold(train_shards: list[str | Path], test_shards: str | Path | list[st
     with atomic_path(out / "metrics.json") as tmp:
         tmp.write_text(json.dumps(metrics, indent=2) + "\n")
     ckpt_path.unlink(missing_ok=True)
-    log.info("fold %s: best epoch %d of %d, test accuracy %.3f, UF1 %.3f (%d clips) in %.0f s", held_out,
-             best["epoch"], len(history), metrics["accuracy"], metrics["uf1"], len(test), metrics["seconds"])
+    log.info("fold %s: tested epoch %d of %d (%s), test accuracy %.3f, UF1 %.3f (%d clips) in %.0f s", held_out,
+             best["epoch"], len(history), selection["rule"], metrics["accuracy"], metrics["uf1"], len(test),
+             metrics["seconds"])
     return metrics

@@ -17,7 +17,8 @@ class TrainConfig:
     # settings that change where or how fast a fold runs, not what it learns (not in the run's tag)
     NOT_LEARNED: ClassVar[tuple[str, ...]] = ("device", "threads", "mem_mb", "runtime")
 
-    streams: tuple[str, ...] = ("flow", "gray", "masked")
+    model: str = "mscnn"        # a registered training model: mscnn, ststnet, offapexnet
+    streams: tuple[str, ...] = ("flow", "gray", "masked")  # MSCNN's streams (ststnet/offapexnet read uvs)
     width: int = 64
     dense: int = 256
     dropout: float = 0.0
@@ -29,9 +30,17 @@ class TrainConfig:
     weight_decay: float = 5e-4
     batch_size: int = 64
     max_epochs: int = 200
-    patience: int = 20
-    val_fraction: float = 0.2
-    monitor: str = "loss"  # loss (lower is better) or uf1 (higher is better) on the validation clips
+    # Which weights are tested; never the held-out subject (see docs/training.md, "Choosing the epoch"):
+    validation: str = "clips"   # clips: a share of the training clips | subjects: whole training subjects | none: fixed epochs
+    val_splits: int = 1         # subjects: >1 averages the curves of that many subject-disjoint splits, then retrains
+    val_fraction: float = 0.2   # share of the clips (or subjects) held out for validation
+    monitor: str = "loss"       # loss (lower is better) or uf1 (higher is better) on the validation set
+    smoothing: int = 1          # moving average of the monitored value over this many epochs
+    min_epochs: int = 0         # no epoch before this is chosen, and early stopping waits for it
+    patience: int = 20          # stop after this many epochs without a better (smoothed) value
+    schedule: str = "constant"  # learning rate: constant | cosine (to 0 at max_epochs)
+    warmup_epochs: int = 0      # linear warm-up of the learning rate over these epochs
+    label_smoothing: float = 0.0
     seed: int = 0
     device: str = "auto"
     amp: bool = True  # mixed precision on CUDA
@@ -41,7 +50,29 @@ class TrainConfig:
 
     def __post_init__(self):
         self.streams = tuple(self.streams)
-        if self.monitor not in ("loss", "uf1"):
-            raise MicroexprError(f"monitor must be 'loss' or 'uf1', got {self.monitor!r}")
+        problems = []
+        for key, allowed in (("monitor", ("loss", "uf1")), ("validation", ("clips", "subjects", "none")),
+                             ("schedule", ("constant", "cosine"))):
+            if getattr(self, key) not in allowed:
+                problems.append(f"{key} must be one of {', '.join(allowed)}, got {getattr(self, key)!r}")
         if not 0 < self.val_fraction < 1:
-            raise MicroexprError(f"val_fraction must be in (0, 1), got {self.val_fraction}")
+            problems.append(f"val_fraction must be in (0, 1), got {self.val_fraction}")
+        for key in ("val_splits", "smoothing"):
+            if getattr(self, key) < 1:
+                problems.append(f"{key} must be at least 1, got {getattr(self, key)}")
+        if not 0 <= self.label_smoothing < 1:
+            problems.append(f"label_smoothing must be in [0, 1), got {self.label_smoothing}")
+        if problems:
+            raise MicroexprError("train: " + "; ".join(problems))
+
+    def selection_rule(self) -> str:
+        """In words: how this configuration picks the weights that are tested."""
+        if self.validation == "none":
+            return f"fixed {self.max_epochs} epochs on every training subject, no validation (the last epoch is tested)"
+        where = ("a stratified {:.0%} of the training clips".format(self.val_fraction) if self.validation == "clips"
+                 else f"{self.val_fraction:.0%} of the training subjects held out whole"
+                 + (f", averaged over {self.val_splits} subject-disjoint splits, then retrained on every training subject "
+                    "for the chosen epochs" if self.val_splits > 1 else ""))
+        smooth = f" ({self.smoothing}-epoch moving average)" if self.smoothing > 1 else ""
+        return (f"best validation {self.monitor}{smooth} on {where}; epochs {self.min_epochs}..{self.max_epochs - 1}, "
+                f"patience {self.patience}")

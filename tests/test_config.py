@@ -135,3 +135,43 @@ def test_a_study_is_one_table_entry(monkeypatch):
     assert [(r["variant"], r["seed"], r["train_settings"]["width"], r["train_settings"]["seed"]) for r in runs] == [
         ("8", 0, 8, 0), ("16", 0, 16, 0), ("8", 1, 8, 1), ("16", 1, 16, 1)]
     assert all(r["evm_settings"] == {"alpha": 8} for r in runs)
+
+
+@pytest.mark.parametrize("change,message", [
+    ({"dataset": {"classes": ["happiness", "happiness"]}}, "config key 'dataset.classes' lists 'happiness' more than once"),
+    ({"dataset": {"classes": ["happiness"]}}, "config key 'dataset.classes' needs at least two different classes"),
+    ({"name": ".."}, "config key 'name': run name '..' is not a safe name"),
+    ({"evm": {"low_hz": 20.0, "high_hz": 5.0}}, "the band needs low_hz < high_hz"),
+    ({"dataset": {"format": "casme3a", "classes": "all"}}, "config key 'evm.high_hz' (20.0) is above half the frame rate of casme3a (30 fps)"),
+    ({"train": {"pretrained": "/nowhere/resnet18.pth"}}, "config key 'train.pretrained': file not found: /nowhere/resnet18.pth"),
+    ({"train": {"device": "tpu"}}, "config key 'train.device' is 'tpu'; allowed: auto, cpu, cuda"),
+])
+def test_checks_across_keys_name_the_key(change, message):
+    from microexpr.config import plan_errors
+
+    cfg = default()
+    for section, values in change.items():
+        if isinstance(values, dict):
+            cfg[section].update(values)
+        else:
+            cfg[section] = values
+    validate_config(cfg, SCHEMA)
+    assert any(message in e for e in plan_errors(cfg)), plan_errors(cfg)
+    assert plan_errors(validate_config(default(), SCHEMA)) == []
+
+
+@pytest.mark.parametrize("name", ["megc2019.yaml", "synthetic_hard.yaml"])
+def test_small_data_configs_are_valid(name):
+    from microexpr.config import plan_errors
+
+    cfg = default()
+    for key, value in yaml.safe_load((ROOT / "config" / name).read_text()).items():
+        if isinstance(value, dict):
+            cfg.setdefault(key, {}).update(value)
+        else:
+            cfg[key] = value
+    validate_config(cfg, SCHEMA)
+    assert plan_errors(cfg) == [] and cfg["train"]["model"] == "ststnet"
+    if name == "megc2019.yaml":
+        assert cfg["dataset"]["format"] == ["casme2", "samm", "smic"] and cfg["dataset"]["classes"] == "megc2019"
+        assert cfg["train"]["validation"] == "subjects"

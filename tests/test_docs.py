@@ -37,7 +37,7 @@ def test_relative_links_resolve(page):
 @pytest.mark.parametrize("page", PAGES, ids=lambda p: p.name)
 def test_config_keys_named_in_the_docs_exist(page):
     keys = _schema_keys()
-    named = set(re.findall(rf"`((?:{'|'.join(SECTIONS)})\.[a-z_]+(?:\.[a-z_]+)?)", page.read_text()))
+    named = set(re.findall(rf"`((?:{'|'.join(SECTIONS)})\.[a-z_0-9]+(?:\.[a-z_0-9]+)?)", page.read_text()))
     missing = sorted(k for k in named if k not in keys)
     assert not missing, f"{page.name} names config keys the schema does not have: {missing}"
 
@@ -54,3 +54,11 @@ def test_mkdocs_nav_lists_every_page():
     nav = yaml.safe_load((ROOT / "mkdocs.yml").read_text())["nav"]
     listed = {next(iter(item.values())) for item in nav}
     assert listed == {p.name for p in (ROOT / "docs").glob("*.md")}
+
+
+def test_the_configuration_reference_is_the_schema():
+    from microexpr.config import load_yaml, reference_markdown
+
+    made = reference_markdown(load_yaml(ROOT / "config" / "schemas" / "config.schema.yaml"))
+    assert (ROOT / "docs" / "config-reference.md").read_text() == made, \
+        "regenerate: python -m microexpr config-reference > docs/config-reference.md"

@@ -6,7 +6,7 @@ import numpy as np
 import pytest
 import torch
 
-from microexpr.models import FeatureOversampler, create_model, list_models, load_torchvision_weights
+from microexpr.models import FeatureOversampler, count_parameters, create_model, list_models, load_torchvision_weights
 
 
 def torchvision_resnet18_spec():
@@ -69,10 +69,48 @@ def test_every_registered_model_trains_a_step(name):
                 assert logits.shape == (9, 4)  # balanced to 3 per present class
                 model.eval()
                 assert model(_inputs(streams)).shape == (6, 4)
+    elif name in ("ststnet", "offapexnet"):
+        model = create_model(name, num_classes=3, sampler="random")
+        y = torch.tensor([0, 0, 0, 1, 2, 2])
+        logits = _check_step(model, lambda: model.forward_train({"uvs": torch.randn(6, 3, 28, 28)}, y))
+        assert logits.shape == (9, 3)
+        model.eval()
+        assert model({"uvs": torch.randn(5, 3, 28, 28)}).shape == (5, 3)
     else:
         model = create_model(name, width=8, num_classes=7)
         logits = _check_step(model, lambda: model(torch.randn(4, 3, 32, 32)))
         assert logits.shape == (4, 7)
+
+
+def test_small_models_follow_their_papers_design():
+    """Parameter counts written out from the designs (not read from our modules)."""
+    def conv(cin, cout, k):
+        return cin * cout * k * k + cout
+
+    def dense(fin, fout):
+        return fin * fout + fout
+
+    for classes in (3, 5):
+        # STSTNet: 3x3 convs with 3, 5, 8 filters on 3 channels; 28 -> max-pool 3/3 -> 10 -> avg-pool 2 -> 5
+        ststnet = conv(3, 3, 3) + conv(3, 5, 3) + conv(3, 8, 3) + dense(16 * 5 * 5, classes)
+        assert count_parameters(create_model("ststnet", num_classes=classes)) == ststnet
+        # OFF-ApexNet: per stream (u, v) conv 5x5 x6, pool, conv 5x5 x16, pool: 28 -> 14 -> 7; two dense 1024
+        stream = conv(1, 6, 5) + conv(6, 16, 5)
+        off = 2 * stream + dense(2 * 16 * 7 * 7, 1024) + dense(1024, 1024) + dense(1024, classes)
+        assert count_parameters(create_model("offapexnet", num_classes=classes)) == off
+    assert count_parameters(create_model("ststnet", num_classes=3)) == 1651
+    with pytest.raises(ValueError, match=r"N x 3 x 28 x 28"):
+        create_model("ststnet", num_classes=3)({"uvs": torch.randn(2, 3, 32, 32)})
+
+
+def test_fold_models_declare_their_streams():
+    from microexpr.models import fold_models, model_streams
+
+    assert fold_models() == ["mscnn", "offapexnet", "ststnet"]
+    assert model_streams("mscnn", ("flow", "gray")) == ("flow", "gray")
+    assert model_streams("ststnet", ("flow", "gray")) == ("uvs",)
+    with pytest.raises(ValueError, match="registered: mscnn, offapexnet, ststnet"):
+        model_streams("resnet18", ())
 
 
 def test_mscnn_rejects_bad_streams():
@@ -186,3 +224,13 @@ def test_oversampler_is_inactive_in_evaluation_and_for_none():
     assert (labels == 1).sum() == 4 and torch.allclose(out[5:], z[4].expand(3, 3))
     with pytest.raises(ValueError, match="sampler"):
         FeatureOversampler("tomek")
+
+
+def test_schema_lists_the_registered_training_models():
+    import yaml
+
+    from conftest import ROOT
+    from microexpr.models import fold_models
+
+    schema = yaml.safe_load((ROOT / "config" / "schemas" / "config.schema.yaml").read_text())
+    assert schema["properties"]["train"]["properties"]["model"]["enum"] == fold_models()

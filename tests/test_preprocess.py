@@ -123,3 +123,19 @@ def test_padding_uses_frames_that_exist(dataset):
     assert numbers[0] == row.onset - 3 and numbers[-1] == row.offset + 3
     frames, numbers = read_segment(row, pad=1000)  # clamps to the clip's first and last frame
     assert len(numbers) == len(frames) and numbers[0] < row.onset
+
+
+def test_uvs_stream_follows_the_augmentation():
+    """A flip negates u (and mirrors every channel); a rotation turns (u, v); zero motion is mid-gray."""
+    from microexpr.flow import optical_strain, transform_flow, uvs_image
+
+    y, x = np.mgrid[0:56, 0:56].astype(np.float32)
+    flow = np.dstack([0.8 * np.exp(-((x - 20) ** 2 + (y - 30) ** 2) / 60), -0.5 * np.exp(-((x - 36) ** 2 + (y - 18) ** 2) / 40)])
+    base = uvs_image(flow, 28).astype(int)
+    assert base.shape == (28, 28, 3) and abs(base[0, 0, 0] - 128) <= 1 and abs(base[0, 0, 1] - 128) <= 1
+    flipped = uvs_image(transform_flow(flow, flip=True, angle=0.0), 28).astype(int)
+    assert np.abs(flipped[:, :, 0] - (255 - base[:, ::-1, 0])).max() <= 1
+    assert np.abs(flipped[:, :, 1:] - base[:, ::-1, 1:]).max() <= 1
+    rotated = transform_flow(flow, flip=False, angle=10.0)
+    assert np.allclose(optical_strain(rotated).max(), optical_strain(flow).max(), rtol=0.1)
+    assert np.array_equal(uvs_image(np.zeros((40, 40, 2), np.float32), 28)[..., 2], np.zeros((28, 28), np.uint8))

@@ -126,3 +126,60 @@ def test_without_validation_clips_the_last_epoch_is_kept(tmp_path, shards):
         b.attrs.update(dict(a.attrs))
     m = train_fold([one], shards["sub01"], tmp_path / "fold", config(max_epochs=3), progress=False)
     assert not m["early_stopping"] and m["best_epoch"] == 2 and m["epochs_run"] == 3
+
+
+# ---------------------------------------------------------------- selection rules (never the test subject)
+
+def test_subject_wise_validation_holds_out_whole_training_subjects(shards, tmp_path):
+    m = train_fold([shards["sub02"], shards["sub03"]], shards["sub01"], tmp_path,
+                   config(validation="subjects", monitor="uf1", smoothing=2), progress=False)
+    sel = m["selection"]
+    assert sel["validation"] == "subjects" and sel["splits"] == 1 and sel["smoothing"] == 2
+    (val_subjects,) = sel["validation_subjects"]
+    assert len(val_subjects) == 1 and val_subjects[0] in ("sub02", "sub03")
+    assert m["n_validation_clips"] == 5 and m["validation_clips"] == []  # every clip of that subject, originals only
+    assert "training subjects held out whole" in sel["rule"] and "2-epoch moving average" in sel["rule"]
+    history = pd.read_csv(tmp_path / "history.tsv", sep="\t")
+    smoothed = (-history.val_uf1).rolling(2, min_periods=1).mean()
+    assert np.allclose(history.monitored, smoothed)
+    assert m["best_epoch"] == int(smoothed.idxmin())
+
+
+def test_fixed_epochs_mode_tests_the_last_epoch(shards, tmp_path):
+    m = train_fold([shards["sub02"], shards["sub03"]], shards["sub01"], tmp_path,
+                   config(validation="none", max_epochs=3), progress=False)
+    assert m["best_epoch"] == 2 and m["epochs_run"] == 3 and not m["early_stopping"] and m["n_validation_clips"] == 0
+    assert m["selection"]["rule"].startswith("fixed 3 epochs") and m["selection"]["validation"] == "none"
+
+
+def test_several_subject_splits_choose_the_epoch_then_retrain(shards, tmp_path):
+    m = train_fold([shards["sub02"], shards["sub03"]], shards["sub01"], tmp_path,
+                   config(validation="subjects", val_splits=2, max_epochs=4, min_epochs=1), progress=False)
+    sel = m["selection"]
+    assert sel["splits"] == 2 and sorted(sum(sel["validation_subjects"], [])) == ["sub02", "sub03"]
+    assert 1 <= m["best_epoch"] <= 3 and m["epochs_run"] == m["best_epoch"] + 1  # retrained for the chosen epochs
+    assert m["n_train_samples"] == 100  # every training subject, all augmentations
+
+
+def test_min_epochs_and_schedule(shards, tmp_path):
+    m = train_fold([shards["sub02"], shards["sub03"]], shards["sub01"], tmp_path,
+                   config(min_epochs=3, max_epochs=4, schedule="cosine", warmup_epochs=1, label_smoothing=0.1),
+                   progress=False)
+    assert m["best_epoch"] == 3
+    history = pd.read_csv(tmp_path / "history.tsv", sep="\t")
+    cfg = config(max_epochs=4, schedule="cosine", warmup_epochs=1)
+    assert np.allclose(history.lr, [0.01 * train_mod.lr_factor(cfg, e) for e in range(4)])
+    assert np.allclose([train_mod.lr_factor(cfg, e) for e in range(4)], [0.5, 1.0, 0.75, 0.25])
+
+
+def test_ststnet_trains_a_fold_on_the_uvs_stream(shards, tmp_path):
+    m = train_fold([shards["sub02"], shards["sub03"]], shards["sub01"], tmp_path,
+                   config(model="ststnet", validation="subjects", max_epochs=3), progress=False)
+    assert m["model"] == "ststnet" and m["streams"] == ["uvs"] and m["n_test"] == 5
+
+
+def test_bad_selection_settings_are_named():
+    with pytest.raises(train_mod.MicroexprError, match="validation must be one of clips, subjects, none"):
+        config(validation="test")
+    with pytest.raises(train_mod.MicroexprError, match="smoothing must be at least 1"):
+        config(smoothing=0)

@@ -100,6 +100,8 @@ class SynthConfig:
     sheet_version: str = "2019"  # CASME II only: 2019 (Subject text, blank columns) or 2014
     quirks: bool = True         # plant the sheet rows real datasets have (see module docstring)
     uncropped: bool = False     # the face at a random place on a scene twice its size (for face detection)
+    subject_motion: float = 0.0   # px: a motion of the subject's own (two random AUs) in every clip, whatever the class
+    class_variation: float = 0.0  # degrees: each subject turns each class's motion by its own angle (std)
     jpeg_quality: int = 95
 
     def validate(self) -> None:
@@ -116,7 +118,7 @@ class SynthConfig:
                 problems.append(f"{name} must be a positive integer, got {getattr(self, name)!r}")
         if self.height < 48 or self.width < 48:
             problems.append(f"frames must be at least 48x48, got {self.height}x{self.width}")
-        for name in ("amplitude", "noise", "jitter"):
+        for name in ("amplitude", "noise", "jitter", "subject_motion", "class_variation"):
             if not isinstance(getattr(self, name), (int, float)) or getattr(self, name) < 0:
                 problems.append(f"{name} must be a non-negative number, got {getattr(self, name)!r}")
         if self.layout not in ("cropped", "raw"):
@@ -431,6 +433,7 @@ def generate(cfg: SynthConfig, out: str | Path, *, overwrite: bool = False, prog
             rng = np.random.default_rng(np.random.SeedSequence([cfg.seed, GENERATOR_VERSION, si, ci, 7]))
             face = faces[p.subject]
             flow = motion_field(face, p.aus, p.gains, cfg.amplitude, face.image.shape[0], face.image.shape[1], rng)
+            flow = _subject_style(cfg, si, p.label, face, flow)
             numbers = np.arange(p.first, p.last + 1)
             env = envelope(numbers, p.onset, p.apex, p.offset)
             jit = smooth_jitter(rng, len(numbers), cfg.jitter, fps)
@@ -463,6 +466,25 @@ def generate(cfg: SynthConfig, out: str | Path, *, overwrite: bool = False, prog
         (root / "synthetic.json").write_text(json.dumps(meta, indent=2) + "\n")
     log.info("wrote %d synthetic %s clips of %d subjects to %s", len(plans), cfg.format, cfg.subjects, out)
     return out
+
+
+def _subject_style(cfg: SynthConfig, si: int, label: str, face: Face, flow: np.ndarray) -> np.ndarray:
+    """The hard preset's subject effects (none at the defaults, which leave every draw as it was): the
+    class motion turned by an angle of the subject's own for that class, plus a motion of the subject's
+    own in every clip. Both differ between subjects, so a model that learns them fits the training
+    subjects' clips but not an unseen subject."""
+    if cfg.class_variation:
+        labels = sorted(layout_of(cfg.format).classes)
+        rng = np.random.default_rng(np.random.SeedSequence([cfg.seed, GENERATOR_VERSION, si, labels.index(label), 99]))
+        t = np.deg2rad(rng.normal(0.0, cfg.class_variation))
+        u, v = flow[..., 0].copy(), flow[..., 1].copy()
+        flow = np.stack([np.cos(t) * u - np.sin(t) * v, np.sin(t) * u + np.cos(t) * v], axis=-1).astype(np.float32)
+    if cfg.subject_motion:
+        rng = np.random.default_rng(np.random.SeedSequence([cfg.seed, GENERATOR_VERSION, si, 98]))
+        aus = tuple(rng.choice(sorted(ACTION_UNITS), size=2, replace=False))
+        gains = tuple(float(g) for g in rng.uniform(0.6, 1.0, 2))
+        flow = flow + motion_field(face, aus, gains, cfg.subject_motion, flow.shape[0], flow.shape[1], rng)
+    return flow
 
 
 def read_ground_truth(root: str | Path) -> pd.DataFrame:

@@ -1,23 +1,52 @@
-"""Model registry: ``@register_model`` names a constructor; ``create_model(name, **kw)`` builds it."""
+"""Model registry: ``@register_model`` names a constructor; ``create_model(name, **kw)`` builds it.
+
+Models a LOSO fold can train (``train.model``) are registered with the streams they consume:
+``@register_model(streams=("uvs",))``, or ``streams="configured"`` for a model that takes the streams
+``train.streams`` lists (MSCNN). They take a dict of stream tensors and have ``forward_train(inputs,
+labels, generator)``, which returns logits and labels after the in-network over-sampler. Models
+registered without streams (ResNet-18) are building blocks.
+"""
 
 from __future__ import annotations
 
-from collections.abc import Callable
+import inspect
+from collections.abc import Callable, Sequence
 
 import torch.nn as nn
 
 _REGISTRY: dict[str, Callable[..., nn.Module]] = {}
+_STREAMS: dict[str, tuple[str, ...] | str] = {}
 
 
-def register_model(fn: Callable[..., nn.Module]) -> Callable[..., nn.Module]:
-    if fn.__name__ in _REGISTRY:
-        raise ValueError(f"model {fn.__name__!r} registered twice")
-    _REGISTRY[fn.__name__] = fn
-    return fn
+def register_model(fn: Callable[..., nn.Module] | None = None, *, streams: Sequence[str] | str | None = None):
+    """Register a constructor under its function name (usable bare or with ``streams=``)."""
+
+    def add(f: Callable[..., nn.Module]) -> Callable[..., nn.Module]:
+        if f.__name__ in _REGISTRY:
+            raise ValueError(f"model {f.__name__!r} registered twice")
+        _REGISTRY[f.__name__] = f
+        if streams is not None:
+            _STREAMS[f.__name__] = streams if isinstance(streams, str) else tuple(streams)
+        return f
+
+    return add(fn) if fn is not None else add
 
 
 def list_models() -> list[str]:
     return sorted(_REGISTRY)
+
+
+def fold_models() -> list[str]:
+    """The models ``train.model`` may name."""
+    return sorted(_STREAMS)
+
+
+def model_streams(name: str, configured: Sequence[str]) -> tuple[str, ...]:
+    """The streams model ``name`` reads (``configured``: ``train.streams``, for models that take them)."""
+    if name not in _STREAMS:
+        raise ValueError(f"unknown model {name!r} for training; registered: {', '.join(fold_models())}")
+    declared = _STREAMS[name]
+    return tuple(configured) if declared == "configured" else declared
 
 
 def create_model(name: str, **kwargs) -> nn.Module:
@@ -26,10 +55,23 @@ def create_model(name: str, **kwargs) -> nn.Module:
     return _REGISTRY[name](**kwargs)
 
 
-from . import mscnn, resnet  # noqa: E402,F401  (registers the models)
+def create_fold_model(name: str, **settings) -> nn.Module:
+    """Build a training model from every training setting, passing each constructor the ones it takes."""
+    model_streams(name, settings.get("streams", ()))  # an unknown name is refused with the list
+    accepted = inspect.signature(_REGISTRY[name]).parameters
+    return _REGISTRY[name](**{k: v for k, v in settings.items() if k in accepted})
+
+
+def count_parameters(model: nn.Module) -> int:
+    return sum(p.numel() for p in model.parameters())
+
+
+from . import mscnn, resnet, small  # noqa: E402,F401  (registers the models)
 from .mscnn import MSCNN  # noqa: E402
 from .oversample import OVERSAMPLERS, FeatureOversampler  # noqa: E402
 from .resnet import ResNet, load_torchvision_weights  # noqa: E402
+from .small import OffApexNet, STSTNet  # noqa: E402
 
-__all__ = ["register_model", "list_models", "create_model", "MSCNN", "ResNet", "FeatureOversampler",
-           "OVERSAMPLERS", "load_torchvision_weights"]
+__all__ = ["register_model", "list_models", "fold_models", "model_streams", "create_model", "create_fold_model",
+           "count_parameters", "MSCNN", "STSTNet", "OffApexNet", "ResNet", "FeatureOversampler", "OVERSAMPLERS",
+           "load_torchvision_weights"]

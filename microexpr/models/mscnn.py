@@ -53,7 +53,7 @@ class MSCNN(nn.Module):
         return self.classifier(z), y
 
 
-@register_model
+@register_model(streams="configured")
 def mscnn(num_classes: int = 5, streams: Sequence[str] = STREAMS, width: int = 64, dense: int = 256,
           sampler: str = "random", k_neighbors: int = 5, dropout: float = 0.0, pretrained: str | None = None) -> MSCNN:
     return MSCNN(num_classes, streams, width, dense, sampler, k_neighbors, dropout, pretrained)

@@ -1,0 +1,105 @@
+"""The field's small baselines on the 28 x 28 u/v/optical-strain input (the ``uvs`` stream), written
+from their papers' descriptions (no code of theirs is used):
+
+* **STSTNet** (Liong, See, Wong and Phan, 2019, "Shallow Triple Stream Three-dimensional CNN for
+  micro-expression recognition"): three parallel 3x3 convolutions over the u/v/strain image with 3, 5
+  and 8 filters ('same' padding, ReLU, 3x3 max-pooling with stride 3), their maps concatenated
+  (16 channels), 2x2 average pooling, and one dense layer to the classes. 28 -> 10 -> 5: the dense
+  layer sees 16 x 5 x 5 = 400 features.
+* **OFF-ApexNet** (Gan, Liong, Yau, Huang and Tan, 2019, "OFF-ApexNet on micro-expression recognition
+  system"): two streams, one on u and one on v, each conv 5x5 x 6 -> 2x2 max-pool -> conv 5x5 x 16 ->
+  2x2 max-pool ('same' padding, ReLU), flattened and concatenated (2 x 16 x 7 x 7 = 1568), two dense
+  layers of 1024 units with ReLU and dropout, and the classifier.
+
+Both end, like MSCNN, in the in-network over-sampler (training only) just before the classifier.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+
+import torch
+import torch.nn as nn
+
+from . import register_model
+from .oversample import FeatureOversampler
+
+
+class _Classifier(nn.Module):
+    """features(inputs) -> over-sampler (training) -> linear classifier."""
+
+    def __init__(self, features: int, num_classes: int, sampler: str, k_neighbors: int):
+        super().__init__()
+        self.oversampler = FeatureOversampler(sampler, k_neighbors)
+        self.classifier = nn.Linear(features, num_classes)
+
+    def features(self, inputs: Mapping[str, torch.Tensor]) -> torch.Tensor:  # pragma: no cover - abstract
+        raise NotImplementedError
+
+    def forward(self, inputs: Mapping[str, torch.Tensor]) -> torch.Tensor:
+        return self.classifier(self.features(inputs))
+
+    def forward_train(self, inputs: Mapping[str, torch.Tensor], labels: torch.Tensor,
+                      generator: torch.Generator | None = None) -> tuple[torch.Tensor, torch.Tensor]:
+        z, y = self.oversampler(self.features(inputs), labels, generator)
+        return self.classifier(z), y
+
+
+def _uvs(inputs: Mapping[str, torch.Tensor], size: int) -> torch.Tensor:
+    if "uvs" not in inputs:
+        raise KeyError("inputs lack stream 'uvs'")
+    x = inputs["uvs"]
+    if x.shape[1] != 3 or x.shape[-1] != size or x.shape[-2] != size:
+        raise ValueError(f"uvs input must be N x 3 x {size} x {size} (images.uvs_size), got {tuple(x.shape)}")
+    return x
+
+
+class STSTNet(_Classifier):
+    def __init__(self, num_classes: int = 3, size: int = 28, sampler: str = "none", k_neighbors: int = 5,
+                 dropout: float = 0.0):
+        pooled = (size + 2 - 3) // 3 + 1  # max-pool 3, stride 3, padding 1
+        pooled //= 2                      # average pool 2
+        super().__init__(16 * pooled * pooled, num_classes, sampler, k_neighbors)
+        self.size = size
+        self.branches = nn.ModuleList(nn.Conv2d(3, c, 3, padding=1) for c in (3, 5, 8))
+        self.pool = nn.MaxPool2d(3, stride=3, padding=1)
+        self.avg = nn.AvgPool2d(2)
+        self.dropout = nn.Dropout(dropout)
+
+    def features(self, inputs):
+        x = _uvs(inputs, self.size)
+        maps = torch.cat([self.pool(torch.relu(conv(x))) for conv in self.branches], dim=1)
+        return self.dropout(torch.flatten(self.avg(maps), 1))
+
+
+class OffApexNet(_Classifier):
+    def __init__(self, num_classes: int = 3, size: int = 28, sampler: str = "none", k_neighbors: int = 5,
+                 dropout: float = 0.5, hidden: int = 1024):
+        super().__init__(hidden, num_classes, sampler, k_neighbors)
+        self.size = size
+
+        def stream():
+            return nn.Sequential(nn.Conv2d(1, 6, 5, padding=2), nn.ReLU(inplace=True), nn.MaxPool2d(2),
+                                 nn.Conv2d(6, 16, 5, padding=2), nn.ReLU(inplace=True), nn.MaxPool2d(2),
+                                 nn.Flatten())
+
+        self.u, self.v = stream(), stream()
+        flat = 2 * 16 * (size // 4) ** 2
+        self.dense = nn.Sequential(nn.Linear(flat, hidden), nn.ReLU(inplace=True), nn.Dropout(dropout),
+                                   nn.Linear(hidden, hidden), nn.ReLU(inplace=True), nn.Dropout(dropout))
+
+    def features(self, inputs):
+        x = _uvs(inputs, self.size)
+        return self.dense(torch.cat([self.u(x[:, :1]), self.v(x[:, 1:2])], dim=1))
+
+
+@register_model(streams=("uvs",))
+def ststnet(num_classes: int = 3, uvs_size: int = 28, sampler: str = "none", k_neighbors: int = 5,
+            dropout: float = 0.0) -> STSTNet:
+    return STSTNet(num_classes, uvs_size, sampler, k_neighbors, dropout)
+
+
+@register_model(streams=("uvs",))
+def offapexnet(num_classes: int = 3, uvs_size: int = 28, sampler: str = "none", k_neighbors: int = 5,
+               dropout: float = 0.5) -> OffApexNet:
+    return OffApexNet(num_classes, uvs_size, sampler, k_neighbors, dropout)
