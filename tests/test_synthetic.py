@@ -205,3 +205,26 @@ def test_label_shares_follow_real_dataset():
     assert sum(counts.values()) == 100
     small = synthetic._label_sequence(np.random.default_rng(0), "samm", 5)
     assert sorted(small) == sorted(synthetic.layout_of("samm").shares)  # every class once
+
+
+def test_hard_preset_subject_effects(tmp_path):
+    """subject_motion adds the same motion of the subject's own to every clip of that subject (and a
+    different one to another subject); class_variation turns a class's motion per subject; neither
+    changes what the clips are (labels, timings)."""
+    base = dict(subjects=2, clips_per_subject=3, height=56, width=48, quirks=False)
+    plain = generate(SynthConfig(**base), tmp_path / "plain", progress=False)
+    moved = generate(SynthConfig(**base, subject_motion=0.8), tmp_path / "moved", progress=False)
+    turned = generate(SynthConfig(**base, class_variation=60.0), tmp_path / "turned", progress=False)
+    truth = read_ground_truth(plain)
+    assert truth.drop(columns="peak_px").equals(read_ground_truth(moved).drop(columns="peak_px"))
+    extra = {}
+    for r in truth.itertuples():
+        a = load_clip_ground_truth(plain, r.subject, r.clip)["face_flow"]
+        b = load_clip_ground_truth(moved, r.subject, r.clip)["face_flow"]
+        c = load_clip_ground_truth(turned, r.subject, r.clip)["face_flow"]
+        extra.setdefault(r.subject, []).append(b - a)
+        assert np.allclose(np.hypot(*c.transpose(2, 0, 1)), np.hypot(*a.transpose(2, 0, 1)), atol=1e-4)  # turned, not scaled
+        assert not np.allclose(c, a, atol=1e-3)
+    for subject, diffs in extra.items():
+        assert np.abs(diffs[0]).max() > 0.3 and all(np.allclose(d, diffs[0], atol=1e-5) for d in diffs)
+    assert not np.allclose(extra["sub01"][0], extra["sub02"][0], atol=1e-3)
