@@ -86,8 +86,11 @@ def aggregate(fold_metrics: list[str | Path], fold_predictions: list[str | Path]
         "per_fold_class": per_fold_class,
         "per_dataset": per_dataset,
         "train_config": folds[0]["config"],
-        "selection": sorted({"validation clips of the training subjects" if f.get("early_stopping", True)
-                             else "last epoch (no validation split)" for f in folds}),
+        # how each fold's tested weights were chosen, in words (folds written before the rule was recorded:
+        # validation clips, or the last epoch where there was no split)
+        "selection": sorted({(f.get("selection") or {}).get("rule") or (
+            "validation clips of the training subjects" if f.get("early_stopping", True)
+            else "last epoch (no validation split)") for f in folds}),
         "device": sorted({f["device"] for f in folds}),
         "torch": folds[0].get("torch"),
         "microexpr": __version__,

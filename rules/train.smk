@@ -1,4 +1,4 @@
-# Stage 2: one MSCNN per fold (held-out subject, or held-out dataset for LODO), then the report.
+# Stage 2: one model per fold (held-out subject, or held-out dataset for LODO; train.model), then the report.
 
 
 rule train_fold:

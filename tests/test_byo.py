@@ -173,6 +173,9 @@ def test_byo_with_a_dataset_column_under_loso_and_lodo(byo_with_datasets, tmp_pa
     assert loso["n_clips"] == 12
     assert loso["n_folds"] == 3 and set(loso["per_dataset"]) == set(SOURCES.values())
     assert "Per source dataset" in next((tmp_path / "byo_ds" / "reports").rglob("loso/report.html")).read_text()
+    snakemake("evaluate", "--config", f"results={tmp_path}", *config, "train={model: offapexnet, max_epochs: 2}")
+    small = [json.loads(p.read_text()) for p in (tmp_path / "byo_ds" / "folds").rglob("offapexnet-*/loso/*/metrics.json")]
+    assert len(small) == 3 and all(f["streams"] == ["uvs"] and f["n_test"] == 4 for f in small)
     # leave-one-dataset-out with a small model on the uvs stream the shards already hold
     snakemake("evaluate", "--config", f"results={tmp_path}", *config, "evaluation={protocol: lodo}",
               "train={model: ststnet, validation: none, max_epochs: 2}")

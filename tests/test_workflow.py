@@ -153,21 +153,23 @@ def test_tiny_end_to_end_from_a_root_on_disk(tiny_run):
     assert (plan.stdout + plan.stderr).count("gpu_share=1") == 3 + 1  # the folds and the final model
 
 
-def test_small_model_end_to_end_with_final_model_and_predict(tiny_run):
-    """train.model ststnet on the same tree: the shards are re-used (they hold the uvs stream), folds
-    choose on whole training subjects, the final model's bundle classifies a clip."""
+@pytest.mark.parametrize("model", ["ststnet", "offapexnet"])
+def test_small_model_end_to_end_with_final_model_and_predict(tiny_run, model):
+    """A small model on the same tree: the shards are re-used (they hold the uvs stream), folds choose
+    on whole training subjects, the final model's bundle classifies a clip."""
     tmp_path, root, cfg, _ = tiny_run
-    config = ["--configfile", str(cfg), "--config", "train={model: ststnet, validation: subjects, max_epochs: 3, patience: 5}"]
+    config = ["--configfile", str(cfg), "--config",
+              f"train={{model: {model}, validation: subjects, max_epochs: 3, patience: 5, batch_size: 16}}"]
     run = snakemake(*config)
     assert "rule shard" not in run.stderr and "rule magnify" not in run.stderr
     out = tmp_path / "results" / "tiny"
-    folds = [json.loads(p.read_text()) for p in (out / "folds").rglob("ststnet-*/loso/*/metrics.json")]
+    folds = [json.loads(p.read_text()) for p in (out / "folds").rglob(f"{model}-*/loso/*/metrics.json")]
     assert len(folds) == 3
     for fold in folds:
-        assert fold["model"] == "ststnet" and fold["streams"] == ["uvs"] and fold["selection"]["validation"] == "subjects"
+        assert fold["model"] == model and fold["streams"] == ["uvs"] and fold["selection"]["validation"] == "subjects"
         (val,) = fold["selection"]["validation_subjects"]
         assert len(val) == 1 and val[0] in fold["train_subjects"] and val[0] not in fold["test_subjects"]
-    bundle = next((out / "reports").rglob("ststnet-*/loso/final_model.pt"))
+    bundle = next((out / "reports").rglob(f"{model}-*/loso/final_model.pt"))
     clip = next(p for p in (root / "Cropped").glob("*/*") if p.is_dir())
     pred = subprocess.run([sys.executable, "-m", "microexpr", "predict", "--model", str(bundle), str(clip), "--fps", "200"],
                           cwd=ROOT, capture_output=True, text=True, timeout=300)
