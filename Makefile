@@ -14,7 +14,7 @@ PYTEST_ARGS ?=
 $(VENV)/.installed: pyproject.toml
 	test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
 	$(BIN)/python -m pip install --quiet --upgrade pip
-	$(BIN)/python -m pip install --quiet -e '.[test,slurm]'
+	$(BIN)/python -m pip install --quiet -e '.[test]'
 	touch $@
 
 install: $(VENV)/.installed
@@ -32,6 +32,9 @@ test: install
 clean-results:
 	rm -rf results/*
 
+# The SLURM executor plugin (extra `slurm`) is installed only where Snakemake submits to SLURM: on a
+# machine with SLURM's client tools but no reachable controller, the plugin's start-up probes
+# (scontrol) cost seconds on every snakemake call. The check installs it for its run.
 slurm-check: install
 	bash scripts/slurm_cluster_check.sh
 

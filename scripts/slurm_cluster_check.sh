@@ -19,6 +19,14 @@ if ! command -v slurmctld >/dev/null || ! command -v slurmdbd >/dev/null || ! co
     >/tmp/microexpr-slurm-apt.log 2>&1 || skip "could not install the packages (see /tmp/microexpr-slurm-apt.log)"
 fi
 
+# the SLURM executor plugin (extra `slurm`) for this run only: removed again if it was not there before,
+# since its start-up probes slow every snakemake call on a machine whose SLURM has no controller
+PLUGIN_ADDED=0
+if ! "$PY" -c "import snakemake_executor_plugin_slurm" 2>/dev/null; then
+  "$PY" -m pip install --quiet -e "$ROOT[slurm]" || skip "could not install the SLURM executor plugin (extra slurm)"
+  PLUGIN_ADDED=1
+fi
+
 D=$(mktemp -d /tmp/microexpr-slurm.XXXXXX)
 RESULTS=${1:-$D/results}
 HOST=$(hostname -s)
@@ -28,6 +36,9 @@ stop_all() {
   sleep 2
   for pid in "${PIDS[@]}"; do kill -9 "$pid" 2>/dev/null || true; done
   echo "stopped ${#PIDS[@]} daemons; state and logs in $D"
+  if [ "$PLUGIN_ADDED" = 1 ]; then
+    "$PY" -m pip uninstall --quiet -y snakemake-executor-plugin-slurm snakemake-executor-plugin-slurm-jobstep || true
+  fi
 }
 trap stop_all EXIT
 

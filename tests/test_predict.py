@@ -53,9 +53,9 @@ def test_final_model_predicts_like_the_pipeline_on_folders_and_videos(tiny_run, 
     folder = root / "Cropped" / row.subject / row["clip"]
     clip = read_clip(folder, fps=200)
     inputs = clip_inputs(clip, bundle["settings"], onset=int(row.onset), apex=int(row.apex), offset=int(row.offset))
-    shard = read_shard(next((out / "shards").rglob(f"{row.subject}.h5")))
+    shard = read_shard(next((out / "shards").rglob(f"{row.subject}.h5")), streams=("flow", "gray", "masked", "uvs"))
     i = int(np.flatnonzero(shard["sample_id"] == row.sample_id)[0])
-    for stream in ("flow", "gray", "masked"):  # the same library functions: the same pixels
+    for stream in ("flow", "gray", "masked", "uvs"):  # the same library functions: the same pixels
         np.testing.assert_array_equal(getattr(inputs["streams"], stream), shard[stream][i], err_msg=stream)
 
     result = tmp_path / "folder"
@@ -112,7 +112,7 @@ def _shard_streams(shard, i):
     from microexpr.flow import StreamImages
 
     return StreamImages(flow=shard["flow"][i], gray=shard["gray"][i], masked=shard["masked"][i],
-                        mask=np.zeros_like(shard["gray"][i]))
+                        mask=np.zeros_like(shard["gray"][i]), uvs=shard["uvs"][i])
 
 
 def test_bad_inputs_give_one_line_naming_them(tmp_path):
