@@ -153,11 +153,11 @@ def test_tiny_end_to_end_from_a_root_on_disk(tiny_run):
     assert (plan.stdout + plan.stderr).count("gpu_share=1") == 3 + 1  # the folds and the final model
 
 
-@pytest.mark.parametrize("model", ["ststnet", "offapexnet"])
-def test_small_model_end_to_end_with_final_model_and_predict(tiny_run, model):
-    """A small model on the same tree: the shards are re-used (they hold the uvs stream), folds choose
-    on whole training subjects, the final model's bundle classifies a clip."""
+def test_small_models_end_to_end_with_final_model_and_predict(tiny_run):
+    """STSTNet on the same tree: the shards are re-used (they hold the uvs stream), folds choose on whole
+    training subjects, the final model's bundle classifies a clip. OFF-ApexNet runs the folds too."""
     tmp_path, root, cfg, _ = tiny_run
+    model = "ststnet"
     config = ["--configfile", str(cfg), "--config",
               f"train={{model: {model}, validation: subjects, max_epochs: 3, patience: 5, batch_size: 16}}"]
     run = snakemake(*config)
@@ -175,6 +175,10 @@ def test_small_model_end_to_end_with_final_model_and_predict(tiny_run, model):
                           cwd=ROOT, capture_output=True, text=True, timeout=300)
     assert pred.returncode == 0, pred.stderr
     assert str(clip) in pred.stdout and "surprise" in pred.stdout  # one line with every class's probability
+    snakemake("evaluate", "--configfile", str(cfg), "--config", "train={model: offapexnet, validation: none, max_epochs: 1}")
+    off = [json.loads(p.read_text()) for p in (out / "folds").rglob("offapexnet-*/loso/*/metrics.json")]
+    assert len(off) == 3 and all(f["streams"] == ["uvs"] and f["best_epoch"] == 0 for f in off)
+    assert next((out / "reports").rglob("offapexnet-*/loso/report.html")).is_file()
 
 
 def _summary(*config):
