@@ -9,14 +9,14 @@ import torch
 import torch.nn as nn
 
 from . import register_model
-from .oversample import FeatureOversampler
+from .oversample import FeatureOversampler, OversampledHead
 from .resnet import ResNet, load_torchvision_weights
 
 STREAMS = ("flow", "gray", "masked")
 STREAM_CHANNELS = {"flow": 3, "gray": 1, "masked": 1}
 
 
-class MSCNN(nn.Module):
+class MSCNN(OversampledHead, nn.Module):
     def __init__(self, num_classes: int, streams: Sequence[str] = STREAMS, width: int = 64, dense: int = 256,
                  sampler: str = "random", k_neighbors: int = 5, dropout: float = 0.0,
                  pretrained: str | None = None):
@@ -42,15 +42,6 @@ class MSCNN(nn.Module):
             raise KeyError(f"inputs lack stream(s) {missing}")
         return self.dense(torch.cat([self.trunks[s](inputs[s]) for s in self.streams], dim=1))
 
-    def forward(self, inputs: Mapping[str, torch.Tensor]) -> torch.Tensor:
-        """Logits, without over-sampling (evaluation and inference)."""
-        return self.classifier(self.features(inputs))
-
-    def forward_train(self, inputs: Mapping[str, torch.Tensor], labels: torch.Tensor,
-                      generator: torch.Generator | None = None) -> tuple[torch.Tensor, torch.Tensor]:
-        """Logits and labels after the over-sampler has balanced the batch's dense features."""
-        z, y = self.oversampler(self.features(inputs), labels, generator)
-        return self.classifier(z), y
 
 
 @register_model(streams="configured")

@@ -89,3 +89,18 @@ class FeatureOversampler(nn.Module):
         if len(base) == 0:
             return z[:0]
         return self._interpolate(z[idx], base, generator)
+
+
+class OversampledHead:
+    """Mixin of the training models: ``features(inputs)`` -> the over-sampler (training only) -> the
+    linear ``classifier``. The model defines ``features``, ``oversampler`` and ``classifier``."""
+
+    def forward(self, inputs):
+        """Logits, without over-sampling (evaluation and inference)."""
+        return self.classifier(self.features(inputs))
+
+    def forward_train(self, inputs, labels: torch.Tensor,
+                      generator: torch.Generator | None = None) -> tuple[torch.Tensor, torch.Tensor]:
+        """Logits and labels after the over-sampler has balanced the batch's features."""
+        z, y = self.oversampler(self.features(inputs), labels, generator)
+        return self.classifier(z), y

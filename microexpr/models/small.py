@@ -22,10 +22,10 @@ import torch
 import torch.nn as nn
 
 from . import register_model
-from .oversample import FeatureOversampler
+from .oversample import FeatureOversampler, OversampledHead
 
 
-class _Classifier(nn.Module):
+class _Classifier(OversampledHead, nn.Module):
     """features(inputs) -> over-sampler (training) -> linear classifier."""
 
     def __init__(self, features: int, num_classes: int, sampler: str, k_neighbors: int):
@@ -35,14 +35,6 @@ class _Classifier(nn.Module):
 
     def features(self, inputs: Mapping[str, torch.Tensor]) -> torch.Tensor:  # pragma: no cover - abstract
         raise NotImplementedError
-
-    def forward(self, inputs: Mapping[str, torch.Tensor]) -> torch.Tensor:
-        return self.classifier(self.features(inputs))
-
-    def forward_train(self, inputs: Mapping[str, torch.Tensor], labels: torch.Tensor,
-                      generator: torch.Generator | None = None) -> tuple[torch.Tensor, torch.Tensor]:
-        z, y = self.oversampler(self.features(inputs), labels, generator)
-        return self.classifier(z), y
 
 
 def _uvs(inputs: Mapping[str, torch.Tensor], size: int) -> torch.Tensor:
