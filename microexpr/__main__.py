@@ -36,10 +36,11 @@ def _manifest(args: argparse.Namespace) -> None:
 
 
 def _predict(args: argparse.Namespace) -> None:
-    from .predict import predict
+    from .predict import MAX_FRAMES, predict
 
+    args.max_frames = args.max_frames or MAX_FRAMES
     results = predict(args.model, args.inputs, onset=args.onset, apex=args.apex, offset=args.offset, fps=args.fps,
-                      out_dir=args.out, png=args.png)
+                      out_dir=args.out, png=args.png, max_frames=args.max_frames)
     for r in results:
         probs = ", ".join(f"{c} {p:.3f}" for c, p in r["probabilities"].items())
         print(f"{r['input']}: {r['predicted']} ({probs}); onset {r['onset']}, apex {r['apex']}, "
@@ -107,6 +108,8 @@ def build_parser() -> argparse.ArgumentParser:
     r.add_argument("--fps", type=float, help="frame rate (read from a video when it states one)")
     r.add_argument("--out", help="folder for predictions.csv / predictions.json (and PNGs)")
     r.add_argument("--png", action="store_true", help="one figure per clip: onset, apex, flow image, mask, probabilities")
+    r.add_argument("--max-frames", type=int, default=None,
+                   help="refuse clips longer than this many frames (default: microexpr.predict.MAX_FRAMES)")
     r.set_defaults(func=_predict)
     c = sub.add_parser("config-reference", help="print the configuration reference (markdown) from the schema")
     c.set_defaults(func=_config_reference)

@@ -105,6 +105,46 @@ def _cast_items(values: list, node: Mapping) -> list:
             for v in values]
 
 
+_NUMBER_TEXT = re.compile(r"[-+]?(\d+\.?\d*|\.\d+)([eE][-+]?\d+)")
+
+
+def coerce_number_text(instance: Any, schema: Mapping) -> None:
+    """Numbers YAML 1.1 reads as text (``1e-3``, ``5E-4``: no dot in the mantissa) become floats where the
+    schema asks for a number and not for text, in files as on the command line."""
+    if not isinstance(instance, dict):
+        return
+    for key, sub in schema.get("properties", {}).items():
+        value = instance.get(key)
+        types = _types(sub)
+        if isinstance(value, str) and "number" in types and "string" not in types \
+                and _NUMBER_TEXT.fullmatch(value.strip()):
+            instance[key] = float(value)
+        elif isinstance(value, dict):
+            coerce_number_text(value, sub)
+        elif isinstance(value, list) and isinstance(sub.get("items"), Mapping) and "number" in _types(sub["items"]):
+            instance[key] = [float(v) if isinstance(v, str) and _NUMBER_TEXT.fullmatch(v.strip()) else v for v in value]
+
+
+def non_finite_keys(instance: Any, _path: tuple = ()) -> list[str]:
+    """Keys whose value is NaN or infinite (YAML's ``.nan``, ``.inf``), anywhere in the configuration."""
+    import math
+
+    if isinstance(instance, float) and not math.isfinite(instance):
+        return [".".join(map(str, _path)) or "<top>"]
+    if isinstance(instance, dict):
+        return [k for key, v in instance.items() for k in non_finite_keys(v, _path + (key,))]
+    if isinstance(instance, list):
+        return [k for i, v in enumerate(instance) for k in non_finite_keys(v, _path + (i,))]
+    return []
+
+
+def default_classes(dataset: dict) -> None:
+    """``dataset.classes`` left out (null): the paper's 5-class scheme for a dataset's own sheets, the CSV's
+    own label set (``all``) for a bring-your-own CSV."""
+    if dataset.get("classes") is None:
+        dataset["classes"] = "all" if dataset.get("format") == "manifest" else "paper5"
+
+
 def fill_defaults(instance: dict, schema: Mapping) -> None:
     """Set schema defaults for absent keys, recursively (objects given as ``{}`` get theirs too)."""
     for key, sub in schema.get("properties", {}).items():
@@ -173,10 +213,16 @@ def validate_config(config: dict, schema: Mapping | str | Path, cli_overrides: M
     if cli_overrides:
         coerce_cli_overrides(config, cli_overrides, schema)
     fill_defaults(config, schema)
+    coerce_number_text(config, schema)
+    if isinstance(config.get("dataset"), dict):
+        default_classes(config["dataset"])
     validator = Draft202012Validator(schema)
     errors = sorted(validator.iter_errors(config), key=lambda e: [str(p) for p in e.absolute_path])
+    errors = [_describe(e) for e in errors] + [
+        f"config key '{k}' is not a finite number (NaN and infinity are never valid settings)"
+        for k in non_finite_keys(config)]
     if errors:
-        lines = "\n  - ".join(_describe(e) for e in errors)
+        lines = "\n  - ".join(errors)
         raise ConfigError(f"invalid configuration:\n  - {lines}")
     return config
 
@@ -194,6 +240,10 @@ def plan_errors(config: Mapping) -> list[str]:
     bad_name = name_problem(str(config.get("name", "")), "run name")
     if bad_name:
         errors.append(f"config key 'name': {bad_name}")
+    results = str(config.get("results", "results"))
+    if not results.strip() or not results.strip().strip("/"):
+        errors.append(f"config key 'results' is {results!r}: give a folder (neither empty nor '/'); every output "
+                      "of the run goes under it")
     dataset = config.get("dataset") or {}
     classes = dataset.get("classes")
     if isinstance(classes, list):
@@ -225,6 +275,42 @@ def plan_errors(config: Mapping) -> list[str]:
     if not _DEVICE.match(device):
         errors.append(f"config key 'train.device' is {device!r}; allowed: auto, cpu, cuda, cuda:N, mps")
     return errors
+
+
+RUN_DATASET_FILE = "dataset.json"
+
+
+def run_dataset_problem(out_dir: str | Path, results: str | Path, roots: Mapping[str, str], *,
+                        record: bool) -> str | None:
+    """A run name is bound to its dataset: ``{results}/{name}/dataset.json`` records the roots of the first
+    run of that name; a later configuration with the same name and other roots is refused (it would
+    replace that run's manifest and reports in place). Roots inside ``results`` (the synthetic stand-ins)
+    are recorded relative to it, so a moved results folder still matches. With ``record``, a run
+    without the file writes it. Returns the message, or None."""
+    import json
+
+    from .io import atomic_path
+
+    base = Path(results).resolve()
+
+    def where(root: str) -> str:
+        p = Path(root).resolve()
+        return f"{{results}}/{p.relative_to(base)}" if p.is_relative_to(base) else str(p)
+
+    wanted = {fmt: where(root) for fmt, root in sorted(roots.items())}
+    path = Path(out_dir) / RUN_DATASET_FILE
+    if path.is_file():
+        try:
+            found = json.loads(path.read_text())["roots"]
+        except (ValueError, KeyError, TypeError):
+            return f"{path} is damaged: remove it (the next run records the dataset of this name again)"
+        if found != wanted:
+            return (f"config key 'name': the runs under {out_dir} were made on the dataset {found}; this configuration "
+                    f"names {wanted}. Give this dataset a name of its own (or remove {out_dir} to start again)")
+    elif record:
+        with atomic_path(path) as tmp:
+            tmp.write_text(json.dumps({"roots": wanted}, indent=2) + "\n")
+    return None
 
 
 def reference_markdown(schema: Mapping) -> str:

@@ -6,6 +6,7 @@ import contextlib
 import os
 import re
 import shutil
+import sys
 import tempfile
 from pathlib import Path
 from typing import Iterator
@@ -61,6 +62,9 @@ def check_image_file(path: Path) -> str | None:
                 return "truncated JPEG (no end-of-image marker)"
             return None
         if head.startswith(PNG_MAGIC):
+            fh.seek(max(0, size - 12))
+            if b"IEND" not in fh.read():
+                return "truncated PNG (no IEND chunk)"
             return None
         if head.startswith(b"BM"):
             fh.seek(2)
@@ -69,17 +73,53 @@ def check_image_file(path: Path) -> str | None:
     return "not a JPEG, PNG or BMP file"
 
 
+def decode_problem(path: str | os.PathLike) -> str | None:
+    """Decode one image fully; the reason it is unusable, or None. libjpeg decodes a JPEG damaged in its
+    middle with only a warning on the process's standard error ("Corrupt JPEG data"), so that is read too."""
+    import cv2
+
+    sys.stderr.flush()
+    with tempfile.TemporaryFile() as err:
+        saved = os.dup(2)
+        os.dup2(err.fileno(), 2)
+        try:
+            img = cv2.imread(str(path), cv2.IMREAD_UNCHANGED)
+        finally:
+            os.dup2(saved, 2)
+            os.close(saved)
+        err.seek(0)
+        said = err.read().decode(errors="replace")
+    if img is None:
+        return "cannot be decoded"
+    damaged = [line for line in said.splitlines() if "corrupt" in line.lower() or "premature" in line.lower()]
+    return f"damaged image data: {damaged[0].strip()}" if damaged else None
+
+
+def to_8bit(img: np.ndarray, path: str | os.PathLike = "") -> np.ndarray:
+    """16-bit frames as 8-bit: 8-bit values stored in 16 bits (all <= 255) are kept, real 16-bit ranges
+    are scaled by 255/65535 (OpenCV's own conversion would shift either to near black)."""
+    if img.dtype == np.uint8:
+        return img
+    if img.dtype != np.uint16:
+        raise FrameError(f"frame {path} has samples of type {img.dtype}; 8- or 16-bit images are read")
+    if int(img.max(initial=0)) <= 255:
+        return img.astype(np.uint8)
+    return np.rint(img.astype(np.float32) * (255 / 65535)).astype(np.uint8)
+
+
 def read_frame(path: str | os.PathLike, *, gray: bool = False) -> np.ndarray:
-    """Read one frame with OpenCV; raise :class:`FrameError` naming the file if it cannot be read."""
+    """Read one frame with OpenCV (8-bit; 16-bit frames through :func:`to_8bit`); raise
+    :class:`FrameError` naming the file if it cannot be read."""
     import cv2
 
     path = Path(path)
     if not path.is_file():
         raise FrameError(f"frame file not found: {path}")
-    img = cv2.imread(str(path), cv2.IMREAD_GRAYSCALE if gray else cv2.IMREAD_UNCHANGED)
+    # ANYDEPTH keeps 16 bits (8-bit files decode exactly as with IMREAD_GRAYSCALE alone)
+    img = cv2.imread(str(path), cv2.IMREAD_GRAYSCALE | cv2.IMREAD_ANYDEPTH if gray else cv2.IMREAD_UNCHANGED)
     if img is None:
         raise FrameError(f"cannot decode frame (corrupt or not an image): {path}")
-    return img
+    return to_8bit(img, path)
 
 
 _PART = re.compile(r"^\..+?(?:\.(\d+)@([0-9a-f]{6}))?\.[A-Za-z0-9_]+\.part$")

@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import json
 import logging
+import pickle
 import re
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -33,13 +34,25 @@ class PredictError(MicroexprError):
     """A bundle or an input that cannot be used; the message names it."""
 
 
+def plain(obj):
+    """``obj`` as plain data (dicts, lists, text, numbers, None): what a bundle holds beside its tensors.
+    Tuples become lists, numpy scalars numbers; anything else is an error (a bundle holds no objects)."""
+    return json.loads(json.dumps(obj, default=lambda o: o.item() if hasattr(o, "item") else _no_object(o)))
+
+
+def _no_object(o):
+    raise TypeError(f"a model bundle holds plain data only, not {type(o).__name__}")
+
+
 def make_bundle(state: dict, classes: list[str], train: dict, *, settings: dict, loso: dict, epochs: int,
                 subjects: list[str], history: list[dict]) -> dict:
     import torch
 
-    return {"format": BUNDLE_FORMAT, "model": state, "classes": list(classes), "train": dict(train),
-            "settings": settings, "loso": loso, "epochs": int(epochs), "subjects": list(subjects),
-            "history": history, "versions": {"microexpr": __version__, "torch": torch.__version__}}
+    tensors = {k: v.detach().cpu().contiguous() for k, v in state.items()}
+    return {"format": BUNDLE_FORMAT, "model": tensors,
+            **plain({"classes": list(classes), "train": dict(train), "settings": settings, "loso": loso,
+                     "epochs": int(epochs), "subjects": list(subjects), "history": history,
+                     "versions": {"microexpr": __version__, "torch": torch.__version__}})}
 
 
 def save_bundle(bundle: dict, out: str | Path) -> Path:
@@ -56,9 +69,13 @@ def load_bundle(path: str | Path) -> dict:
     path = Path(path)
     if not path.is_file():
         raise PredictError(f"model bundle not found: {path}")
-    try:
-        bundle = torch.load(path, map_location="cpu", weights_only=False)
-    except Exception as exc:  # noqa: BLE001 - any unpickling failure means the same to a user
+    try:  # tensors and plain data only: a model file is data, and nothing in it is ever run
+        bundle = torch.load(path, map_location="cpu", weights_only=True)
+    except pickle.UnpicklingError as exc:
+        raise PredictError(f"{path}: refused: it holds more than tensors and plain data (a file that would run "
+                           f"code or build objects when loaded is never opened as a model; "
+                           f"{str(exc).splitlines()[0][:200]})") from None
+    except Exception as exc:  # noqa: BLE001 - any other failure means the same to a user
         raise PredictError(f"{path}: not a model bundle ({type(exc).__name__}: {exc})") from None
     if not isinstance(bundle, dict) or bundle.get("format") != BUNDLE_FORMAT:
         found = bundle.get("format") if isinstance(bundle, dict) else type(bundle).__name__
@@ -95,14 +112,27 @@ class Clip:
     notes: list[str] = field(default_factory=list)
 
 
-def read_clip(path: str | Path, fps: float | None = None) -> Clip:
-    """A folder of frames (ordered by the last number in each file name) or a video file OpenCV reads."""
+# The longest clip read (frames): a clip is held as 8-bit gray frames and EVM works on float32 copies of
+# the onset..offset span, so memory grows with frames x height x width (docs/predict.md).
+MAX_FRAMES = 1000
+
+
+def _too_long(path: Path, n: int, max_frames: int) -> PredictError:
+    return PredictError(f"{path}: {n} frames, more than the {max_frames} read at most (a micro-expression lasts "
+                        f"under 0.5 s): cut the clip around the expression, or raise --max-frames")
+
+
+def read_clip(path: str | Path, fps: float | None = None, max_frames: int = MAX_FRAMES) -> Clip:
+    """A folder of frames (ordered by the last number in each file name) or a video file OpenCV reads;
+    longer than ``max_frames`` frames is refused before the frames are read."""
     import cv2
 
     path = Path(path)
     if path.is_dir():
         files = [p for p in path.iterdir() if p.suffix.lower() in FRAME_SUFFIXES and _NUMBER.search(p.stem)]
         files.sort(key=lambda p: int(_NUMBER.search(p.stem).group(1)))
+        if len(files) > max_frames:
+            raise _too_long(path, len(files), max_frames)
         if len(files) < 2:
             raise PredictError(f"{path}: needs at least two frames (JPEG/PNG/BMP with a number in the name), found {len(files)}")
         frames = [read_frame(p, gray=True) for p in files]
@@ -113,11 +143,18 @@ def read_clip(path: str | Path, fps: float | None = None) -> Clip:
         cap = cv2.VideoCapture(str(path))
         if not cap.isOpened():
             raise PredictError(f"{path}: cannot be read as a video")
+        stated = int(cap.get(cv2.CAP_PROP_FRAME_COUNT) or 0)
+        if stated > max_frames:
+            cap.release()
+            raise _too_long(path, stated, max_frames)
         frames = []
         while True:
             ok, frame = cap.read()
             if not ok:
                 break
+            if len(frames) == max_frames:  # a container that under-states its length
+                cap.release()
+                raise _too_long(path, len(frames) + 1, max_frames)
             frames.append(cv2.cvtColor(frame, cv2.COLOR_BGR2GRAY) if frame.ndim == 3 else frame)
         video_fps = cap.get(cv2.CAP_PROP_FPS)
         cap.release()
@@ -215,7 +252,10 @@ def predict_clip(bundle: dict, model, inputs: dict) -> np.ndarray:
         from .train import data_streams
 
         logits = model(stream_tensors(inputs["streams"], data_streams(bundle_config(bundle))))
-    return torch.softmax(logits.float(), dim=1)[0].numpy()
+    probs = torch.softmax(logits.float(), dim=1)[0].numpy()
+    if not np.isfinite(probs).all():
+        raise PredictError("the model's outputs are not finite: the bundle's weights are damaged or diverged")
+    return probs
 
 
 def figure(result: dict, inputs: dict, out: str | Path) -> Path:
@@ -247,7 +287,7 @@ def figure(result: dict, inputs: dict, out: str | Path) -> Path:
 
 def predict(model_path: str | Path, paths: list[str | Path], *, onset: int | None = None, apex: int | None = None,
             offset: int | None = None, fps: float | None = None, out_dir: str | Path | None = None,
-            png: bool = False) -> list[dict]:
+            png: bool = False, max_frames: int = MAX_FRAMES) -> list[dict]:
     """Class probabilities of each input clip; with ``out_dir``, ``predictions.csv``, ``predictions.json``
     (and one PNG per clip with ``png``) are written there."""
     import pandas as pd
@@ -256,7 +296,7 @@ def predict(model_path: str | Path, paths: list[str | Path], *, onset: int | Non
     model = build_model(bundle)
     results = []
     for path in paths:
-        clip = read_clip(path, fps)
+        clip = read_clip(path, fps, max_frames)
         inputs = clip_inputs(clip, bundle["settings"], onset=onset, apex=apex, offset=offset)
         probs = predict_clip(bundle, model, inputs)
         result = {"input": clip.source, "predicted": bundle["classes"][int(np.argmax(probs))],

@@ -24,7 +24,7 @@ import numpy as np
 import pandas as pd
 
 from . import __version__
-from .datasets.manifest import frame_paths
+from .datasets.manifest import frame_paths, frame_table
 from .errors import DatasetError, FrameError
 from .flow import (
     StreamImages, augmentations, make_flow_estimator, optical_strain, remove_global_motion, resize_flow,
@@ -77,18 +77,18 @@ def read_segment(row, pad: int = 0) -> tuple[np.ndarray, np.ndarray]:
     Returns (T x H x W uint8, frame numbers). A frame onset..offset that is missing or cannot be
     decoded raises :class:`FrameError` naming the file; so do frames of differing sizes.
     """
+    table = frame_table(row)  # the names the manifest found
     paths = frame_paths(row)
     numbers = list(range(int(row["onset"]), int(row["offset"]) + 1))
-    folder, template = Path(row["frame_dir"]), row["frame_template"]
     before, after = [], []
     for k in range(1, pad + 1):
-        p = folder / template.format(frame=numbers[0] - k)
-        if not p.is_file():
+        p = table.get(numbers[0] - k)
+        if p is None or not p.is_file():
             break
         before.insert(0, (numbers[0] - k, p))
     for k in range(1, pad + 1):
-        p = folder / template.format(frame=numbers[-1] + k)
-        if not p.is_file():
+        p = table.get(numbers[-1] + k)
+        if p is None or not p.is_file():
             break
         after.append((numbers[-1] + k, p))
     items = before + list(zip(numbers, paths)) + after

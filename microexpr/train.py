@@ -281,6 +281,9 @@ def _fit(model, opt, scaler, train: ArrayData, val: ArrayData | None, cfg: Train
             group["lr"] = cfg.lr * lr_factor(cfg, epoch, epochs)
         total, seen, train_time = train_epoch(model, opt, scaler, train, cfg.batch_size, gen, device,
                                               cfg.label_smoothing)
+        if not math.isfinite(total):
+            raise FoldError(f"{desc}: the training loss is not finite in epoch {epoch} ({total / max(seen, 1)}): "
+                            "the settings diverge (learning rate, inputs); nothing is reported")
         v = _evaluate(model, val, device, n_classes) if has_val else {"loss": math.nan, "accuracy": math.nan, "uf1": math.nan}
         value = selector.update(epoch, v, model)
         history.append({"epoch": epoch, "lr": opt.param_groups[0]["lr"], "train_loss": total / max(seen, 1),
@@ -308,6 +311,50 @@ def subject_splits(subjects: list[str], cfg: TrainConfig) -> list[list[str]]:
         return [sorted(order[:n_val])]
     k = min(cfg.val_splits, len(order))
     return [sorted(order[i::k]) for i in range(k)]
+
+
+CHECKPOINT_FORMAT = 2
+
+
+def files_digest(paths) -> str:
+    """A digest of the files' contents (in the given order): what a checkpoint was trained on."""
+    import hashlib
+
+    h = hashlib.blake2b(digest_size=16)
+    for p in paths:
+        h.update(f"{Path(p).name}\0".encode())
+        with open(p, "rb") as fh:
+            for block in iter(lambda: fh.read(1 << 20), b""):
+                h.update(block)
+    return h.hexdigest()
+
+
+def _read_checkpoint(path: Path, device) -> dict | None:
+    """A fold checkpoint (tensors and plain data only; anything else is refused unopened), or None."""
+    import pickle
+
+    try:
+        ckpt = torch.load(path, map_location=device, weights_only=True)
+    except pickle.UnpicklingError:
+        log.warning("%s holds more than tensors and plain data: never loaded (a file that would run code)", path)
+        return None
+    except Exception as exc:  # noqa: BLE001 - a damaged checkpoint only means starting again
+        log.warning("%s cannot be read (%s: %s)", path, type(exc).__name__, exc)
+        return None
+    return ckpt if isinstance(ckpt, dict) else None
+
+
+def _checkpoint_mismatch(ckpt: dict | None, cfg_dict: dict, fold: str, epochs: int, digest: str) -> str | None:
+    """Why a checkpoint cannot be resumed (None when it can)."""
+    if ckpt is None:
+        return "cannot be used (see above)"
+    if ckpt.get("format") != CHECKPOINT_FORMAT:
+        return "is of an older format"
+    if ckpt.get("config") != cfg_dict or ckpt.get("fold") != fold or ckpt.get("epochs") != epochs:
+        return "was made with other training settings"
+    if ckpt.get("inputs") != digest:
+        return "was trained on other shard contents (the data changed since)"
+    return None
 
 
 def train_final(shards: list[str | Path], out: str | Path, cfg: TrainConfig, *, epochs: int, settings: dict,
@@ -416,24 +463,27 @@ def train_fold(train_shards: list[str | Path], test_shards: str | Path | list[st
     gen = torch.Generator().manual_seed(cfg.seed)
     history: list[dict] = []
     selector, start_epoch = None, 0
+    inputs_digest = files_digest([*train_shards, *test_shards])
     if ckpt_path.exists():
-        ckpt = torch.load(ckpt_path, map_location=device, weights_only=False)
-        if ckpt.get("config") == cfg_dict and ckpt.get("fold") == held_out and ckpt.get("epochs") == epochs:
+        ckpt = _read_checkpoint(ckpt_path, device)
+        why = _checkpoint_mismatch(ckpt, cfg_dict, held_out, epochs, inputs_digest)
+        if why is None:
             model.load_state_dict(ckpt["model"])
             opt.load_state_dict(ckpt["optimizer"])
             history, start_epoch = ckpt["history"], ckpt["epoch"] + 1
             selector = _Selector(cfg, val is not None and len(val) > 0, ckpt["selector"])
             gen.set_state(ckpt["generator"])
             torch.set_rng_state(ckpt["torch_rng"])
-            log.info("resumed from %s at epoch %d", ckpt_path, start_epoch)
+            log.info("resumed from %s at epoch %d (same settings, fold and shard contents)", ckpt_path, start_epoch)
         else:
-            log.warning("ignoring %s: it was made with another configuration", ckpt_path)
+            log.warning("fold %s starts from scratch: the checkpoint %s %s", held_out, ckpt_path, why)
 
     def checkpoint(epoch, hist, sel):
         with atomic_path(ckpt_path) as tmp:
             torch.save({"model": model.state_dict(), "optimizer": opt.state_dict(), "epoch": epoch, "epochs": epochs,
                         "history": hist, "selector": sel.state(), "generator": gen.get_state(),
-                        "torch_rng": torch.get_rng_state(), "config": cfg_dict, "fold": held_out}, tmp)
+                        "torch_rng": torch.get_rng_state(), "config": cfg_dict, "fold": held_out,
+                        "inputs": inputs_digest, "format": CHECKPOINT_FORMAT}, tmp)
 
     history, selector = _fit(model, opt, scaler, train, val, cfg, n_classes, device, gen, epochs=epochs,
                              early_stop=early_stop, desc=f"fold {held_out}", progress=progress, history=history,
@@ -451,6 +501,9 @@ def train_fold(train_shards: list[str | Path], test_shards: str | Path | list[st
                 r[key] = float(m)
     model.load_state_dict(best["state"])
     probs = predict(model, test, device)
+    if not np.isfinite(probs).all():
+        raise FoldError(f"fold {held_out}: the model's outputs on the test subject are not finite; nothing is "
+                        "reported (check the training settings and inputs)")
     pred = probs.argmax(1)
     y = test.y.cpu().numpy()
     fold_scores = scores(y, pred, n_classes, all_classes=False)

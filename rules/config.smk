@@ -110,6 +110,13 @@ def data_roots():
     return {f: dataset_root(f) or synthetic_dir(f) for f in RUN_FORMATS}
 
 
+from microexpr.config import run_dataset_problem
+
+_RUN_DATASET = run_dataset_problem(OUT, RESULTS, data_roots(), record=workflow.is_main_process and not workflow.dryrun)
+if _RUN_DATASET:
+    raise WorkflowError(_RUN_DATASET)
+
+
 def manifest_input(wildcards):
     """Synthetic folders, or the users' coding sheets (editing a sheet re-runs the manifest)."""
     from microexpr.errors import DatasetError

@@ -39,7 +39,14 @@ def class_list():
             labels = allowed_labels(DATASET["classes"])
         except DatasetError as exc:
             raise WorkflowError(f"config key 'dataset.classes': {exc}") from None
-        return sorted(labels) if labels is not None else csv_labels(DATASET["root"])
+        present = set(csv_labels(DATASET["root"]))
+        if isinstance(DATASET["classes"], str) and labels is not None:
+            labels &= present  # a scheme's names that the CSV holds: none that never occurs is scored
+        labels = sorted(labels) if labels is not None else sorted(present)
+        if len(labels) < 2:
+            raise WorkflowError(f"{DATASET['root']}: needs samples of at least two classes to learn and score, "
+                                f"holds {labels or 'none'} (config key 'dataset.classes': {DATASET['classes']!r})")
+        return labels
     classes = set()
     for fmt in RUN_FORMATS:
         try:

@@ -6,6 +6,7 @@ sys.path.insert(0, str(Path(snakemake.scriptdir).parent))  # microexpr, also in 
 
 from microexpr.datasets import load_byo_manifest, load_composite, load_manifest, write_manifest
 from microexpr.datasets.byo import allowed_labels
+from microexpr.datasets.manifest import require_classes
 from microexpr.logs import log_to_file
 
 log_to_file(snakemake.log[0])
@@ -19,4 +20,5 @@ elif len(roots) == 1:
                              apex=p.apex)
 else:
     manifest = load_composite(roots, p.classes, verify=p.verify, strict=p.strict, apex=p.apex)
+require_classes(manifest, ", ".join(map(str, roots.values())))
 write_manifest(manifest, snakemake.output.manifest, snakemake.output.report)

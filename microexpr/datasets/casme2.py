@@ -9,7 +9,7 @@ from pathlib import Path
 
 from ..errors import DatasetError
 from .formats import DatasetFormat, SyntheticLayout, au_text, new_sheet, register_format, save_sheet
-from .sheets import read_coding_sheet
+from .sheets import one_sheet, read_coding_sheet
 
 FPS = 200.0
 LAYOUT_DIRS = {"cropped": "Cropped", "raw": "CASME2_RAW_selected"}
@@ -27,10 +27,7 @@ def subject_id(value) -> str:
 
 
 def find_sheet(root: Path) -> Path:
-    sheets = sorted(root.glob(SHEET_GLOB))
-    if not sheets:
-        raise DatasetError(f"no CASME II coding sheet ({SHEET_GLOB}) in {root}; set dataset.sheet to its path")
-    return sheets[-1]  # the newest by its date stamp
+    return one_sheet(sorted(root.glob(SHEET_GLOB)), SHEET_GLOB, root)
 
 
 def frames_root(root: Path, layout: str = "auto") -> Path:

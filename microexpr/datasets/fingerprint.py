@@ -18,7 +18,7 @@ from pathlib import Path
 import pandas as pd
 
 # the manifest columns each per-subject stage depends on
-EVM_COLUMNS = ("sample_id", "onset", "apex", "offset", "fps", "frame_dir", "frame_template")
+EVM_COLUMNS = ("sample_id", "onset", "apex", "offset", "fps", "frame_dir", "frame_template", "frame_files")
 SHARD_COLUMNS = ("sample_id", "label", "entry", "flow_path", "apex_path", "onset_path", "mask_path")
 PATH_COLUMNS = ("flow_path", "apex_path", "onset_path", "mask_path")
 

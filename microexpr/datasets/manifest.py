@@ -1,19 +1,25 @@
 """The clip manifest: one clean row per usable clip, and a report of every row dropped or repaired.
 
 Row checks, in order (the first failing one is the reason reported):
-  1. subject and filename present;
+  1. subject and filename present, and safe as folder names;
   2. label known to the dataset (else ``unknown label``) and kept by the class scheme;
-  3. onset and offset are frame numbers, onset <= offset;
-  4. apex missing (``/`` in the sheet) -> repaired to the middle frame ``(onset + offset) // 2``;
-  5. apex inside onset..offset (else dropped: which of the three numbers is wrong is unknowable);
-  6. the clip folder exists, holds frames, and every frame onset..offset exists and passes
-     ``verify`` (``exists``: present; ``header``: non-empty, JPEG/PNG signature, JPEG end marker;
-     ``decode``: decodes with OpenCV);
-  7. the same subject/clip appears only once.
+  3. no coding cell is a formula without a saved value;
+  4. onset and offset are frame numbers, onset < offset (a one-frame clip has no motion);
+  5. apex missing (``/`` in the sheet) -> repaired to the middle frame ``(onset + offset) // 2``;
+  6. apex inside onset..offset (else dropped: which of the three numbers is wrong is unknowable);
+  7. the clip folder exists, holds frames, no frame number twice (``f5.jpg`` and ``f05.jpg``), and every
+     frame onset..offset exists and passes ``verify`` (``exists``: present; ``header``: non-empty,
+     JPEG/PNG/BMP signature, JPEG end marker, PNG end chunk, one size per clip, at least
+     ``MIN_FRAME_SIDE`` px a side; ``decode``: decodes fully, libjpeg's damage warnings included);
+  8. the same subject/clip appears only once; two rows that code it differently are both dropped.
+
+The names of the frames found are kept (``frame_files``): later stages read those files, never names
+rebuilt from a pattern.
 """
 
 from __future__ import annotations
 
+import json
 import logging
 import re
 from collections import Counter
@@ -23,14 +29,14 @@ from pathlib import Path
 import pandas as pd
 
 from ..errors import DatasetError
-from ..io import atomic_path, check_image_file, image_size
+from ..io import atomic_path, check_image_file, decode_problem, image_size
 from .formats import DatasetFormat
 
 log = logging.getLogger(__name__)
 
 MANIFEST_COLUMNS = [
     "sample_id", "dataset", "subject", "clip", "label", "raw_label",
-    "onset", "apex", "offset", "fps", "n_frames", "frame_dir", "frame_template", "sheet_row",
+    "onset", "apex", "offset", "fps", "n_frames", "frame_dir", "frame_template", "frame_files", "sheet_row",
 ]
 BASE_COLUMNS = ["sample_id", "dataset", "subject", "clip", "label"]
 REPORT_COLUMNS = ["dataset", "sheet_row", "subject", "clip", "raw_label", "action", "code", "reason"]
@@ -38,12 +44,12 @@ VERIFY_MODES = ("exists", "header", "decode")
 MISSING_MARKERS = {"", "/", "-", "na", "n/a", "nan", "none"}
 # Subject, clip, sample and run names become folder and file names: letters, digits, '_', '-', '.',
 # never '.' or '..' alone (one rule for sheets, bring-your-own CSVs and the run name).
-SAFE_NAME = re.compile(r"^(?!\.{1,2}$)[A-Za-z0-9_.-]+$")
+SAFE_NAME = re.compile(r"(?!\.{1,2}\Z)[A-Za-z0-9_.-]+")  # always fullmatch: "$" lets a final newline pass
 
 
 def name_problem(value: str, what: str) -> str | None:
     """Why ``value`` cannot be a subject/clip/sample name (None if it can)."""
-    if SAFE_NAME.match(value):
+    if SAFE_NAME.fullmatch(value):
         return None
     return (f"{what} {value!r} is not a safe name (letters, digits, '_', '-', '.'; not '.' or '..'): "
             "it becomes a folder and file name")
@@ -83,8 +89,19 @@ def parse_frame_number(value) -> int | None:
     raise ValueError(value)
 
 
+# Frames smaller than this on either side are dropped at the manifest (the flow methods' pyramids and
+# the EVM levels need a few pixels: DIS refuses frames under 12 px, deep inside the flow stage).
+MIN_FRAME_SIDE = 16
+
+
+class DuplicateFrames(ValueError):
+    """Two files of one clip folder carry the same frame number (``f5.jpg`` and ``f05.jpg``)."""
+
+
 def scan_frames(folder: Path, regex: re.Pattern) -> tuple[dict[int, str], str | None]:
-    """Frame number -> file name in ``folder``, and the template that rebuilds the names."""
+    """Frame number -> file name in ``folder``, and the first file's name pattern (for readers; the
+    stages read the names found, :func:`frame_table`). Two files of one number raise
+    :class:`DuplicateFrames`."""
     frames: dict[int, str] = {}
     template = None
     for entry in sorted(folder.iterdir()):
@@ -92,6 +109,8 @@ def scan_frames(folder: Path, regex: re.Pattern) -> tuple[dict[int, str], str | 
         if not m or not entry.is_file():
             continue
         digits = m.group("n")
+        if int(digits) in frames:
+            raise DuplicateFrames(f"frame number {int(digits)} twice in {folder}: {frames[int(digits)]} and {entry.name}")
         frames[int(digits)] = entry.name
         if template is None:
             pre, post = entry.name[: m.start("n")], entry.name[m.end("n") :]
@@ -101,11 +120,26 @@ def scan_frames(folder: Path, regex: re.Pattern) -> tuple[dict[int, str], str | 
     return frames, template
 
 
+def frame_table(row) -> dict[int, Path]:
+    """Frame number -> path of every frame the manifest found in one row's clip folder (a Series, a
+    namedtuple or a dict): the names as found, never rebuilt from a pattern (``reg_img0700.jpg`` beside
+    ``reg_img701.png`` is fine). Manifests of older versions, without ``frame_files``, use the pattern."""
+    import json
+
+    get = row.get if hasattr(row, "get") else lambda k: getattr(row, k, None)
+    folder = Path(get("frame_dir"))
+    files = get("frame_files")
+    if isinstance(files, str) and files:
+        return {int(n): folder / name for n, name in json.loads(files).items()}
+    template = get("frame_template")
+    return {n: folder / template.format(frame=n) for n in range(int(get("onset")), int(get("offset")) + 1)}
+
+
 def frame_paths(row) -> list[Path]:
-    """Paths of frames onset..offset of one manifest row (a Series, a namedtuple or a dict)."""
+    """Paths of frames onset..offset of one manifest row."""
     get = row.get if hasattr(row, "get") else lambda k: getattr(row, k)
-    folder, template = Path(get("frame_dir")), get("frame_template")
-    return [folder / template.format(frame=n) for n in range(int(get("onset")), int(get("offset")) + 1)]
+    table = frame_table(row)
+    return [table[n] for n in range(int(get("onset")), int(get("offset")) + 1)]
 
 
 class _Collector:
@@ -129,38 +163,42 @@ class _Collector:
 
 
 def _check_frames(folder: Path, spec: DatasetFormat, onset: int, offset: int, verify: str):
-    """Return (template, code, reason); code is None when every frame onset..offset is usable."""
+    """Return (frames, template, code, reason): the folder's frames (number -> name); code is None when
+    every frame onset..offset is usable."""
     if not folder.is_dir():
-        return None, "no_clip_folder", f"clip folder not found: {folder}"
-    frames, template = scan_frames(folder, spec.frame_regex)
+        return {}, None, "no_clip_folder", f"clip folder not found: {folder}"
+    try:
+        frames, template = scan_frames(folder, spec.frame_regex)
+    except DuplicateFrames as exc:
+        return {}, None, "duplicate_frames", str(exc)
     if not frames:
-        return None, "empty_clip_folder", f"clip folder has no frame files: {folder}"
+        return {}, None, "empty_clip_folder", f"clip folder has no frame files: {folder}"
     missing = [n for n in range(onset, offset + 1) if n not in frames]
     if missing:
         shown = ", ".join(map(str, missing[:5])) + (" ..." if len(missing) > 5 else "")
-        return template, "missing_frames", f"{len(missing)} missing frame(s) {shown} in {folder}"
+        return frames, template, "missing_frames", f"{len(missing)} missing frame(s) {shown} in {folder}"
     if verify in ("header", "decode"):
         first_size = None
         for n in range(onset, offset + 1):
             path = folder / frames[n]
             problem = check_image_file(path)
             if problem is None and verify == "decode":
-                import cv2
-
-                if cv2.imread(str(path), cv2.IMREAD_UNCHANGED) is None:
-                    problem = "cannot be decoded"
+                problem = decode_problem(path)
             if problem:
-                return template, "corrupt_frame", f"corrupt frame {path} ({problem})"
+                return frames, template, "corrupt_frame", f"corrupt frame {path} ({problem})"
             size = image_size(path)  # from the header: EVM needs one frame size per clip
             if first_size is None:
                 first_size = size
+                if size is not None and min(size) < MIN_FRAME_SIDE:
+                    return (frames, template, "frame_too_small", f"frame {path} is {size[0]}x{size[1]}: under "
+                            f"{MIN_FRAME_SIDE} px a side, too small for EVM and optical flow")
             elif size is not None and size != first_size:
-                return (template, "frame_size", f"frame {path} is {size[0]}x{size[1]}, the clip's first frame "
+                return (frames, template, "frame_size", f"frame {path} is {size[0]}x{size[1]}, the clip's first frame "
                         f"{folder / frames[onset]} is {first_size[0]}x{first_size[1]}")
-    return template, None, None
+    return frames, template, None, None
 
 
-def _chosen_apex(folder: Path, template: str, onset: int, offset: int, mode: str) -> int:
+def _chosen_apex(folder: Path, frames: dict[int, str], onset: int, offset: int, mode: str) -> int:
     """The apex frame number chosen by ``mode`` (spotted or middle) for frames onset..offset."""
     import numpy as np
 
@@ -170,8 +208,8 @@ def _chosen_apex(folder: Path, template: str, onset: int, offset: int, mode: str
         return (onset + offset) // 2
     from ..io import read_frame
 
-    frames = np.stack([read_frame(folder / template.format(frame=n), gray=True) for n in range(onset, offset + 1)])
-    return onset + choose_apex(frames, 0, offset - onset, mode)
+    clip = np.stack([read_frame(folder / frames[n], gray=True) for n in range(onset, offset + 1)])
+    return onset + choose_apex(clip, 0, offset - onset, mode)
 
 
 def build_manifest(
@@ -197,7 +235,7 @@ def build_manifest(
     known = {k.lower() for k in known_labels}
     report = _Collector(spec.name)
     kept: list[dict] = []
-    seen: dict[str, int] = {}
+    seen: dict[str, dict | None] = {}  # sample id -> its kept row (None: dropped for a conflict)
     for rec in records.to_dict("records"):
         raw_subject, clip = rec.get("subject"), rec.get("clip")
         if _blank(raw_subject) or _blank(clip):
@@ -222,6 +260,11 @@ def build_manifest(
         if label_key not in label_map:
             report.add(rec, "dropped", "label_not_in_scheme", f"label {raw_label!r} not in class scheme {scheme_name!r}", subject)
             continue
+        if rec.get("formulas"):
+            report.add(rec, "dropped", "formula_without_value",
+                       f"formula cell(s) with no saved value ({rec['formulas']}): open the sheet in a spreadsheet "
+                       "program and save it, so the values are stored", subject)
+            continue
         numbers = {}
         bad = None
         for field in ("onset", "apex", "offset"):
@@ -241,6 +284,10 @@ def build_manifest(
         if onset > offset:
             report.add(rec, "dropped", "onset_after_offset", f"onset {onset} after offset {offset}", subject)
             continue
+        if onset == offset:
+            report.add(rec, "dropped", "one_frame", f"onset and offset are both frame {onset}: a one-frame clip has "
+                       "no motion to learn from", subject)
+            continue
         if apex is None:
             apex = (onset + offset) // 2
             report.add(rec, "repaired", "apex_missing",
@@ -250,28 +297,44 @@ def build_manifest(
             report.add(rec, "dropped", "apex_outside", f"apex {apex} outside onset..offset {onset}..{offset}", subject)
             continue
         folder = spec.clip_dir(frames_root, subject, clip, raw_label)
-        template, code, reason = _check_frames(folder, spec, onset, offset, verify)
+        frames, template, code, reason = _check_frames(folder, spec, onset, offset, verify)
         if code:
             report.add(rec, "dropped", code, reason, subject)
             continue
         if apex_mode != "annotated":
-            chosen = _chosen_apex(folder, template, onset, offset, apex_mode)
+            chosen = _chosen_apex(folder, frames, onset, offset, apex_mode)
             report.add(rec, "repaired", f"apex_{apex_mode}",
                        f"apex {chosen} {'from the motion' if apex_mode == 'spotted' else '(middle frame)'}; "
                        f"the sheet says {rec.get('apex')!r}", subject)
             apex = chosen
         sample_id = f"{spec.name}/{subject}/{clip}"
         if sample_id in seen:
-            report.add(rec, "dropped", "duplicate", f"duplicate of sheet row {seen[sample_id]}", subject)
+            first = seen[sample_id]
+            conflict = first is not None and any(
+                first[k] != v for k, v in (("label", label_map[label_key]), ("onset", onset), ("apex", apex),
+                                           ("offset", offset)))
+            if conflict:  # which row is right is unknowable: both go, each reported
+                kept.remove(first)
+                seen[sample_id] = None
+                what = (f"sheet rows {first['sheet_row']} and {rec.get('excel_row')} code {subject}/{clip} "
+                        f"differently ({first['raw_label']} {first['onset']}-{first['apex']}-{first['offset']} vs "
+                        f"{raw_label} {onset}-{apex}-{offset})")
+                report.add({**rec, "excel_row": first["sheet_row"], "emotion": first["raw_label"]}, "dropped",
+                           "conflicting_duplicate", what, subject)
+                report.add(rec, "dropped", "conflicting_duplicate", what, subject)
+            else:
+                where = "an earlier conflicting row" if first is None else f"sheet row {first['sheet_row']}"
+                report.add(rec, "dropped", "duplicate", f"duplicate of {where}", subject)
             continue
-        seen[sample_id] = rec.get("excel_row")
         kept.append({
             "sample_id": sample_id, "dataset": spec.name, "subject": subject, "clip": clip,
             "label": label_map[label_key], "raw_label": raw_label,
             "onset": onset, "apex": apex, "offset": offset, "fps": float(spec.fps),
             "n_frames": offset - onset + 1, "frame_dir": str(folder.resolve()),
-            "frame_template": template, "sheet_row": rec.get("excel_row"),
+            "frame_template": template, "frame_files": json.dumps({str(n): frames[n] for n in sorted(frames)}),
+            "sheet_row": rec.get("excel_row"),
         })
+        seen[sample_id] = kept[-1]
     manifest = pd.DataFrame(kept, columns=MANIFEST_COLUMNS)
     issues = pd.DataFrame(report.rows, columns=REPORT_COLUMNS)
     dropped = issues[issues.action == "dropped"]
@@ -298,9 +361,18 @@ def build_manifest(
 MANIFEST_DTYPES = {
     "sample_id": str, "dataset": str, "subject": str, "clip": str, "label": str, "raw_label": str,
     "onset": int, "apex": int, "offset": int, "fps": float, "n_frames": int,
-    "frame_dir": str, "frame_template": str, "source_subject": str,
+    "frame_dir": str, "frame_template": str, "frame_files": str, "source_subject": str,
     "entry": str, "flow_path": str, "apex_path": str, "onset_path": str, "mask_path": str,
 }
+
+
+def require_classes(manifest: pd.DataFrame, source: str) -> None:
+    """A run learns and scores at least two classes: a manifest of fewer is refused (UF1 over one class
+    would read 1.0)."""
+    found = sorted(set(manifest["label"]))
+    if len(found) < 2:
+        raise DatasetError(f"{source}: the usable clips hold {len(found)} class(es) {found}; learning and scoring "
+                           "need at least two (see dataset.classes and the manifest report)")
 
 
 def write_manifest(manifest: pd.DataFrame, path: str | Path, report_path: str | Path | None = None) -> None:

@@ -3,14 +3,16 @@ MICRO_ONLY, 13 note rows above the header on Excel row 14, Subject as text ``'00
 
 from __future__ import annotations
 
+import logging
 import re
 from pathlib import Path
 
 from ..errors import DatasetError
 from .formats import DatasetFormat, SyntheticLayout, au_text, new_sheet, register_format, save_sheet
-from .sheets import read_coding_sheet
+from .sheets import one_sheet, read_coding_sheet
 
 FPS = 200.0
+log = logging.getLogger(__name__)
 SHEET_NAME = "MICRO_ONLY"
 SHEET_GLOB = "SAMM_Micro_FACS_Codes*.xlsx"
 
@@ -28,7 +30,7 @@ def find_sheet(root: Path) -> Path:
     for folder in (root, root.parent):
         sheets = sorted(folder.glob(SHEET_GLOB))
         if sheets:
-            return sheets[-1]
+            return one_sheet(sheets, SHEET_GLOB, folder)
     raise DatasetError(f"no SAMM coding sheet ({SHEET_GLOB}) in {root}; set dataset.sheet to its path")
 
 
@@ -45,10 +47,19 @@ def frames_root(root: Path, layout: str = "auto") -> Path:
 def read_records(root: Path, sheet: Path | None = None):
     """The coding sheet's rows (raw cell values, canonical column names)."""
     path = Path(sheet) if sheet else find_sheet(root)
+    from openpyxl import load_workbook
+
     try:
+        wb = load_workbook(path, read_only=True)
+        names = wb.sheetnames
+        wb.close()
+    except Exception:  # noqa: BLE001 - read_coding_sheet names the damage
+        names = []
+    if SHEET_NAME in names:
         return read_coding_sheet(path, sheet=SHEET_NAME)
-    except DatasetError:
-        return read_coding_sheet(path)  # a copy whose sheet was renamed: look in every sheet
+    # a copy whose sheet was renamed: the one worksheet with a coding header (several are an error)
+    log.warning("%s has no worksheet %s: looking for the one worksheet with a coding header", path, SHEET_NAME)
+    return read_coding_sheet(path)
 
 
 # ----------------------------------------------------------------------------- synthetic stand-in
