@@ -8,7 +8,7 @@ CORES  ?= all
 SNAKEMAKE_ARGS ?=
 PYTEST_ARGS ?=
 
-.PHONY: run test install dry-run clean-results bench slurm-check
+.PHONY: run test install dry-run clean-results bench slurm-check figures check-figures
 
 # The stamp is rebuilt whenever pyproject.toml changes, so a new pin is installed on the next command.
 $(VENV)/.installed: pyproject.toml
@@ -28,6 +28,13 @@ dry-run: install
 test: install
 	@bash scripts/ensure_chromium.sh
 	$(BIN)/python -m pytest $(PYTEST_ARGS)
+
+# The default-run figures the README and docs quote, written from (or checked against) the run's metrics.json
+figures: install
+	$(BIN)/python -m microexpr figures results/synthetic_casme2
+
+check-figures: install
+	$(BIN)/python -m microexpr figures --check results/synthetic_casme2
 
 clean-results:
 	rm -rf results/*

@@ -49,6 +49,18 @@ def _predict(args: argparse.Namespace) -> None:
         print(f"written: {args.out}/predictions.csv, predictions.json")
 
 
+def _figures(args: argparse.Namespace) -> None:
+    from .figures import find_metrics, update
+
+    metrics = find_metrics(args.run)
+    problems = update(args.files, metrics, check=args.check)
+    if args.check and problems:
+        print("error: the quoted default-run figures are not the run's (python -m microexpr figures "
+              f"{args.run} rewrites them):\n  " + "\n  ".join(problems), file=sys.stderr)
+        raise SystemExit(1)
+    print(f"{'checked' if args.check else 'written'}: {', '.join(map(str, args.files))} from {metrics}")
+
+
 def _config_reference(args: argparse.Namespace) -> None:
     from pathlib import Path
 
@@ -60,6 +72,7 @@ def _config_reference(args: argparse.Namespace) -> None:
 
 def build_parser() -> argparse.ArgumentParser:
     from .datasets import format_names  # the registered formats (each format's module owns its name)
+    from .figures import DEFAULT_FILES
 
     formats = format_names()
     p = argparse.ArgumentParser(prog="python -m microexpr", description=__doc__)
@@ -111,6 +124,11 @@ def build_parser() -> argparse.ArgumentParser:
     r.add_argument("--max-frames", type=int, default=None,
                    help="refuse clips longer than this many frames (default: microexpr.predict.MAX_FRAMES)")
     r.set_defaults(func=_predict)
+    f = sub.add_parser("figures", help="write (or --check) the default-run figures the README and docs quote")
+    f.add_argument("run", help="the run's results folder (results/synthetic_casme2) or its reports/.../metrics.json")
+    f.add_argument("files", nargs="*", default=list(DEFAULT_FILES), help=f"default: {' '.join(DEFAULT_FILES)}")
+    f.add_argument("--check", action="store_true", help="compare only; exit 1 when a file quotes other figures")
+    f.set_defaults(func=_figures)
     c = sub.add_parser("config-reference", help="print the configuration reference (markdown) from the schema")
     c.set_defaults(func=_config_reference)
     return p

@@ -41,6 +41,25 @@ def atomic_path(path: str | os.PathLike) -> Iterator[Path]:
         shutil.rmtree(tmp, ignore_errors=True)
 
 
+def write_stamp(path: str | os.PathLike, content: dict) -> Path:
+    """Write ``content`` (JSON) to ``path`` only when it differs from what the file holds: a stamp's
+    modification time then says when what it describes last changed. The workflow gives every job a
+    stamp of its code and data fingerprints as an input, so a change re-runs the job by file times
+    alone, also in a results folder copied without Snakemake's own records."""
+    import json
+
+    path = Path(path)
+    text = json.dumps(content, sort_keys=True, indent=1) + "\n"
+    try:
+        if path.read_text() == text:
+            return path
+    except OSError:
+        pass
+    with atomic_path(path) as tmp:
+        tmp.write_text(text)
+    return path
+
+
 def check_image_file(path: Path) -> str | None:
     """Cheap integrity check of an image file; returns a reason string if it is unusable.
 

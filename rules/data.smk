@@ -1,7 +1,12 @@
 # Stage 0: the dataset (generated when no licensed root is configured) and the clip manifest.
+# Every job has a stamp input (rules/folds.smk, stamp()): its code and data fingerprints.
+MANIFEST_SETTINGS = {k: DATASET[v] for k, v in (("sheet", "sheet"), ("layout", "layout"), ("classes", "classes"),
+                                                ("verify", "verify_frames"), ("apex", "apex"), ("strict", "strict"))}
 
 
 rule synthesize:
+    input:
+        stamp=stamp(f"{RESULTS}/synthetic/{{fmt}}_{{synth_hash}}", "synthesize.py"),
     output:
         directory(f"{RESULTS}/synthetic/{{fmt}}_{{synth_hash}}"),
     params:
@@ -23,18 +28,16 @@ rule synthesize:
 checkpoint manifest:
     input:
         manifest_input,
+        # code, settings and the dataset tree's fingerprint, kept beside the manifest (see stamp())
+        stamp=stamp(f"{OUT}/manifest.tsv", "manifest.py", data=lambda wildcards: manifest_fingerprint(),
+                    settings=MANIFEST_SETTINGS),
     output:
         manifest=f"{OUT}/manifest.tsv",
         report=f"{OUT}/manifest_report.tsv",
     params:
         data=lambda wildcards: manifest_fingerprint(),  # evaluated only for the manifest job
         roots=data_roots(),
-        sheet=DATASET["sheet"],
-        layout=DATASET["layout"],
-        classes=DATASET["classes"],
-        verify=DATASET["verify_frames"],
-        apex=DATASET["apex"],
-        strict=DATASET["strict"],
+        **MANIFEST_SETTINGS,
     log:
         f"{RESULTS}/logs/manifest/{NAME}.log",
     benchmark:

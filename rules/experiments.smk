@@ -4,7 +4,8 @@
 # configured EVM's shards, and every study re-uses the configured run when it is one of its variants).
 rule compare:
     input:
-        experiment_inputs,
+        runs=experiment_inputs,
+        stamp=stamp(f"{OUT}/experiments/{{experiment}}/report.html", "compare.py"),
     output:
         html=report(f"{OUT}/experiments/{{experiment}}/report.html", caption="../report/compare.rst",
                     category="Experiments"),

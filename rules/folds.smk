@@ -28,6 +28,33 @@ def subject_data(columns):
     return fingerprint
 
 
+_STAGE_CODE = {}
+
+
+def stage_code(script):
+    """The fingerprint of the library code a rule's adapter script runs (microexpr.codefp)."""
+    from microexpr.codefp import code_fingerprint
+
+    if script not in _STAGE_CODE:
+        _STAGE_CODE[script] = code_fingerprint(Path(workflow.basedir) / "workflow_scripts" / script)
+    return _STAGE_CODE[script]
+
+
+def stamp(output, script, **parts):
+    """Input function: the job's stamp, ``.stamps/<first output>.json`` beside its first output, holding
+    the fingerprint of its library code and ``parts`` (values, or functions of the wildcards: data
+    fingerprints, settings). It is rewritten only when that changes, so a change to the code or the data
+    re-runs the job by file times alone, with or without .snakemake/ (a copied results folder)."""
+    from microexpr.io import write_stamp
+
+    def make(wildcards):
+        target = Path(output.format(**dict(wildcards.items())))
+        content = {"code": stage_code(script), **{k: v(wildcards) if callable(v) else v for k, v in parts.items()}}
+        return str(write_stamp(target.parent / ".stamps" / f"{target.name}.json", content))
+
+    return make
+
+
 def class_list():
     """Class names in label-index order (sorted), the same for every subject's shard."""
     from microexpr.datasets import resolve_scheme

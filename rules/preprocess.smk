@@ -4,6 +4,7 @@
 rule crop:
     input:
         manifest=ancient(f"{OUT}/manifest.tsv"),
+        stamp=stamp(f"{CROPS}/{{subject}}.tsv", "crop.py", data=subject_data(EVM_COLUMNS), face=FACE),
     output:
         f"{CROPS}/{{subject}}.tsv",
     params:
@@ -24,6 +25,7 @@ rule crop:
 rule magnify:
     input:
         unpack(magnify_inputs),
+        stamp=stamp(f"{MAGNIFIED}/{{subject}}.h5", "magnify.py", data=subject_data(EVM_COLUMNS)),
     output:
         f"{MAGNIFIED}/{{subject}}.h5",
     params:
@@ -45,7 +47,8 @@ rule magnify:
 
 rule flow:
     input:
-        f"{MAGNIFIED}/{{subject}}.h5",
+        magnified=f"{MAGNIFIED}/{{subject}}.h5",
+        stamp=stamp(f"{FLOWS}/{{subject}}.h5", "flow.py"),
     output:
         f"{FLOWS}/{{subject}}.h5",
     params:
@@ -68,6 +71,8 @@ rule flow:
 rule shard:
     input:
         unpack(shard_inputs),
+        stamp=stamp(f"{SHARDS}/{{subject}}.h5", "shard.py", data=subject_data(SHARD_COLUMNS), classes=class_list(),
+                    byo=BYO, flow_encoding=DATASET["flow_encoding"]),
     output:
         f"{SHARDS}/{{subject}}.h5",
     params:
@@ -94,7 +99,8 @@ rule shard:
 
 rule shard_index:
     input:
-        all_shards,
+        shards=all_shards,
+        stamp=stamp(f"{SHARDS}/index.tsv", "shard_index.py"),
     output:
         f"{SHARDS}/index.tsv",
     log:
@@ -109,6 +115,7 @@ rule shard_index:
 rule figure_preprocessing:
     input:
         unpack(figure_inputs),
+        stamp=stamp(f"{FIGURES}/preprocessing.png", "figure_preprocessing.py"),
     output:
         report(
             f"{FIGURES}/preprocessing.png",

@@ -5,6 +5,7 @@ rule train_fold:
     input:
         train=train_shards,
         test=test_shards,
+        stamp=stamp(f"{FOLDS}/{{fold}}/predictions.csv", "train_fold.py"),
     output:
         predictions=f"{FOLDS}/{{fold}}/predictions.csv",
         metrics=f"{FOLDS}/{{fold}}/metrics.json",
@@ -36,6 +37,7 @@ rule aggregate:
         predictions=fold_outputs("predictions.csv"),
         histories=fold_outputs("history.tsv"),
         shards=all_shards,  # thumbnails of the misclassified clips
+        stamp=stamp(f"{REPORTS}/metrics.json", "aggregate.py"),
     output:
         metrics=f"{REPORTS}/metrics.json",
         per_fold=report(f"{REPORTS}/per_fold.tsv", caption="../report/per_fold.rst", category="Evaluation"),
@@ -65,6 +67,7 @@ rule final_model:
         folds=fold_outputs("metrics.json"),
         report=f"{REPORTS}/metrics.json",
         shards=all_shards,
+        stamp=stamp(f"{REPORTS}/final_model.pt", "final_model.py"),
     output:
         f"{REPORTS}/final_model.pt",
     params:
@@ -90,6 +93,7 @@ rule predict_clips:
     input:
         model=f"{REPORT}/final_model.pt",
         clips=PREDICT_CLIPS,
+        stamp=stamp(f"{OUT}/predictions/{PREDICT_TAG}/predictions.csv", "predict.py"),
     output:
         csv=f"{OUT}/predictions/{PREDICT_TAG}/predictions.csv",
         json=f"{OUT}/predictions/{PREDICT_TAG}/predictions.json",

@@ -12,7 +12,7 @@ import pandas as pd
 import pytest
 
 from conftest import ROOT
-from test_workflow import snakemake, write_config, write_tree
+from test_workflow import TINY_TRAIN, snakemake, write_config, write_tree
 
 pytestmark = pytest.mark.workflow
 
@@ -144,3 +144,49 @@ def test_repairing_a_frame_or_editing_a_sheet_row_reruns_exactly_that_subject(tm
 
     nothing = snakemake("preprocess", "-n", "--configfile", str(cfg))
     assert "Nothing to be done" in nothing.stdout + nothing.stderr
+
+    # a results folder copied without Snakemake's records (.snakemake/ knows nothing of its paths): the
+    # stamps beside the outputs still say what changed
+    copied = tmp_path / "copied"
+    shutil.copytree(results, copied, copy_function=shutil.copy2)
+    cfg2 = write_config(tmp_path / "c2.yaml", name="rep", results=str(copied),
+                        dataset={"format": "casme2", "root": str(root)}, images={"size": 32})
+    nothing = snakemake("preprocess", "-n", "--configfile", str(cfg2))
+    assert "Nothing to be done" in nothing.stdout + nothing.stderr
+    ws.cell(row, 6).value = int(ws.cell(row, 6).value) + 1  # sub03's row back as it was
+    wb.save(sheet)
+    before_copy = {p.stem: p.stat().st_mtime_ns for p in (copied / "rep" / "magnified").rglob("*.h5")}
+    snakemake("preprocess", "--configfile", str(cfg2))
+    after_copy = {p.stem: p.stat().st_mtime_ns for p in (copied / "rep" / "magnified").rglob("*.h5")}
+    assert [s for s in before_copy if after_copy[s] != before_copy[s]] == ["sub03"]
+
+
+def _planned(proc):
+    """rule -> job count from a dry run's job table."""
+    text = proc.stdout + proc.stderr
+    table = text.split("job ", 1)[1].split("total", 1)[0] if "total" in text else ""
+    return {line.split()[0]: int(line.split()[1]) for line in table.splitlines()[2:] if len(line.split()) == 2}
+
+
+def test_the_cache_reruns_exactly_what_changed(tiny_run, tmp_path):
+    """A lost fold re-runs that fold only (then aggregate and the final model), no pre-processing; a
+    stage whose code fingerprint changed re-runs with what depends on it; a copy without .snakemake/
+    agrees (tiny_run's results, copied)."""
+    base, root, cfg, _ = tiny_run
+    results = tmp_path / "results"
+    shutil.copytree(base / "results", results, copy_function=shutil.copy2)
+    cfg2 = write_config(tmp_path / "c.yaml", name="tiny", results=str(results),
+                        dataset={"format": "casme2", "root": str(root)}, images={"size": 32}, train=TINY_TRAIN)
+    assert _planned(snakemake("-n", "--configfile", str(cfg2))) == {}
+    fold = sorted((results / "tiny" / "folds").rglob("sub02/predictions.csv"))[0].parent
+    shutil.rmtree(fold)
+    assert _planned(snakemake("-n", str(fold / "predictions.csv"), "--configfile", str(cfg2))) == {"train_fold": 1}
+    assert _planned(snakemake("-n", "--configfile", str(cfg2))) == {
+        "train_fold": 1, "aggregate": 1, "final_model": 1, "all": 1}
+    snakemake("--configfile", str(cfg2))
+    # the flow stage's code changed (as its stamp would record after an edit of microexpr/flow.py)
+    stamp = sorted((results / "tiny" / "flow").rglob(".stamps/sub01.h5.json"))[0]
+    stamp.write_text(stamp.read_text().replace('"code": "', '"code": "edited'))
+    planned = _planned(snakemake("-n", "--configfile", str(cfg2)))
+    assert planned.get("flow") == 1 and "magnify" not in planned and planned.get("shard") == 1
+    assert planned.get("train_fold") == 3  # every fold trains on sub01's shard

@@ -1,5 +1,6 @@
 """Trust: no code runs from a model file, no stale checkpoint is resumed, no wrong score is reported as
 success, no run silently replaces another, and predict is bounded. Each case failed before its fix."""
+import json
 import logging
 import os
 import shutil
@@ -310,3 +311,67 @@ def test_ambiguous_sheets_are_an_error_naming_them(synth_factory, writable_copy,
     wb.save(path)
     with pytest.raises(DatasetError, match="'Sheet1', 'old coding' each hold a coding header"):
         load_manifest("samm", samm, "paper5")
+
+
+# ----------------------------------------------------------------------------- code in the cache key
+from conftest import ROOT  # noqa: E402
+from microexpr.codefp import code_fingerprint, stage_modules  # noqa: E402
+
+SCRIPTS = ROOT / "workflow_scripts"
+
+
+def test_a_library_edit_changes_exactly_the_stages_whose_code_it_touches(tmp_path):
+    package = tmp_path / "microexpr"
+    shutil.copytree(ROOT / "microexpr", package, ignore=shutil.ignore_patterns("__pycache__"))
+    stages = ("magnify", "flow", "shard", "train_fold", "aggregate", "manifest")
+    before = {s: code_fingerprint(SCRIPTS / f"{s}.py", package) for s in stages}
+    assert before == {s: code_fingerprint(SCRIPTS / f"{s}.py") for s in stages}  # the copy reads as the original
+    assert "microexpr.flow" in stage_modules(SCRIPTS / "flow.py")
+    assert "microexpr.flow" not in stage_modules(SCRIPTS / "magnify.py")
+
+    flow = package / "flow.py"
+    text = flow.read_text()
+    flow.write_text(text.replace('"""', '"""An edited docstring. ', 1) + "\n# a comment\n")
+    assert {s: code_fingerprint(SCRIPTS / f"{s}.py", package) for s in stages} == before  # no code changed
+
+    flow.write_text(text.replace("def make_flow_estimator(", "def _unused_helper():\n    return 1\n\n\n"
+                                 "def make_flow_estimator(", 1))
+    assert {s: code_fingerprint(SCRIPTS / f"{s}.py", package) for s in stages} == before  # nothing calls it
+
+    body = text.replace("def make_flow_estimator(", "EDITED = 1\n\n\ndef make_flow_estimator(", 1)
+    body = body.replace("def make_flow_estimator(", "def make_flow_estimator(_edited=EDITED, ", 1)
+    flow.write_text(body)
+    after = {s: code_fingerprint(SCRIPTS / f"{s}.py", package) for s in stages}
+    changed = sorted(s for s in stages if after[s] != before[s])
+    assert "flow" in changed and "magnify" not in changed and "train_fold" not in changed
+
+
+# ----------------------------------------------------------------------------- figures users read
+from microexpr.figures import default_run_text, find_metrics, update  # noqa: E402
+
+
+def test_quoted_figures_are_written_from_the_run_and_checked(tiny_run, tmp_path):
+    base = tiny_run[0]
+    metrics = find_metrics(base / "results" / "tiny")
+    doc = tmp_path / "README.md"
+    doc.write_text("intro\n<!-- figures:default-run -->\nDefault run: not measured yet.\n"
+                   "<!-- /figures:default-run -->\nrest\n")
+    assert update([doc], metrics, check=True)  # not the run's figures
+    update([doc], metrics)
+    assert update([doc], metrics, check=True) == []
+    written = json.loads(metrics.read_text())
+    assert f"UF1 {written['pooled']['uf1']:.3f}" in doc.read_text() and doc.read_text().endswith("rest\n")
+    doc.write_text(doc.read_text().replace(f"UF1 {written['pooled']['uf1']:.3f}", "UF1 0.999", 1))
+    assert "UF1 0.999" in update([doc], metrics, check=True)[0]
+    # the commit the figures were measured on is not compared (a fresh run is on a later commit)
+    later = {**written, "git_commit": "0000000"}
+    assert default_run_text(later) != default_run_text(written)
+    update([doc], metrics)
+    (tmp_path / "later.json").write_text(json.dumps(later))
+    assert update([doc], tmp_path / "later.json", check=True) == []
+
+
+def test_the_readme_and_docs_quote_the_default_run_through_a_block():
+    for f in ("README.md", "docs/pipeline.md"):
+        text = (ROOT / f).read_text()
+        assert text.count("<!-- figures:default-run -->") == 1 and "<!-- /figures:default-run -->" in text

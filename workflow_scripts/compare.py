@@ -10,7 +10,7 @@ from microexpr.report import write_index
 
 log_to_file(snakemake.log[0])
 details = snakemake.params.details
-runs = [{**run, "metrics": path} for run, path in zip(details["runs"], snakemake.input)]
+runs = [{**run, "metrics": path} for run, path in zip(details["runs"], snakemake.input.runs)]
 out = snakemake.output
 write_comparison(snakemake.wildcards.experiment, runs, html=out.html, summary_tsv=out.summary, runs_tsv=out.runs,
                  figure_png=out.figure, config=dict(snakemake.params.config), evm_variants=details["evm"],

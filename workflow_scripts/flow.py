@@ -8,4 +8,4 @@ from microexpr.logs import log_to_file
 from microexpr.preprocess import flow_subject
 
 log_to_file(snakemake.log[0])
-flow_subject(snakemake.input[0], snakemake.output[0], method=snakemake.params.method, params=snakemake.params.flow)
+flow_subject(snakemake.input.magnified, snakemake.output[0], method=snakemake.params.method, params=snakemake.params.flow)

@@ -8,4 +8,4 @@ from microexpr.logs import log_to_file
 from microexpr.preprocess import write_shard_index
 
 log_to_file(snakemake.log[0])
-write_shard_index(list(snakemake.input), snakemake.output[0])
+write_shard_index(list(snakemake.input.shards), snakemake.output[0])

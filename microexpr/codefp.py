@@ -1,0 +1,205 @@
+"""Fingerprints of the library code a pipeline stage runs, so that editing the library re-runs exactly
+the stages whose code changed (Snakemake itself hashes only a rule's adapter script).
+
+A stage's code is found by reading, not running: from the names its adapter script imports from
+``microexpr``, every top-level function, class and constant they refer to, followed through the
+package's imports (module-level and function-local) to a fixed point. A module that is reached at all
+adds its module-level statements (constants, registrations, decorated definitions: a registry may hand
+out any of them at run time), and ``from . import x`` adds the whole of ``x``. Each definition is
+hashed as its syntax tree without docstrings, so comments, docstrings and formatting never re-run
+anything. Templates join the fingerprint of stages that render pages.
+"""
+
+from __future__ import annotations
+
+import ast
+import hashlib
+from dataclasses import dataclass, field
+from functools import lru_cache
+from pathlib import Path
+
+PACKAGE = "microexpr"
+PACKAGE_DIR = Path(__file__).resolve().parent
+_WHOLE = "*"  # a dependency on every top-level definition of a module
+
+
+@dataclass
+class _Module:
+    name: str
+    defs: dict[str, str] = field(default_factory=dict)      # top-level name -> normalised syntax
+    refs: dict[str, set] = field(default_factory=dict)      # top-level name -> {(module, name)}
+    always: set = field(default_factory=set)                 # names run on import (registrations, constants)
+
+
+def _strip_docstrings(tree: ast.AST) -> ast.AST:
+    for node in ast.walk(tree):
+        body = getattr(node, "body", None)
+        if isinstance(node, (ast.Module, ast.FunctionDef, ast.AsyncFunctionDef, ast.ClassDef)) and body \
+                and isinstance(body[0], ast.Expr) and isinstance(getattr(body[0], "value", None), ast.Constant) \
+                and isinstance(body[0].value.value, str):
+            node.body = body[1:] or [ast.Pass()]
+    return tree
+
+
+_ROOT = [PACKAGE_DIR]  # the package folder read (tests point it at an edited copy)
+
+
+def _module_file(module: str) -> Path | None:
+    return _find_module(_ROOT[0], module)
+
+
+@lru_cache(maxsize=1024)
+def _find_module(root: Path, module: str) -> Path | None:
+    parts = module.split(".")[1:]
+    base = root.joinpath(*parts)
+    for candidate in (base / "__init__.py", base.with_suffix(".py")):
+        if candidate.is_file():
+            return candidate
+    return None
+
+
+def _resolve(module: str, is_package: bool, node: ast.ImportFrom) -> str | None:
+    """The absolute module an ``ImportFrom`` inside ``module`` names (None: not this package)."""
+    if node.level == 0:
+        return node.module if node.module and (node.module == PACKAGE or node.module.startswith(PACKAGE + ".")) else None
+    parts = module.split(".")
+    base = parts if is_package else parts[:-1]
+    base = base[: len(base) - (node.level - 1)]
+    return ".".join(base + ([node.module] if node.module else []))
+
+
+def _imports(module: str, is_package: bool, tree: ast.AST) -> tuple[dict[str, tuple], set]:
+    """Names bound by ``from ... import`` anywhere in ``tree`` -> (module, name); modules imported whole."""
+    bound, whole = {}, set()
+    for node in ast.walk(tree):
+        if isinstance(node, ast.ImportFrom):
+            source = _resolve(module, is_package, node)
+            if source is None:
+                continue
+            for alias in node.names:
+                sub = f"{source}.{alias.name}"
+                if _module_file(sub) is not None:  # `from . import casme2`: a module
+                    whole.add(sub)
+                    bound[alias.asname or alias.name] = (sub, _WHOLE)
+                else:
+                    bound[alias.asname or alias.name] = (source, alias.name)
+        elif isinstance(node, ast.Import):
+            for alias in node.names:
+                if alias.name == PACKAGE or alias.name.startswith(PACKAGE + "."):
+                    whole.add(alias.name)
+    return bound, whole
+
+
+def _parse(module: str) -> _Module:
+    path = _module_file(module)
+    if path is None:
+        return _Module(module)
+    text = path.read_text(encoding="utf-8")
+    return _parse_text(module, path, text)
+
+
+@lru_cache(maxsize=256)
+def _parse_text(module: str, path: Path, text: str) -> _Module:
+    info = _Module(module)
+    tree = _strip_docstrings(ast.parse(text, filename=str(path)))
+    is_package = path.name == "__init__.py"
+    top_imports = [s for s in tree.body if isinstance(s, (ast.Import, ast.ImportFrom))]
+    module_bound, _ = _imports(module, is_package, ast.Module(body=top_imports, type_ignores=[]))
+    for i, stmt in enumerate(tree.body):
+        if isinstance(stmt, (ast.Import, ast.ImportFrom)):
+            _, whole = _imports(module, is_package, stmt)
+            if whole:  # `from . import casme2`: run for its registrations
+                key = f"<import {i}>"
+                info.defs[key], info.refs[key] = "", {(m, _WHOLE) for m in whole}
+                info.always.add(key)
+            continue  # `from .x import y` only binds y: what uses y depends on it
+        if isinstance(stmt, (ast.FunctionDef, ast.AsyncFunctionDef, ast.ClassDef)):
+            key = stmt.name
+            if stmt.decorator_list:
+                info.always.add(key)  # a decorator may register it
+        elif isinstance(stmt, (ast.Assign, ast.AnnAssign)):
+            targets = stmt.targets if isinstance(stmt, ast.Assign) else [stmt.target]
+            names = [n.id for t in targets for n in ast.walk(t) if isinstance(n, ast.Name)]
+            key = names[0] if names else f"<stmt {i}>"
+            for extra in names[1:]:
+                info.defs[extra], info.refs[extra] = "", {(module, key)}
+        else:
+            key = f"<stmt {i}>"
+            info.always.add(key)  # a call at the top level (a registration) runs on import
+        local, whole = _imports(module, is_package, stmt)
+        bound = {**module_bound, **local}
+        names = {n.id for n in ast.walk(stmt) if isinstance(n, ast.Name)}
+        refs = {(module, n) for n in names} | {bound[n] for n in names if n in bound}
+        refs |= {(m, _WHOLE) for m in whole}
+        info.defs[key] = ast.dump(stmt)
+        info.refs[key] = refs
+    return info
+
+
+def _parents(module: str) -> list[str]:
+    parts = module.split(".")
+    return [".".join(parts[:i]) for i in range(1, len(parts))]
+
+
+def closure(roots: set[tuple[str, str]]) -> dict[tuple[str, str], str]:
+    """Every (module, name) reachable from ``roots``, with its normalised syntax."""
+    seen: dict[tuple[str, str], str] = {}
+    reached: set[str] = set()
+    parsed: dict[str, _Module] = {}
+
+    def parse(module: str) -> _Module:
+        if module not in parsed:
+            parsed[module] = _parse(module)
+        return parsed[module]
+
+    todo = list(roots)
+    while todo:
+        module, name = todo.pop()
+        if _module_file(module) is None:
+            continue
+        for m in [*_parents(module), module]:  # importing a module runs its packages' and its own top level
+            if m not in reached:
+                reached.add(m)
+                todo += [(m, n) for n in parse(m).always]
+        info = parse(module)
+        for n in (list(info.defs) if name == _WHOLE else [name]):
+            if (module, n) in seen or n not in info.defs:
+                continue
+            seen[(module, n)] = info.defs[n]
+            todo += [r for r in info.refs[n] if r not in seen]
+    return seen
+
+
+def script_roots(script: str | Path) -> set[tuple[str, str]]:
+    """The (module, name) pairs an adapter script imports from the package."""
+    tree = ast.parse(Path(script).read_text(encoding="utf-8"))
+    roots = set()
+    for node in ast.walk(tree):
+        if isinstance(node, ast.ImportFrom) and node.level == 0 and node.module \
+                and (node.module == PACKAGE or node.module.startswith(PACKAGE + ".")):
+            for alias in node.names:
+                sub = f"{node.module}.{alias.name}"
+                roots.add((sub, _WHOLE) if _module_file(sub) else (node.module, alias.name))
+    return roots
+
+
+def code_fingerprint(script: str | Path, package_dir: str | Path | None = None) -> str:
+    """A short hash of the library code that ``script`` (a workflow adapter) runs; ``package_dir``: the
+    package folder to read (default: this installed one)."""
+    _ROOT[0] = Path(package_dir).resolve() if package_dir else PACKAGE_DIR
+    try:
+        parts = closure(script_roots(script))
+    finally:
+        _ROOT[0] = PACKAGE_DIR
+    h = hashlib.sha1()
+    for key in sorted(parts):
+        h.update(f"{key[0]}:{key[1]}\n{parts[key]}\n".encode())
+    if any(module == f"{PACKAGE}.pages" for module, _ in parts):
+        for template in sorted((Path(package_dir or PACKAGE_DIR) / "templates").glob("*")):
+            h.update(template.name.encode() + b"\n" + template.read_bytes())
+    return h.hexdigest()[:12]
+
+
+def stage_modules(script: str | Path) -> list[str]:
+    """The modules whose code a stage runs (for ``--list-changes``-style explanations and tests)."""
+    return sorted({module for module, _ in closure(script_roots(script))})
