@@ -48,6 +48,14 @@ if "manifest" in RUN_FORMATS and COMPOSITE:
     raise WorkflowError("config key 'dataset.format': a bring-your-own manifest cannot join a composite")
 if BYO and not isinstance(DATASET["root"], str):
     raise WorkflowError("config key 'dataset.root': with format manifest it must be the path of the CSV")
+if BYO and Path(DATASET["root"]).is_file():  # a CSV that cannot be read stops the run here, naming it
+    from microexpr.datasets.byo import read_csv_table
+    from microexpr.errors import DatasetError
+
+    try:
+        read_csv_table(DATASET["root"])
+    except DatasetError as exc:
+        raise WorkflowError(f"config key 'dataset.root': {exc}") from None
 
 
 def dataset_root(fmt):

@@ -375,3 +375,17 @@ def test_the_readme_and_docs_quote_the_default_run_through_a_block():
     for f in ("README.md", "docs/pipeline.md"):
         text = (ROOT / f).read_text()
         assert text.count("<!-- figures:default-run -->") == 1 and "<!-- /figures:default-run -->" in text
+
+
+@pytest.mark.parametrize("kind,message", [("ragged", "not a readable CSV table"), ("utf16", "not UTF-8 text")])
+def test_an_unreadable_csv_is_named_when_the_run_is_planned(tmp_path, kind, message):
+    from test_workflow import snakemake
+
+    csv = tmp_path / "samples.csv"
+    text = "subject,sample,label,apex,flow\ns1,a,happiness,a.png,f.png\ns1,b,surprise,b.png,g.png,extra,more\n"
+    csv.write_bytes(text.encode("utf-16") if kind == "utf16" else text.encode())
+    run = snakemake("-n", "--config", f"results={tmp_path / 'results'}", "name=byo",
+                    f"dataset={{format: manifest, root: {csv}}}", check=False)
+    out = run.stdout + run.stderr
+    assert run.returncode != 0 and str(csv) in out and message in out
+    assert "InputFunctionException" not in out and "Traceback" not in out

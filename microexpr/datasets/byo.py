@@ -44,16 +44,27 @@ def _check_image(path: Path, channels: int | None) -> str | None:
     return None
 
 
+def read_csv_table(csv_path: str | Path) -> pd.DataFrame:
+    """A bring-your-own CSV as text cells with lower-case column names; a file that is not a readable
+    comma-separated UTF-8 table (ragged rows, another encoding) is an error naming it and why."""
+    csv_path = Path(csv_path)
+    try:
+        table = pd.read_csv(csv_path, dtype=str, keep_default_na=False, encoding="utf-8")
+    except UnicodeDecodeError as exc:
+        raise DatasetError(f"{csv_path}: not UTF-8 text ({exc.reason} at byte {exc.start}); save it as UTF-8 CSV") from None
+    except (pd.errors.ParserError, pd.errors.EmptyDataError) as exc:
+        first = str(exc).strip().splitlines()[0] if str(exc).strip() else type(exc).__name__
+        raise DatasetError(f"{csv_path}: not a readable CSV table ({first})") from None
+    table.columns = [str(c).strip().lower() for c in table.columns]
+    return table
+
+
 def load_byo_manifest(csv_path: str | Path, allowed_labels: set[str] | None = None) -> pd.DataFrame:
     """Read and check a bring-your-own CSV; returns a manifest (``entry`` says where each sample enters)."""
     csv_path = Path(csv_path)
     if not csv_path.is_file():
         raise DatasetError(f"manifest CSV not found: {csv_path}")
-    try:
-        table = pd.read_csv(csv_path, dtype=str, keep_default_na=False)
-    except (pd.errors.ParserError, UnicodeDecodeError) as exc:
-        raise DatasetError(f"cannot read {csv_path}: {exc}") from exc
-    table.columns = [c.strip().lower() for c in table.columns]
+    table = read_csv_table(csv_path)
     missing = [c for c in REQUIRED + ("apex",) if c not in table.columns]
     if missing:
         raise DatasetError(f"{csv_path}: missing column(s) {missing}; needs {list(REQUIRED)}, apex, and flow or onset")
@@ -132,8 +143,7 @@ def allowed_labels(classes, csv_path: str | Path | None = None) -> set[str] | No
 
 
 def _csv_column(csv_path: str | Path, column: str) -> list[str]:
-    table = pd.read_csv(csv_path, dtype=str, keep_default_na=False)
-    table.columns = [c.strip().lower() for c in table.columns]
+    table = read_csv_table(csv_path)
     return sorted({v.strip() for v in table.get(column, []) if v.strip()})
 
 

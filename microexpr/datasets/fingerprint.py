@@ -53,8 +53,9 @@ def byo_fingerprint(csv_path: str | Path) -> str:
     csv_path = Path(csv_path)
     h = hashlib.sha1(_stat_line(csv_path, csv_path.name).encode())
     if csv_path.is_file():
-        table = pd.read_csv(csv_path, dtype=str, keep_default_na=False)
-        table.columns = [c.strip().lower() for c in table.columns]
+        from .byo import read_csv_table
+
+        table = read_csv_table(csv_path)
         for col in ("flow", "apex", "onset", "mask"):
             for value in table.get(col, []):
                 if value.strip():
