@@ -221,8 +221,10 @@ def html_report(result: dict, confusion_png: str | Path, out: str | Path, *, con
 
     dataset = (config or {}).get("dataset") or {}
     synthetic = bool(dataset) and is_synthetic(dataset, result["datasets"])
+    train = (config or {}).get("train") or {}
+    streams = train.get("streams") if train.get("model", "mscnn") == "mscnn" else None
     reference = references(result.get("protocol", "loso"), result["datasets"], dataset.get("classes"),
-                           result["classes"]) if dataset else None
+                           result["classes"], streams) if dataset else None
     per_fold_class = pd.DataFrame(result.get("per_fold_class") or [])
     if not per_fold_class.empty:
         f1 = per_fold_class.pivot(index="fold", columns="class", values="f1")[result["classes"]].reset_index()

@@ -34,8 +34,18 @@ def test_references_only_where_protocol_datasets_and_classes_match(protocol, dat
     if kind == "megc2019":
         stst = next(r for r in ref["rows"] if r[0] == "STSTNet")
         assert stst[1:3] == ["0.7353", "0.7605"] and len(ref["rows"]) == 3 and "HTNet" in str(ref["rows"])
-    if kind == "paper5":
-        assert ref["rows"][0][1] in ("0.5650", "0.4304")
+    if kind == "paper5":  # both of the paper's rows (three streams, flow stream), as its Tables II and III print them
+        expected = {"casme2": [("0.5650", "0.5325"), ("0.5077", "0.4705")],
+                    "samm": [("0.4071", "0.3173"), ("0.4304", "0.3569")]}[datasets[0]]
+        assert [tuple(r[1:3]) for r in ref["rows"]] == expected
+        assert "Table II" in ref["rows"][0][3] if datasets == ["casme2"] else "Table III" in ref["rows"][0][3]
+        assert not any(r[4] for r in ref["rows"])  # no streams given: no row marked
+
+
+@pytest.mark.parametrize("streams,marked", [(["flow", "gray", "masked"], "MSCNN"), (["flow"], "EVM + Optical")])
+def test_the_paper_row_with_the_runs_streams_is_marked(streams, marked):
+    ref = references("loso", ["samm"], "paper5", ["anger", "contempt", "happiness", "other", "surprise"], streams)
+    assert [r[0].split(" (")[0] for r in ref["rows"] if r[4] == "yes"] == [marked]
 
 
 def _fold(tmp_path, fold, subject, dataset, rng, epochs=6):
