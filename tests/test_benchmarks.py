@@ -1,0 +1,31 @@
+"""The GPU check's plumbing on a machine without CUDA: it refuses and measures nothing; its projection."""
+import subprocess
+import sys
+
+import pytest
+import torch
+
+from conftest import ROOT
+
+sys.path.insert(0, str(ROOT / "benchmarks"))
+import gpu  # noqa: E402
+
+
+@pytest.mark.skipif(torch.cuda.is_available(), reason="the refusal is for machines without CUDA")
+def test_the_gpu_check_refuses_without_cuda():
+    run = subprocess.run([sys.executable, str(ROOT / "benchmarks" / "gpu.py")], capture_output=True, text=True,
+                         timeout=300)
+    assert run.returncode == 1 and "no CUDA device" in run.stderr and "nothing measured" in run.stderr
+    assert run.stdout == ""
+
+
+def test_the_projection_scales_with_speed_and_folds_at_once():
+    samples = gpu.CASME2_CLIPS * 25 / 26 * 10 * 0.8  # training samples of one fold per epoch
+    assert gpu.projection(samples * 200 / 3600, 1) == pytest.approx(26)  # one hour a fold
+    assert gpu.projection(samples * 200 / 3600, 4) == pytest.approx(6.5)
+
+
+def test_the_check_uses_the_papers_training_settings():
+    cfg = gpu.paper_config(max_epochs=3)
+    assert (cfg.width, cfg.lr, cfg.momentum, cfg.weight_decay, cfg.batch_size) == (64, 1e-3, 0.9, 5e-4, 64)
+    assert cfg.device == "cuda" and cfg.amp
