@@ -44,6 +44,7 @@ def collect(runs: list[dict]) -> pd.DataFrame:
             "majority_accuracy": result["chance"]["majority_accuracy"],
             "majority_uf1": result["chance"]["majority_uf1"],
             "fold_minutes": round(sum(f["seconds"] for f in result["per_fold"]) / 60, 2),
+            "uf1_ci": (result.get("pooled_ci") or {}).get("uf1"),  # 95 % bootstrap interval over subjects
             "evm": run["evm"], "model": run["model"], "metrics": str(path),
         })
     table = pd.DataFrame(rows)

@@ -41,3 +41,36 @@ def scores(y_true: Sequence[int], y_pred: Sequence[int], n_classes: int, *, all_
         "precision": np.asarray(precision, float), "recall": np.asarray(recall, float), "f1": np.asarray(f1, float),
         "support": np.asarray(support, np.int64), "predicted": predicted.astype(np.int64),
     }
+
+
+def scores_from_confusion(cm: np.ndarray) -> dict[str, np.ndarray]:
+    """Pooled accuracy, UF1 and UAR of one or many confusion matrices (``... x C x C``), every class
+    counted (a class absent and never predicted has F1 0 and recall 0, as in :func:`scores`)."""
+    cm = np.asarray(cm, float)
+    tp = np.diagonal(cm, axis1=-2, axis2=-1)
+    support, predicted = cm.sum(axis=-1), cm.sum(axis=-2)
+    n = cm.sum(axis=(-2, -1))
+    with np.errstate(invalid="ignore", divide="ignore"):
+        f1 = np.where(support + predicted > 0, 2 * tp / (support + predicted), 0.0)
+        recall = np.where(support > 0, tp / support, 0.0)
+        accuracy = np.where(n > 0, tp.sum(axis=-1) / n, np.nan)
+    return {"accuracy": accuracy, "uf1": f1.mean(axis=-1), "uar": recall.mean(axis=-1)}
+
+
+def bootstrap_intervals(y_true: Sequence[int], y_pred: Sequence[int], groups: Sequence, n_classes: int, *,
+                        resamples: int = 2000, level: float = 0.95, seed: int = 0) -> dict:
+    """Percentile intervals of the pooled scores, resampling **subjects** (``groups``) with replacement:
+    clips of one subject are not independent, so resampling clips would understate the spread. Each
+    resample pools the predictions of the drawn subjects (a subject drawn twice counts twice)."""
+    y_true, y_pred, groups = np.asarray(y_true, int), np.asarray(y_pred, int), np.asarray(groups).astype(str)
+    names, index = np.unique(groups, return_inverse=True)
+    per_group = np.zeros((len(names), n_classes, n_classes))
+    np.add.at(per_group, (index, y_true, y_pred), 1)
+    rng = np.random.default_rng(seed)
+    draws = rng.integers(0, len(names), size=(resamples, len(names)))
+    weights = np.stack([np.bincount(d, minlength=len(names)) for d in draws])
+    pooled = scores_from_confusion((weights @ per_group.reshape(len(names), -1)).reshape(resamples, n_classes,
+                                                                                        n_classes))
+    tail = (1 - level) / 2 * 100
+    return {"level": level, "resamples": resamples, "unit": "subject", "subjects": int(len(names)), "seed": seed,
+            **{k: [float(np.nanpercentile(v, tail)), float(np.nanpercentile(v, 100 - tail))] for k, v in pooled.items()}}

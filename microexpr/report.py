@@ -15,7 +15,7 @@ import pandas as pd
 from . import __version__
 from .errors import MicroexprError
 from .io import atomic_path
-from .metrics import scores
+from .metrics import bootstrap_intervals, scores
 from .pages import git_commit, image_data_uri, now_utc, png_data_uri, render, table
 from .references import references
 
@@ -74,6 +74,8 @@ def aggregate(fold_metrics: list[str | Path], fold_predictions: list[str | Path]
         "protocol": protocol,
         "datasets": sorted(datasets.unique()),
         "pooled": {"accuracy": pooled["accuracy"], "uf1": pooled["uf1"], "uar": pooled["uar"]},
+        # 95 % percentile intervals over subjects resampled with replacement (clips of a subject are not independent)
+        "pooled_ci": bootstrap_intervals(y, p, preds.subject.astype(str), len(classes)),
         "per_fold_mean": {k: float(per_fold[k].mean()) for k in ("accuracy", "uf1", "uar")},
         "per_fold_std": {k: float(per_fold[k].std(ddof=0)) for k in ("accuracy", "uf1", "uar")},
         "per_class": {c: {"precision": float(pooled["precision"][i]), "recall": float(pooled["recall"][i]),
@@ -294,6 +296,7 @@ def runs_table(name_dir: str | Path) -> pd.DataFrame:
             "images": parts[2] if len(parts) > 2 else "", "model": parts[3] if len(parts) > 3 else "",
             "protocol": result.get("protocol", parts[-1] if parts else ""),
             "uf1": result["pooled"]["uf1"], "uar": result["pooled"]["uar"], "accuracy": result["pooled"]["accuracy"],
+            "uf1_ci": (result.get("pooled_ci") or {}).get("uf1"),
             "folds": result["n_folds"], "clips": result["n_clips"],
             "created": result.get("created", ""), "git_commit": result.get("git_commit", ""),
             "report": os.path.relpath(path.parent / "report.html", name_dir),

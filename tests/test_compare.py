@@ -154,3 +154,19 @@ def test_comparison_page_renders_in_headless_chromium(tmp_path, experiment):
     # the figure's coloured lines and bars reach the first screen (saturated pixels, not just text)
     saturation = cv2.cvtColor(image, cv2.COLOR_BGR2HSV)[..., 1]
     assert (saturation > 100).mean() > 0.002
+
+
+def test_the_comparison_page_shows_each_runs_bootstrap_interval(tmp_path):
+    runs = [_fake_run(tmp_path, f"alpha {a}", a, 0, (0.5, 0.4 + 0.01 * a, 0.45), evm=f"alpha{a}-ideal-000000")
+            for a in (0, 8)]
+    path = runs[1]["metrics"]
+    metrics = json.loads(open(path).read())
+    metrics["pooled_ci"] = {"uf1": [0.3012, 0.5534], "accuracy": [0.4, 0.6], "uar": [0.35, 0.55]}
+    open(path, "w").write(json.dumps(metrics))
+    out = tmp_path / "experiments" / "alpha_sweep"
+    out.mkdir(parents=True)
+    write_comparison("alpha_sweep", runs, html=out / "report.html", summary_tsv=out / "summary.tsv",
+                     runs_tsv=out / "runs.tsv", figure_png=out / "comparison.png",
+                     config={"name": "t", "dataset": {"root": None}}, evm_variants={}, train_variants={}, name="t")
+    page = (out / "report.html").read_text()
+    assert "UF1 95 % interval" in page and "0.301&ndash;0.553" in page

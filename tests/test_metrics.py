@@ -36,3 +36,29 @@ def test_a_class_never_predicted_counts_as_zero():
     assert s["f1"][2] == 0.0
     # class 0: TP 1, FP 2, FN 1 -> 0.4; class 1: TP 2, FP 1 -> 0.8; class 2: 0
     assert s["uf1"] == pytest.approx((0.4 + 0.8 + 0.0) / 3)
+
+
+def test_bootstrap_resamples_subjects_and_brackets_the_pooled_score():
+    from microexpr.metrics import bootstrap_intervals, scores, scores_from_confusion
+
+    rng = np.random.default_rng(1)
+    groups = np.repeat([f"s{i}" for i in range(12)], 8)
+    y = rng.integers(0, 3, len(groups))
+    p = np.where(rng.random(len(groups)) < 0.6, y, rng.integers(0, 3, len(groups)))
+    pooled = scores(y, p, 3)
+    assert {k: float(v) for k, v in scores_from_confusion(pooled["confusion"]).items()} == pytest.approx(
+        {k: pooled[k] for k in ("accuracy", "uf1", "uar")})
+    ci = bootstrap_intervals(y, p, groups, 3, resamples=500)
+    assert ci["unit"] == "subject" and ci["subjects"] == 12
+    for k in ("accuracy", "uf1", "uar"):
+        assert ci[k][0] < pooled[k] < ci[k][1]
+    assert ci == bootstrap_intervals(y, p, groups, 3, resamples=500)  # seeded
+    # one subject: every resample is that subject, so the interval is the point
+    one = bootstrap_intervals(y[:8], p[:8], groups[:8], 3, resamples=50)
+    assert one["uf1"][0] == one["uf1"][1] == pytest.approx(scores(y[:8], p[:8], 3)["uf1"])
+    # subjects, not clips: subjects that differ widely give a wider interval than the same clips shuffled
+    good = np.repeat(np.arange(12) % 2 == 0, 8)
+    q = np.where(good, y, (y + 1) % 3)
+    by_subject = bootstrap_intervals(y, q, groups, 3, resamples=500)["accuracy"]
+    by_clip = bootstrap_intervals(y, q, np.arange(len(y)), 3, resamples=500)["accuracy"]
+    assert by_subject[1] - by_subject[0] > 1.5 * (by_clip[1] - by_clip[0])

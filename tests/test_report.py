@@ -109,6 +109,10 @@ def test_composite_report_has_datasets_references_curves_and_mistakes(composite_
     index = (name_dir / "index.html").read_text()
     assert "reports/alpha8-x/tvl1-x/s32-x/model-x/loso/report.html" in index
     assert f"{result['pooled']['uf1']:.3f}" in index
+    ci = result["pooled_ci"]  # bootstrap over the 6 subjects, on the report and the index
+    assert ci["unit"] == "subject" and ci["subjects"] == 6 and ci["uf1"][0] <= result["pooled"]["uf1"] <= ci["uf1"][1]
+    for page_text in (page, index):
+        assert f"{ci['uf1'][0]:.3f}&ndash;{ci['uf1'][1]:.3f}" in page_text
 
 
 def test_index_lists_every_finished_run_and_survives_a_broken_one(composite_run):
