@@ -254,6 +254,10 @@ def plan_errors(config: Mapping) -> list[str]:
                           "each class must be named once")
         if len(set(seen)) < 2:
             errors.append(f"config key 'dataset.classes' needs at least two different classes, got {classes}")
+    channels = dataset.get("flow_channels")
+    if channels is not None and not {"u", "v"} <= set(channels):
+        errors.append(f"config key 'dataset.flow_channels' is {channels}: it must name the u and v channels "
+                      "(e.g. [u, v, strain]) for a mirror or rotation to turn the motion")
     formats = dataset.get("format", "casme2")
     formats = [formats] if isinstance(formats, str) else list(formats)
     evm = config.get("evm") or {}

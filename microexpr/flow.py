@@ -195,6 +195,29 @@ def transform_flow(flow: np.ndarray, *, flip: bool, angle: float) -> np.ndarray:
     return out
 
 
+FLOW_CHANNELS = ("u", "v", "strain", "magnitude")  # what the channels of an image-encoded flow may be
+
+
+def transform_encoded_flow(img: np.ndarray, channels, zero: float, *, flip: bool, angle: float) -> np.ndarray:
+    """Mirror and/or rotate a flow *image* (H x W x 3, channels named by ``channels`` in the array's order,
+    u and v stored as ``zero`` + motion in gray levels) as the motion itself would be: positions move, u
+    and v turn with them (a mirror negates u), scalar channels (strain, magnitude) only move. Equals the
+    encoding of the transformed field (tested); values beyond 0..255 are clipped."""
+    names = list(channels)
+    if len(names) != img.shape[-1] or "u" not in names or "v" not in names:
+        raise ValueError(f"flow channels {names} must name each of the image's {img.shape[-1]} channels, u and v among them")
+    iu, iv = names.index("u"), names.index("v")
+    field = np.stack([img[..., iu], img[..., iv]], axis=-1).astype(np.float32) - zero
+    turned = transform_flow(field, flip=flip, angle=angle)
+    out = np.empty_like(img)
+    for k in range(img.shape[-1]):
+        if k not in (iu, iv):
+            out[..., k] = transform_image(np.ascontiguousarray(img[..., k]), flip=flip, angle=angle)
+    out[..., iu] = np.clip(np.rint(turned[..., 0] + zero), 0, 255)
+    out[..., iv] = np.clip(np.rint(turned[..., 1] + zero), 0, 255)
+    return out
+
+
 def transform_image(img: np.ndarray, *, flip: bool, angle: float) -> np.ndarray:
     import cv2
 

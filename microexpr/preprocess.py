@@ -27,7 +27,7 @@ from . import __version__
 from .datasets.manifest import frame_paths, frame_table
 from .errors import DatasetError, FrameError
 from .flow import (
-    StreamImages, augmentations, make_flow_estimator, optical_strain, remove_global_motion, resize_flow,
+    StreamImages, augmentations, transform_encoded_flow, make_flow_estimator, optical_strain, remove_global_motion, resize_flow,
     stream_images, transform_image,
 )
 from .io import atomic_path, read_frame
@@ -293,35 +293,50 @@ def flow_from_hsv_image(bgr: np.ndarray) -> np.ndarray:
 
 
 def _image_streams(flow_img: np.ndarray, apex: np.ndarray, mask: np.ndarray, augment: bool,
-                   uvs_img: np.ndarray) -> list[StreamImages]:
-    """Augmented streams of a flow image taken as a plain image (flips and rotations move pixels only);
-    the given image, at the uvs size, is also the uvs stream (e.g. u/v/strain images made elsewhere)."""
+                   uvs_img: np.ndarray, flow_channels=None, flow_zero: float = 128) -> list[StreamImages]:
+    """Augmented streams of an image-encoded flow (BGR as read; ``uvs_img`` the same image as RGB at the
+    uvs size, e.g. u/v/strain images made elsewhere). With ``flow_channels`` (the R, G, B channels'
+    meaning, u and v stored as ``flow_zero`` + motion), a mirror negates u and a rotation turns (u, v) as
+    for computed flow; without it the motion cannot be turned, so mirrored samples (whose motion no
+    expression has) are left out and only the rotations are kept."""
     out = []
     for flip, angle in augmentations(augment):
-        f = transform_image(flow_img, flip=flip, angle=angle)
+        if flow_channels is None and flip:
+            continue
+        if flow_channels is not None:
+            f = transform_encoded_flow(flow_img[..., ::-1], flow_channels, flow_zero, flip=flip, angle=angle)[..., ::-1]
+            u = transform_encoded_flow(uvs_img, flow_channels, flow_zero, flip=flip, angle=angle)
+        else:
+            f = transform_image(flow_img, flip=flip, angle=angle)
+            u = transform_image(uvs_img, flip=flip, angle=angle)
         g = transform_image(apex, flip=flip, angle=angle)
         m = np.where(transform_image(mask, flip=flip, angle=angle) > 127, 255, 0).astype(np.uint8)
-        out.append(StreamImages(flow=f, gray=g, masked=np.where(m > 0, g, 0).astype(np.uint8), mask=m,
-                                uvs=transform_image(uvs_img, flip=flip, angle=angle)))
+        out.append(StreamImages(flow=np.ascontiguousarray(f), gray=g, masked=np.where(m > 0, g, 0).astype(np.uint8),
+                                mask=m, uvs=np.ascontiguousarray(u)))
     return out
 
 
 def byo_shard_subject(manifest: pd.DataFrame, subject: str, out: str | Path, *, classes: list[str],
                       size: int = _I.size, threshold: int = _I.threshold, max_magnitude: float | None = _I.max_magnitude,
                       global_motion: str = _I.global_motion, augment: bool = _I.augment, uvs_size: int = _I.uvs_size,
-                      flow_encoding: str = "hsv",
+                      flow_encoding: str = "hsv", flow_channels=None, flow_zero: float = 128,
                       flow_method: str = "tvl1", flow_params: dict | None = None, progress: bool = True) -> Path:
     """Shard of one subject of a bring-your-own manifest (:mod:`microexpr.datasets.byo`).
 
     ``flow_encoding``: ``hsv`` decodes given flow images as HSV renderings into flow fields, so flips
     and rotations turn the directions as for computed flow; ``image`` takes them as plain images
-    (u/v/strain or other encodings: augmentation moves pixels only, and the mask is the brightest
-    channel above ``threshold`` unless a mask is given). Samples with onset + apex get computed flow.
+    (u/v/strain or other encodings; the mask is the brightest channel above ``threshold`` unless a mask
+    is given): with ``flow_channels`` (e.g. ``["u", "v", "strain"]``, u and v stored as ``flow_zero`` +
+    motion) augmentation turns the motion as for computed flow, without it mirrored samples are left out
+    (see :func:`_image_streams`). Samples with onset + apex get computed flow.
     """
     import cv2
 
     if flow_encoding not in ("hsv", "image"):
         raise DatasetError(f"flow_encoding must be 'hsv' or 'image', got {flow_encoding!r}")
+    if flow_encoding == "image" and flow_channels is None and augment:
+        log.warning("%s: image-encoded flows without dataset.flow_channels: mirrored samples left out (a mirror "
+                    "cannot negate motion whose encoding is unknown); 5 of the 10 augmentations kept", subject)
     estimate = None
     writer = ShardWriter(classes, size)
     for row in _progress(_rows(manifest, subject).to_dict("records"), f"shard {subject}", progress):
@@ -337,7 +352,8 @@ def byo_shard_subject(manifest: pd.DataFrame, subject: str, out: str | Path, *, 
             # channels as saved (OpenCV reads B, G, R): R, G, B = u, v, strain for u/v/strain images
             uvs_img = cv2.resize(np.ascontiguousarray(full[..., ::-1]), (uvs_size, uvs_size), interpolation=cv2.INTER_AREA)
             mask = given_mask if given_mask is not None else np.where(img.max(axis=2) > threshold, 255, 0)
-            writer.add(row["sample_id"], row["label"], _image_streams(img, apex, mask.astype(np.uint8), augment, uvs_img))
+            writer.add(row["sample_id"], row["label"], _image_streams(img, apex, mask.astype(np.uint8), augment, uvs_img,
+                                                                      flow_channels, flow_zero))
             continue
         if row["entry"] == "flow":
             flow = resize_flow(flow_from_hsv_image(read_frame(row["flow_path"])), (size, size))

@@ -72,7 +72,8 @@ rule shard:
     input:
         unpack(shard_inputs),
         stamp=stamp(f"{SHARDS}/{{subject}}.h5", "shard.py", data=subject_data(SHARD_COLUMNS), classes=class_list(),
-                    byo=BYO, flow_encoding=DATASET["flow_encoding"]),
+                    byo=BYO, flow_encoding=DATASET["flow_encoding"], flow_channels=DATASET["flow_channels"],
+                    flow_zero=DATASET["flow_zero"]),
     output:
         f"{SHARDS}/{{subject}}.h5",
     params:
@@ -81,6 +82,8 @@ rule shard:
         classes=class_list(),
         byo=BYO,
         flow_encoding=DATASET["flow_encoding"],
+        flow_channels=DATASET["flow_channels"],
+        flow_zero=DATASET["flow_zero"],
         method=FLOW["method"],
         flow=flow_params(),
     log:

@@ -83,7 +83,10 @@ def test_shard_of_a_byo_subject(byo_csv, tmp_path, encoding):
     out = byo_shard_subject(m, "sub01", tmp_path / "s.h5", classes=classes, size=32, flow_encoding=encoding,
                             flow_method="dis", progress=False)
     d = read_shard(out, augmented=True, streams=("flow", "gray", "masked", "mask"))
-    assert d["flow"].shape == (40, 32, 32, 3) and np.bincount(d["aug"]).tolist() == [4] * 10
+    rows = m[m.subject == "sub01"]
+    images = int((rows.entry == "flow").sum()) if encoding == "image" else 0  # of unknown channels: no mirrors
+    assert np.bincount(d["aug"]).tolist() == [len(rows)] * 5 + [len(rows) - images] * 5
+    assert d["flow"].shape == (10 * len(rows) - 5 * images, 32, 32, 3)
     assert (d["masked"][d["mask"] == 0] == 0).all() and d["mask"].any()
     originals = read_shard(out)
     assert sorted(originals["sample_id"]) == sorted(m[m.subject == "sub01"].sample_id)
@@ -189,3 +192,42 @@ def test_byo_with_a_dataset_column_under_loso_and_lodo(byo_with_datasets, tmp_pa
                         f"dataset={{format: manifest, root: {byo_with_datasets.parent / 'samples.csv'}, classes: all}}",
                         "evaluation={protocol: lodo}", check=False)
     assert without.returncode != 0 and "lodo needs several datasets" in without.stdout + without.stderr
+
+
+def test_augmenting_an_image_encoded_flow_turns_its_motion():
+    """The mirrored (and rotated) u/v/strain image is the encoding of the mirrored (rotated) field: a smile's
+    outward lip-corner motion stays outward."""
+    from microexpr.flow import transform_encoded_flow, transform_flow, transform_image
+
+    h, w, zero = 40, 48, 128
+    yy, xx = np.mgrid[0:h, 0:w].astype(np.float32)
+    field = np.stack([np.where(xx < w / 2, -6.0, 6.0) * np.exp(-((yy - 30) ** 2) / 40),  # corners moving outwards
+                      -3.0 * np.exp(-((yy - 30) ** 2) / 40)], axis=-1).astype(np.float32)
+    strain = np.clip(np.abs(field).sum(-1) * 10, 0, 255)
+
+    def encode(f, s):
+        return np.clip(np.rint(np.dstack([f[..., 0] + zero, f[..., 1] + zero, s])), 0, 255).astype(np.uint8)
+
+    img = encode(field, strain)
+    for flip, angle in ((True, 0.0), (False, 10.0), (True, -5.0)):
+        got = transform_encoded_flow(img, ["u", "v", "strain"], zero, flip=flip, angle=angle)
+        want = encode(transform_flow(field, flip=flip, angle=angle),
+                      transform_image(img[..., 2], flip=flip, angle=angle))
+        assert np.abs(got.astype(int) - want.astype(int)).max() <= 1
+    mirrored = transform_encoded_flow(img, ["u", "v", "strain"], zero, flip=True, angle=0.0)
+    assert mirrored[30, 5, 0] < zero - 3 and mirrored[30, w - 5, 0] > zero + 3  # still outward
+    plain = transform_image(img, flip=True, angle=0.0)  # what moving pixels alone does: inward
+    assert plain[30, 5, 0] > zero + 3
+    with pytest.raises(ValueError, match="u and v"):
+        transform_encoded_flow(img, ["u", "strain", "magnitude"], zero, flip=True, angle=0.0)
+
+
+def test_a_byo_shard_with_flow_channels_keeps_every_augmentation(byo_csv, tmp_path):
+    m = load_byo_manifest(byo_csv)
+    out = byo_shard_subject(m, "sub01", tmp_path / "s.h5", classes=sorted(set(m.label)), size=32, flow_encoding="image",
+                            flow_channels=["u", "v", "strain"], flow_zero=128, flow_method="dis", progress=False)
+    d = read_shard(out, augmented=True, streams=("flow", "uvs"))
+    assert np.bincount(d["aug"]).tolist() == [4] * 10
+    original, mirrored = d["uvs"][d["aug"] == 0][0], d["uvs"][d["aug"] == 5][0]  # aug 5: the mirror, no rotation
+    np.testing.assert_allclose(mirrored[..., 0].astype(int), np.clip(256 - original[:, ::-1, 0].astype(int), 0, 255),
+                               atol=1)

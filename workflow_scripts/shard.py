@@ -13,6 +13,7 @@ p = snakemake.params
 manifest = read_manifest(snakemake.input.manifest)
 if p.byo:
     byo_shard_subject(manifest, snakemake.wildcards.subject, snakemake.output[0], classes=list(p.classes),
-                      flow_encoding=p.flow_encoding, flow_method=p.method, flow_params=dict(p.flow), **p.images)
+                      flow_encoding=p.flow_encoding, flow_channels=p.flow_channels,
+                      flow_zero=p.flow_zero, flow_method=p.method, flow_params=dict(p.flow), **p.images)
 else:
     shard_subject(snakemake.input.flow, manifest, snakemake.output[0], classes=list(p.classes), **p.images)
