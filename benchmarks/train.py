@@ -46,7 +46,7 @@ def bare_loop(cfg: TrainConfig, train_shards, epochs: int) -> float:
     data, _, _ = load_shards(train_shards, cfg.streams, augmented=True)
     inputs, labels = data.batch(torch.arange(len(data)), device)  # normalised once, up front
     model = create_model("mscnn", num_classes=5, streams=cfg.streams, width=cfg.width, dense=cfg.dense,
-                         sampler=cfg.sampler).to(device)
+                         sampler=cfg.sampler or "random").to(device)
     opt = torch.optim.SGD(model.parameters(), lr=cfg.lr, momentum=cfg.momentum, weight_decay=cfg.weight_decay)
     model.train()
     rates = []
@@ -95,7 +95,7 @@ def main() -> None:
         ours = float(hist.samples_per_second.iloc[1:].median() if len(hist) > 1 else hist.samples_per_second.iloc[0])
         bare = bare_loop(cfg, shards[:2], args.epochs)
     print(f"device {device}, threads {args.threads}, {args.size}x{args.size}, ResNet-18 width {args.width} x 3 streams, "
-          f"batch {cfg.batch_size}, sampler {cfg.sampler}")
+          f"batch {cfg.batch_size}, sampler {cfg.sampler or 'random'}")
     print(f"shard loading: {load:8.0f} samples/s ({len(data)} samples, 3 streams, uint8)")
     print(f"train_fold loop: {ours:8.1f} samples/s | bare PyTorch loop: {bare:8.1f} samples/s | ratio {ours / bare:.2f}")
     print(f"(fold wall time {metrics['seconds']:.1f} s for {metrics['epochs_run']} epochs incl. validation and test)")

@@ -30,7 +30,7 @@ from . import __version__
 from .errors import MicroexprError
 from .io import atomic_path
 from .metrics import scores
-from .models import create_fold_model, model_streams
+from .models import create_fold_model, model_settings, model_streams
 from .preprocess import read_shard
 from .train_settings import TrainConfig
 
@@ -185,12 +185,17 @@ def train_epoch(model: nn.Module, opt, scaler, train: ArrayData, batch_size: int
     return total, seen, time.perf_counter() - t0
 
 
-def build_model(cfg: TrainConfig, n_classes: int, uvs_size: int | None = None) -> nn.Module:
-    """The configured model (``cfg.model``), each constructor given the settings it takes."""
+def _settings(cfg: TrainConfig, n_classes: int, uvs_size: int | None = None) -> dict:
     settings = {**asdict(cfg), "num_classes": n_classes, "streams": cfg.streams}
     if uvs_size:
         settings["uvs_size"] = uvs_size
-    return create_fold_model(cfg.model, **settings)
+    return settings
+
+
+def build_model(cfg: TrainConfig, n_classes: int, uvs_size: int | None = None) -> nn.Module:
+    """The configured model (``cfg.model``), each constructor given the settings it takes (its own
+    defaults where a setting is not given: :func:`microexpr.models.model_settings`)."""
+    return create_fold_model(cfg.model, **_settings(cfg, n_classes, uvs_size))
 
 
 def data_streams(cfg: TrainConfig) -> tuple[str, ...]:
@@ -528,6 +533,9 @@ def train_fold(train_shards: list[str | Path], test_shards: str | Path | list[st
         "accuracy": fold_scores["accuracy"], "uf1": fold_scores["uf1"], "uar": fold_scores["uar"],
         "confusion": fold_scores["confusion"].tolist(), "device": str(device),
         "seconds": time.perf_counter() - t_start, "config": cfg_dict, "microexpr": __version__,
+        # what the model's constructor got: the settings given, the model's own defaults for the rest
+        "model_settings": {k: list(v) if isinstance(v, tuple) else v
+                           for k, v in model_settings(cfg.model, **_settings(cfg, n_classes, uvs_size)).items()},
         "torch": torch.__version__,
     }
     with atomic_path(out / "predictions.csv") as tmp:

@@ -21,8 +21,10 @@ class TrainConfig:
     streams: tuple[str, ...] = ("flow", "gray", "masked")  # MSCNN's streams (ststnet/offapexnet read uvs)
     width: int = 64
     dense: int = 256
-    dropout: float = 0.0
-    sampler: str = "random"
+    # None: the model's own default (MSCNN 0.0 / random, STSTNet 0.0 / none, OFF-ApexNet 0.5 / none),
+    # so a model built from its paper gets its paper's values unless the configuration names one
+    dropout: float | None = None
+    sampler: str | None = None
     k_neighbors: int = 5
     pretrained: str | None = None
     lr: float = 1e-3

@@ -31,9 +31,10 @@ def register_train(train):
 
     learned = {k: v for k, v in train.items() if k not in TrainConfig.NOT_LEARNED}
     if train.get("model", "mscnn") == "mscnn":
-        tag = f"{'+'.join(train['streams'])}-{train['sampler']}-w{train['width']}-seed{train['seed']}-{short_hash(learned)}"
+        sampler = train.get("sampler") or "random"  # MSCNN's own default
+        tag = f"{'+'.join(train['streams'])}-{sampler}-w{train['width']}-seed{train['seed']}-{short_hash(learned)}"
     else:  # the small models read the uvs stream; train.streams and width are MSCNN's
-        tag = f"{train['model']}-{train['sampler']}-seed{train['seed']}-{short_hash(learned)}"
+        tag = f"{train['model']}-{train.get('sampler') or 'default'}-seed{train['seed']}-{short_hash(learned)}"
     MODEL_VARIANTS[tag] = train
     return tag
 

@@ -234,3 +234,33 @@ def test_schema_lists_the_registered_training_models():
 
     schema = yaml.safe_load((ROOT / "config" / "schemas" / "config.schema.yaml").read_text())
     assert schema["properties"]["train"]["properties"]["model"]["enum"] == fold_models()
+
+
+def test_a_models_own_defaults_reach_it_unless_a_setting_names_one():
+    from microexpr.models import model_settings
+    from microexpr.train import TrainConfig, build_model
+    from dataclasses import asdict
+
+    base = {**asdict(TrainConfig()), "num_classes": 3}
+    off = model_settings("offapexnet", **base)
+    assert off["dropout"] == 0.5 and off["sampler"] == "none"  # the paper's, not generic defaults
+    assert model_settings("offapexnet", **{**base, "dropout": 0.2, "sampler": "smote"})["dropout"] == 0.2
+    assert model_settings("mscnn", **base)["sampler"] == "random"
+    model = build_model(TrainConfig(model="offapexnet"), 3, 28)
+    assert model.oversampler.method == "none" and model.dense[2].p == 0.5
+
+
+def test_a_constructor_parameter_that_is_no_setting_is_refused():
+    from microexpr.models import _REGISTRY, model_settings, register_model
+
+    @register_model(streams=("uvs",))
+    def misspelt_model(num_classes: int = 3, drop_out: float = 0.5):  # 'drop_out' would never be set
+        raise AssertionError("never built")
+
+    try:
+        with pytest.raises(ValueError, match=r"\['drop_out'\] are no train setting"):
+            model_settings("misspelt_model", num_classes=3, dropout=0.1)
+    finally:
+        _REGISTRY.pop("misspelt_model")
+        from microexpr.models import _STREAMS
+        _STREAMS.pop("misspelt_model")

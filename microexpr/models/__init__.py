@@ -55,11 +55,33 @@ def create_model(name: str, **kwargs) -> nn.Module:
     return _REGISTRY[name](**kwargs)
 
 
-def create_fold_model(name: str, **settings) -> nn.Module:
-    """Build a training model from every training setting, passing each constructor the ones it takes."""
+# what a fold model's constructor may take besides the ``train`` settings of the same name
+_BUILT_IN = ("num_classes", "streams", "uvs_size")
+
+
+def model_settings(name: str, **settings) -> dict:
+    """The constructor arguments of fold model ``name`` from the training settings: each setting the
+    constructor takes, where it is given (not None); the model's own default otherwise. A constructor
+    parameter that is no training setting (a misspelt name would silently keep its default) is refused."""
+    from dataclasses import fields
+
+    from ..train_settings import TrainConfig
+
     model_streams(name, settings.get("streams", ()))  # an unknown name is refused with the list
-    accepted = inspect.signature(_REGISTRY[name]).parameters
-    return _REGISTRY[name](**{k: v for k, v in settings.items() if k in accepted})
+    params = inspect.signature(_REGISTRY[name]).parameters
+    known = {f.name for f in fields(TrainConfig)} | set(_BUILT_IN)
+    unknown = sorted(set(params) - known)
+    if unknown:
+        raise ValueError(f"model {name!r}: constructor parameter(s) {unknown} are no train setting "
+                         f"(known: {', '.join(sorted(known))})")
+    out = {k: p.default for k, p in params.items() if p.default is not inspect.Parameter.empty}
+    out.update({k: v for k, v in settings.items() if k in params and v is not None})
+    return out
+
+
+def create_fold_model(name: str, **settings) -> nn.Module:
+    """Build a training model from the training settings (see :func:`model_settings`)."""
+    return _REGISTRY[name](**model_settings(name, **settings))
 
 
 def count_parameters(model: nn.Module) -> int:
@@ -73,5 +95,6 @@ from .resnet import ResNet, load_torchvision_weights  # noqa: E402
 from .small import OffApexNet, STSTNet  # noqa: E402
 
 __all__ = ["register_model", "list_models", "fold_models", "model_streams", "create_model", "create_fold_model",
+           "model_settings",
            "count_parameters", "MSCNN", "STSTNet", "OffApexNet", "ResNet", "FeatureOversampler", "OVERSAMPLERS",
            "load_torchvision_weights"]
