@@ -58,22 +58,14 @@ def stamp(output, script, **parts):
 def class_list():
     """Class names in label-index order (sorted), the same for every subject's shard."""
     from microexpr.datasets import resolve_scheme
-    from microexpr.datasets.byo import allowed_labels, csv_labels
+    from microexpr.datasets.byo import byo_classes
     from microexpr.errors import DatasetError
 
     if BYO:
         try:
-            labels = allowed_labels(DATASET["classes"])
+            return byo_classes(DATASET["classes"], DATASET["root"])
         except DatasetError as exc:
             raise WorkflowError(f"config key 'dataset.classes': {exc}") from None
-        present = set(csv_labels(DATASET["root"]))
-        if isinstance(DATASET["classes"], str) and labels is not None:
-            labels &= present  # a scheme's names that the CSV holds: none that never occurs is scored
-        labels = sorted(labels) if labels is not None else sorted(present)
-        if len(labels) < 2:
-            raise WorkflowError(f"{DATASET['root']}: needs samples of at least two classes to learn and score, "
-                                f"holds {labels or 'none'} (config key 'dataset.classes': {DATASET['classes']!r})")
-        return labels
     classes = set()
     for fmt in RUN_FORMATS:
         try:

@@ -389,3 +389,18 @@ def test_an_unreadable_csv_is_named_when_the_run_is_planned(tmp_path, kind, mess
     out = run.stdout + run.stderr
     assert run.returncode != 0 and str(csv) in out and message in out
     assert "InputFunctionException" not in out and "Traceback" not in out
+
+
+def test_a_csvs_classes_are_its_own_and_at_least_two(tmp_path):
+    from microexpr.datasets.byo import byo_classes
+
+    csv = tmp_path / "s.csv"
+    csv.write_text("subject,sample,label,apex,flow\ns1,a,happiness,a.png,f.png\ns1,b,other,b.png,g.png\n"
+                   "s2,c,happiness,c.png,h.png\n")
+    # paper5 names CASME II's and SAMM's classes (8 names, 'others' and 'other'): only those the CSV holds count
+    assert byo_classes("paper5", csv) == ["happiness", "other"]
+    assert byo_classes("all", csv) == ["happiness", "other"]
+    assert byo_classes(["happiness", "other", "surprise"], csv) == ["happiness", "other", "surprise"]  # as given
+    csv.write_text("subject,sample,label,apex,flow\ns1,a,happiness,a.png,f.png\ns2,c,happiness,c.png,h.png\n")
+    with pytest.raises(DatasetError, match=r"at least two classes.*\['happiness'\]"):
+        byo_classes("all", csv)

@@ -142,6 +142,21 @@ def allowed_labels(classes, csv_path: str | Path | None = None) -> set[str] | No
     return {str(c).strip() for c in classes}
 
 
+def byo_classes(classes, csv_path: str | Path) -> list[str]:
+    """The classes a bring-your-own run learns and scores, in label-index order: an explicit list as
+    given; a scheme name, those of its classes the CSV holds (a scheme of other datasets' names would
+    count classes that never occur); ``all``, the CSV's own labels. Fewer than two is an error."""
+    labels = allowed_labels(classes)
+    present = set(csv_labels(csv_path))
+    if isinstance(classes, str) and labels is not None:
+        labels &= present
+    labels = sorted(labels) if labels is not None else sorted(present)
+    if len(labels) < 2:
+        raise DatasetError(f"{csv_path}: needs samples of at least two classes to learn and score, holds "
+                           f"{labels or 'none'} (dataset.classes: {classes!r})")
+    return labels
+
+
 def _csv_column(csv_path: str | Path, column: str) -> list[str]:
     table = read_csv_table(csv_path)
     return sorted({v.strip() for v in table.get(column, []) if v.strip()})
