@@ -9,6 +9,22 @@ from typing import ClassVar
 from .errors import MicroexprError
 
 
+# The built-in models' own values of the settings that default to None ("the model's own"), torch-free
+# for the workflow's variant tags (so {sampler: null} and {sampler: random} name one MSCNN run); a test
+# checks them against the constructors' defaults, which own them.
+MODEL_DEFAULTS: dict[str, dict] = {
+    "mscnn": {"dropout": 0.0, "sampler": "random"},
+    "ststnet": {"dropout": 0.0, "sampler": "none"},
+    "offapexnet": {"dropout": 0.5, "sampler": "none"},
+}
+
+
+def with_model_defaults(train: dict) -> dict:
+    """``train`` with None-valued model settings replaced by the model's own values (where known)."""
+    own = MODEL_DEFAULTS.get(train.get("model", "mscnn"), {})
+    return {**train, **{k: v for k, v in own.items() if train.get(k) is None}}
+
+
 @dataclass
 class TrainConfig:
     """The ``train`` section of the configuration (the only place its defaults are written; the

@@ -26,13 +26,13 @@ def register_evm(evm):
 
 def register_train(train):
     """Tag of a training setting (registered for the rules)."""
-    train = {**train, "streams": list(train["streams"])}
-    from microexpr.train_settings import TrainConfig
+    from microexpr.train_settings import TrainConfig, with_model_defaults
+
+    train = with_model_defaults({**train, "streams": list(train["streams"])})  # one variant, however it is written
 
     learned = {k: v for k, v in train.items() if k not in TrainConfig.NOT_LEARNED}
     if train.get("model", "mscnn") == "mscnn":
-        sampler = train.get("sampler") or "random"  # MSCNN's own default
-        tag = f"{'+'.join(train['streams'])}-{sampler}-w{train['width']}-seed{train['seed']}-{short_hash(learned)}"
+        tag = f"{'+'.join(train['streams'])}-{train['sampler']}-w{train['width']}-seed{train['seed']}-{short_hash(learned)}"
     else:  # the small models read the uvs stream; train.streams and width are MSCNN's
         tag = f"{train['model']}-{train.get('sampler') or 'default'}-seed{train['seed']}-{short_hash(learned)}"
     MODEL_VARIANTS[tag] = train

@@ -264,3 +264,18 @@ def test_a_constructor_parameter_that_is_no_setting_is_refused():
         _REGISTRY.pop("misspelt_model")
         from microexpr.models import _STREAMS
         _STREAMS.pop("misspelt_model")
+
+
+def test_the_workflows_table_of_model_defaults_is_the_constructors():
+    import inspect
+
+    from microexpr.models import _REGISTRY, fold_models
+    from microexpr.train_settings import MODEL_DEFAULTS, with_model_defaults
+
+    assert set(MODEL_DEFAULTS) == set(fold_models())
+    for name, own in MODEL_DEFAULTS.items():
+        params = inspect.signature(_REGISTRY[name]).parameters
+        assert {k: params[k].default for k in own} == own, name
+    assert with_model_defaults({"model": "mscnn", "sampler": None}) == {"model": "mscnn", "sampler": "random",
+                                                                        "dropout": 0.0}
+    assert with_model_defaults({"model": "offapexnet", "dropout": 0.2})["dropout"] == 0.2
