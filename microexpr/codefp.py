@@ -41,6 +41,10 @@ def _strip_docstrings(tree: ast.AST) -> ast.AST:
     return tree
 
 
+def _ours(module: str | None) -> bool:
+    return bool(module) and (module == PACKAGE or module.startswith(PACKAGE + "."))
+
+
 _ROOT = [PACKAGE_DIR]  # the package folder read (tests point it at an edited copy)
 
 
@@ -61,7 +65,7 @@ def _find_module(root: Path, module: str) -> Path | None:
 def _resolve(module: str, is_package: bool, node: ast.ImportFrom) -> str | None:
     """The absolute module an ``ImportFrom`` inside ``module`` names (None: not this package)."""
     if node.level == 0:
-        return node.module if node.module and (node.module == PACKAGE or node.module.startswith(PACKAGE + ".")) else None
+        return node.module if _ours(node.module) else None
     parts = module.split(".")
     base = parts if is_package else parts[:-1]
     base = base[: len(base) - (node.level - 1)]
@@ -85,7 +89,7 @@ def _imports(module: str, is_package: bool, tree: ast.AST) -> tuple[dict[str, tu
                     bound[alias.asname or alias.name] = (source, alias.name)
         elif isinstance(node, ast.Import):
             for alias in node.names:
-                if alias.name == PACKAGE or alias.name.startswith(PACKAGE + "."):
+                if _ours(alias.name):
                     whole.add(alias.name)
     return bound, whole
 
@@ -175,8 +179,7 @@ def script_roots(script: str | Path) -> set[tuple[str, str]]:
     tree = ast.parse(Path(script).read_text(encoding="utf-8"))
     roots = set()
     for node in ast.walk(tree):
-        if isinstance(node, ast.ImportFrom) and node.level == 0 and node.module \
-                and (node.module == PACKAGE or node.module.startswith(PACKAGE + ".")):
+        if isinstance(node, ast.ImportFrom) and node.level == 0 and _ours(node.module):
             for alias in node.names:
                 sub = f"{node.module}.{alias.name}"
                 roots.add((sub, _WHOLE) if _module_file(sub) else (node.module, alias.name))

@@ -168,7 +168,7 @@ def PREDICT_CLIPS(wildcards):
 def manifest_fingerprint():
     """What the manifest read, beyond its declared inputs: every file under the user's dataset roots
     (names, sizes, mtimes), or every image a bring-your-own CSV names. A change re-runs the manifest
-    (params trigger); the per-subject fingerprints below then decide which subjects re-run. The
+    (through its stamp); the per-subject fingerprints below then decide which subjects re-run. The
     workflow's own synthetic trees are inputs of the manifest already (regenerated, never edited)."""
     from microexpr.datasets.fingerprint import byo_fingerprint, tree_fingerprint
 

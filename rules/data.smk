@@ -35,7 +35,6 @@ checkpoint manifest:
         manifest=f"{OUT}/manifest.tsv",
         report=f"{OUT}/manifest_report.tsv",
     params:
-        data=lambda wildcards: manifest_fingerprint(),  # evaluated only for the manifest job
         roots=data_roots(),
         **MANIFEST_SETTINGS,
     log:

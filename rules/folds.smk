@@ -17,9 +17,9 @@ def manifest_table():
 
 
 def subject_data(columns):
-    """Param function: the fingerprint of one subject's manifest rows (these columns) and of the files
-    they point at. Per-subject stages take the manifest as an ancient() input and this as a param, so a
-    change re-runs exactly the subjects it touches."""
+    """Function of the wildcards: the fingerprint of one subject's manifest rows (these columns) and of
+    the files they point at. Per-subject stages take the manifest as an ancient() input and this in
+    their stamp, so a change re-runs exactly the subjects it touches."""
     from microexpr.datasets.fingerprint import subject_fingerprint
 
     def fingerprint(wildcards):
@@ -115,7 +115,7 @@ def all_shards(wildcards):
 
 
 def magnify_inputs(wildcards):
-    inputs = {"manifest": ancient(f"{OUT}/manifest.tsv")}  # what matters of it: params data (subject_data)
+    inputs = {"manifest": ancient(f"{OUT}/manifest.tsv")}  # what matters of it: the stamp's data (subject_data)
     if FACE["detect"]:
         inputs["crops"] = f"{CROPS}/{wildcards.subject}.tsv"
     return inputs
@@ -123,7 +123,7 @@ def magnify_inputs(wildcards):
 
 def shard_inputs(wildcards):
     """Computed flow for dataset clips; a bring-your-own manifest's images are read directly."""
-    manifest = ancient(f"{OUT}/manifest.tsv")  # what matters of it: params data (subject_data)
+    manifest = ancient(f"{OUT}/manifest.tsv")  # what matters of it: the stamp's data (subject_data)
     if BYO:
         return {"manifest": manifest}
     return {"flow": f"{FLOWS.format(evm=wildcards.evm)}/{wildcards.subject}.h5", "manifest": manifest}

@@ -9,7 +9,6 @@ rule crop:
         f"{CROPS}/{{subject}}.tsv",
     params:
         face=FACE,
-        data=subject_data(EVM_COLUMNS),
     log:
         f"{RESULTS}/logs/crop/{NAME}/{CROP_TAG}/{{subject}}.log",
     conda:
@@ -30,7 +29,6 @@ rule magnify:
         f"{MAGNIFIED}/{{subject}}.h5",
     params:
         evm=evm_params,
-        data=subject_data(EVM_COLUMNS),
     log:
         f"{RESULTS}/logs/magnify/{NAME}/{{evm}}/{{subject}}.log",
     benchmark:
@@ -77,7 +75,6 @@ rule shard:
     output:
         f"{SHARDS}/{{subject}}.h5",
     params:
-        data=subject_data(SHARD_COLUMNS),
         images=IMAGES,
         classes=class_list(),
         byo=BYO,

@@ -1,8 +1,8 @@
 """Fingerprints of what a stage read, so the workflow re-runs exactly what a change to the data touches.
 
-Frames are not workflow inputs (there are tens of thousands); instead the manifest stage carries a
+Frames are not workflow inputs (there are tens of thousands); instead the manifest stage's stamp holds a
 fingerprint of every file under the dataset roots (relative name, size, modification time), and each
-per-subject stage carries a fingerprint of that subject's manifest rows and of the files they point at.
+per-subject stage's stamp holds a fingerprint of that subject's manifest rows and of the files they point at.
 Repairing, adding, removing or touching a frame changes the manifest's fingerprint (the manifest is
 rebuilt, cheaply) and the fingerprint of the one subject whose clip holds it (only that subject's
 stages re-run); editing one sheet row re-runs only the subjects whose rows changed.
