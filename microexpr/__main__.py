@@ -70,17 +70,25 @@ def _config_reference(args: argparse.Namespace) -> None:
     print(reference_markdown(load_yaml(schema)), end="")
 
 
-def build_parser() -> argparse.ArgumentParser:
+def _format_name(name: str) -> str:
+    """A registered dataset format; checked only when a command takes one, so that ``predict`` never
+    imports the dataset loaders (and pandas) to build its parser."""
     from .datasets import format_names  # the registered formats (each format's module owns its name)
+
+    if name not in format_names():
+        raise argparse.ArgumentTypeError(f"unknown format {name!r}; registered: {', '.join(format_names())}")
+    return name
+
+
+def build_parser() -> argparse.ArgumentParser:
     from .figures import DEFAULT_FILES
 
-    formats = format_names()
     p = argparse.ArgumentParser(prog="python -m microexpr", description=__doc__)
     p.add_argument("-v", "--verbose", action="store_true")
     sub = p.add_subparsers(dest="command", required=True)
 
     s = sub.add_parser("synth", help="write a synthetic micro-expression dataset in a real format")
-    s.add_argument("--format", choices=formats, default="casme2")
+    s.add_argument("--format", type=_format_name, default="casme2", help="a registered dataset format")
     s.add_argument("--out", required=True, help="output folder (must not exist unless --overwrite)")
     s.add_argument("--subjects", type=int, default=6)
     s.add_argument("--clips-per-subject", type=int, default=8)
@@ -102,7 +110,7 @@ def build_parser() -> argparse.ArgumentParser:
     s.set_defaults(func=_synth)
 
     m = sub.add_parser("manifest", help="load a dataset root into manifest.tsv and a report of bad rows")
-    m.add_argument("--dataset", choices=formats, required=True)
+    m.add_argument("--dataset", type=_format_name, required=True, help="a registered dataset format")
     m.add_argument("--root", required=True)
     m.add_argument("--classes", default="paper5", help="scheme name, 'all', or labels a,b,c")
     m.add_argument("--layout", default="auto")

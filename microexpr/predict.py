@@ -290,8 +290,6 @@ def predict(model_path: str | Path, paths: list[str | Path], *, onset: int | Non
             png: bool = False, max_frames: int = MAX_FRAMES) -> list[dict]:
     """Class probabilities of each input clip; with ``out_dir``, ``predictions.csv``, ``predictions.json``
     (and one PNG per clip with ``png``) are written there."""
-    import pandas as pd
-
     bundle = load_bundle(model_path)
     model = build_model(bundle)
     results = []
@@ -307,6 +305,8 @@ def predict(model_path: str | Path, paths: list[str | Path], *, onset: int | Non
         if out_dir and png:
             figure(result, inputs, Path(out_dir) / f"{Path(clip.source).stem}.png")
     if out_dir:
+        import pandas as pd
+
         out_dir = Path(out_dir)
         table = pd.DataFrame([{**{k: v for k, v in r.items() if k != "probabilities"},
                                **{f"p_{c}": p for c, p in r["probabilities"].items()}} for r in results])

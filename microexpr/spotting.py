@@ -17,15 +17,19 @@ import numpy as np
 
 APEX_MODES = ("annotated", "spotted", "middle")
 
+# The flow that measures motion for spotting: a method of microexpr.flow and its parameters.
+SPOT_FLOW = {"method": "tvl1"}
+
 
 class _Motion:
     """Motion of frames relative to one reference frame, computed once per frame on demand."""
 
-    def __init__(self, frames: np.ndarray, reference: int, top: float = 0.05, method: str = "tvl1"):
+    def __init__(self, frames: np.ndarray, reference: int, top: float = 0.05, flow: dict | None = None):
         from .flow import make_flow_estimator
 
         self.frames, self.reference, self.top = frames, reference, top
-        self.estimate = make_flow_estimator(method)
+        params = dict(SPOT_FLOW if flow is None else flow)
+        self.estimate = make_flow_estimator(params.pop("method"), **params)
         self.cache: dict[int, float] = {reference: 0.0}
 
     def __call__(self, t: int) -> float:
@@ -45,15 +49,17 @@ def _peak(motion: _Motion, lo: int, hi: int, step: int = 3) -> int:
     return max(range(max(lo, best - step + 1), min(hi, best + step - 1) + 1), key=motion)
 
 
-def spot_apex(frames: np.ndarray, onset: int | None = None, offset: int | None = None) -> tuple[int, int, int, str]:
-    """(onset, apex, offset) as indices into ``frames`` (gray T x H x W), and how they were found."""
+def spot_apex(frames: np.ndarray, onset: int | None = None, offset: int | None = None, *,
+              flow: dict | None = None) -> tuple[int, int, int, str]:
+    """(onset, apex, offset) as indices into ``frames`` (gray T x H x W), and how they were found;
+    ``flow`` (a method and its parameters, as :data:`SPOT_FLOW`) measures the motion."""
     n = len(frames)
     if n < 2:
         raise ValueError(f"apex spotting needs at least two frames, got {n}")
     how = "apex spotted (peak motion from the onset)"
     if onset is None or offset is None:
         first = 0 if onset is None else onset
-        motion = _Motion(frames, first)
+        motion = _Motion(frames, first, flow=flow)
         samples = sorted(set(range(first, n, 3)) | {n - 1})
         peak = max(motion(t) for t in samples)
         moving = [t for t in samples if peak > 0 and motion(t) >= 0.5 * peak]
@@ -64,7 +70,7 @@ def spot_apex(frames: np.ndarray, onset: int | None = None, offset: int | None =
         raise ValueError(f"onset {onset} and offset {offset} must satisfy 0 <= onset <= offset < {n}")
     if offset == onset:
         return onset, onset, offset, how
-    return onset, _peak(_Motion(frames, onset), onset + 1, offset), offset, how
+    return onset, _peak(_Motion(frames, onset, flow=flow), onset + 1, offset), offset, how
 
 
 def choose_apex(frames: np.ndarray, onset: int, offset: int, mode: str) -> int:
