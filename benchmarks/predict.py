@@ -27,6 +27,7 @@ def default_bundle(out: Path) -> Path:
     """A bundle with the default config's settings and untrained weights."""
     import yaml
 
+    from microexpr.datasets.schemes import resolve_scheme
     from microexpr.predict import make_bundle, save_bundle
     from microexpr.preprocess import ImageSettings
     from microexpr.train import TrainConfig, build_model
@@ -34,7 +35,7 @@ def default_bundle(out: Path) -> Path:
 
     cfg = yaml.safe_load((ROOT / "config" / "config.yaml").read_text())
     train = with_model_defaults({**cfg["train"], "pretrained": None})
-    classes = ["disgust", "happiness", "others", "repression", "surprise"]
+    classes = sorted(set(resolve_scheme("casme2", "paper5")[1].values()))  # the default run's classes
     model = build_model(TrainConfig(**train), len(classes), ImageSettings(**cfg["images"]).uvs_size)
     settings = {k: cfg[k] for k in ("evm", "flow", "images", "face")}
     bundle = make_bundle(model.state_dict(), classes, train, settings=settings, loso={}, epochs=1,

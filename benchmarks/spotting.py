@@ -2,7 +2,8 @@
 +-N frames of the true apex, against the middle frame (what loaders use when no apex is annotated).
 
 Run: .venv/bin/python benchmarks/spotting.py [--subjects 4 --clips 8 --format casme2] [--method tvl1]
-(--method: the flow that measures the motion; default microexpr.spotting.SPOT_FLOW)
+[--param winsize=9 ...] (--method and --param: the flow that measures the motion and its parameters;
+default microexpr.spotting.SPOT_FLOW)
 """
 
 from __future__ import annotations
@@ -14,6 +15,7 @@ import time
 from pathlib import Path
 
 import numpy as np
+import yaml
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
@@ -30,8 +32,15 @@ def main(argv=None) -> dict:
     ap.add_argument("--height", type=int, default=170)
     ap.add_argument("--width", type=int, default=140)
     ap.add_argument("--method", default=None, help="flow method (its default parameters); default: SPOT_FLOW")
+    ap.add_argument("--param", action="append", default=[], metavar="NAME=VALUE",
+                    help="a parameter of --method (a number or a word), repeatable")
     args = ap.parse_args(argv)
-    flow = SPOT_FLOW if args.method is None else {"method": args.method}
+    flow = dict(SPOT_FLOW) if args.method is None else {"method": args.method}
+    for item in args.param:
+        name, sep, value = item.partition("=")
+        if not sep:
+            ap.error(f"--param {item!r}: expected NAME=VALUE")
+        flow[name] = yaml.safe_load(value)
     with tempfile.TemporaryDirectory() as tmp:
         cfg = SynthConfig(format=args.format, subjects=args.subjects, clips_per_subject=args.clips,
                           height=args.height, width=args.width)

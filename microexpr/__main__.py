@@ -75,8 +75,9 @@ def _format_name(name: str) -> str:
     imports the dataset loaders (and pandas) to build its parser."""
     from .datasets import format_names  # the registered formats (each format's module owns its name)
 
-    if name not in format_names():
-        raise argparse.ArgumentTypeError(f"unknown format {name!r}; registered: {', '.join(format_names())}")
+    names = format_names()
+    if name not in names:
+        raise argparse.ArgumentTypeError(f"unknown format {name!r}; registered: {', '.join(names)}")
     return name
 
 

@@ -16,6 +16,8 @@ from pathlib import Path
 from .errors import MicroexprError
 
 BLOCK = "default-run"
+# How far a learned figure (pooled accuracy, UF1, UAR, per-fold mean UF1) may lie from the run's.
+TOLERANCE = 0.04
 DEFAULT_FILES = ("README.md", "docs/pipeline.md")
 
 
@@ -39,8 +41,10 @@ def default_run_text(metrics: dict) -> str:
     """The sentence the README quotes about the default run (every number from ``metrics``)."""
     pooled, mean, std, chance = metrics["pooled"], metrics["per_fold_mean"], metrics["per_fold_std"], metrics["chance"]
     commit = str(metrics.get("git_commit") or "unknown").split()[0]
+    processor = ", ".join(metrics.get("processor") or ["processor not recorded"])
     return (f"Default run (synthetic, {metrics['n_folds']} subjects, {metrics['n_clips']} clips, LOSO; figures written "
-            f"by `python -m microexpr figures` from the run's metrics.json, measured on commit {commit}): pooled "
+            f"by `python -m microexpr figures` from the run's metrics.json, measured on commit {commit}, "
+            f"{processor}): pooled "
             f"accuracy {pooled['accuracy']:.3f}, UF1 {pooled['uf1']:.3f}, UAR {pooled['uar']:.3f} (per fold UF1 "
             f"{mean['uf1']:.3f} +- {std['uf1']:.3f}); always answering the majority class "
             f"({chance['majority_class']}) gives accuracy {chance['majority_accuracy']:.3f}, UF1 "
@@ -51,9 +55,24 @@ def _pattern(name: str) -> re.Pattern:
     return re.compile(rf"(<!-- figures:{re.escape(name)} -->\n)(.*?)(\n<!-- /figures:{re.escape(name)} -->)", re.S)
 
 
-def _numbers(text: str) -> str:
-    """What the check compares: the text without the commit it names."""
-    return re.sub(r"measured on commit \S+?\)", "measured on commit ?)", " ".join(text.split()))
+_DECIMAL = re.compile(r"\d+\.\d+")
+# per decimal figure of default_run_text, in order: how far it may differ (None: not compared)
+_ALLOWED = (TOLERANCE, TOLERANCE, TOLERANCE, TOLERANCE, None, 0.0, 0.0)
+
+
+def _without_provenance(text: str) -> str:
+    """The text without the commit and processor it names (what a fresh run may change)."""
+    return re.sub(r"measured on commit .*?\): pooled", "measured on commit ?): pooled", " ".join(text.split()))
+
+
+def _differs(quoted: str, run: str) -> bool:
+    """Whether ``quoted`` states other figures than ``run`` (see the module's note on tolerance)."""
+    quoted, run = _without_provenance(quoted), _without_provenance(run)
+    if _DECIMAL.sub("#", quoted) != _DECIMAL.sub("#", run):
+        return True
+    q, r = ([float(x) for x in _DECIMAL.findall(t)] for t in (quoted, run))
+    return len(q) != len(_ALLOWED) or any(tol is not None and abs(a - b) > tol + 1e-9
+                                          for a, b, tol in zip(q, r, _ALLOWED))
 
 
 def _wrap(text: str, width: int = 104) -> str:
@@ -75,7 +94,7 @@ def update(files: list[str | Path], metrics_path: str | Path, *, check: bool = F
             problems.append(f"{path}: no <!-- figures:{BLOCK} --> block")
             continue
         for m in blocks:
-            if _numbers(m.group(2)) != _numbers(text):
+            if _differs(m.group(2), text):
                 problems.append(f"{path}: quotes\n    {' '.join(m.group(2).split())}\n  the run wrote\n    {text}")
         if not check:
             path.write_text(_pattern(BLOCK).sub(lambda m: m.group(1) + _wrap(text) + m.group(3), content))

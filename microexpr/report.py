@@ -94,6 +94,7 @@ def aggregate(fold_metrics: list[str | Path], fold_predictions: list[str | Path]
             "validation clips of the training subjects" if f.get("early_stopping", True)
             else "last epoch (no validation split)") for f in folds}),
         "device": sorted({f["device"] for f in folds}),
+        "processor": sorted({f.get("processor", "not recorded") for f in folds}),
         "torch": folds[0].get("torch"),
         "microexpr": __version__,
     }
@@ -235,7 +236,8 @@ def html_report(result: dict, confusion_png: str | Path, out: str | Path, *, con
         f1 = pd.DataFrame()
     provenance = {
         "created": result.get("created") or now_utc(), "microexpr": result["microexpr"], "torch": result.get("torch"),
-        "device": ", ".join(result["device"]), "git commit": result.get("git_commit") or git_commit(),
+        "device": ", ".join(result["device"]),
+        "processor": ", ".join(result.get("processor", [])), "git commit": result.get("git_commit") or git_commit(),
         "folds": result["n_folds"], "clips": result["n_clips"], "weights tested": "; ".join(result.get("selection", [])),
     }
     return render(

@@ -59,6 +59,22 @@ def pick_device(name: str = "auto") -> torch.device:
     return torch.device(name)
 
 
+def processor_name(device: torch.device) -> str:
+    """What ran the arithmetic, as results record it: the GPU's name, or the CPU's model and the vector
+    instructions torch used (float rounding, so a run's last digits, differ between AVX2 and AVX512)."""
+    if device.type == "cuda":
+        return torch.cuda.get_device_name(device)
+    import platform
+
+    model = platform.processor() or platform.machine()
+    try:
+        with open("/proc/cpuinfo") as f:
+            model = next((line.split(":", 1)[1].strip() for line in f if line.startswith("model name")), model)
+    except OSError:
+        pass
+    return f"{model} ({torch.backends.cpu.get_cpu_capability()})"
+
+
 class ArrayData:
     """Samples of several shards in memory as uint8 tensors (N x C x S x S per stream)."""
 
@@ -532,6 +548,7 @@ def train_fold(train_shards: list[str | Path], test_shards: str | Path | list[st
         "best_epoch": best["epoch"], "epochs_run": len(history),
         "accuracy": fold_scores["accuracy"], "uf1": fold_scores["uf1"], "uar": fold_scores["uar"],
         "confusion": fold_scores["confusion"].tolist(), "device": str(device),
+        "processor": processor_name(device),
         "seconds": time.perf_counter() - t_start, "config": cfg_dict, "microexpr": __version__,
         # what the model's constructor got: the settings given, the model's own defaults for the rest
         "model_settings": {k: list(v) if isinstance(v, tuple) else v

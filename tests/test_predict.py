@@ -164,3 +164,33 @@ def test_spotted_apex_beats_the_middle_frame_on_synthetic_clips(synth_factory):
     spotted, middle = np.array(spotted), np.array(middle)
     assert (spotted <= 5).mean() >= 0.9 and (middle <= 5).mean() < 0.9, (spotted, middle)
     assert (spotted <= 2).mean() > (middle <= 2).mean(), (spotted, middle)
+
+
+def test_spotting_measures_motion_with_the_flow_it_is_given():
+    """``flow`` reaches the estimator: an unknown method is refused, Farneback and TV-L1 both find a
+    moving square's apex (frame 6 of 0..10, a triangle of displacement)."""
+    frames = np.zeros((11, 48, 48), np.uint8)
+    for t in range(11):
+        shift = 6 - abs(t - 6) if t <= 6 else max(0, 6 - 2 * (t - 6))
+        frames[t, 16:32, 12 + shift:28 + shift] = 200
+    with pytest.raises(ValueError, match="nope"):
+        spot_apex(frames, 0, 10, flow={"method": "nope"})
+    for flow in ({"method": "tvl1"}, {"method": "farneback"}):
+        assert abs(spot_apex(frames, 0, 10, flow=flow)[1] - 6) <= 1, flow
+
+
+def test_building_the_cli_parser_imports_no_dataset_loader():
+    """``predict`` starts without pandas: format names are checked only when a command takes one."""
+    code = ("import sys, microexpr.__main__ as m; m.build_parser(); "
+            "assert 'pandas' not in sys.modules, 'pandas imported'")
+    run = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, cwd=ROOT, timeout=120)
+    assert run.returncode == 0, run.stderr
+
+
+def test_an_unknown_format_is_a_usage_error_listing_the_registered_ones(tmp_path):
+    from microexpr.datasets import format_names
+
+    out = _cli("synth", "--format", "casme9", "--out", tmp_path / "x", check=False)
+    assert out.returncode == 2 and "unknown format 'casme9'" in out.stderr, out.stderr
+    assert all(name in out.stderr for name in format_names())
+    assert not (tmp_path / "x").exists()

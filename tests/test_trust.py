@@ -3,6 +3,7 @@ success, no run silently replaces another, and predict is bounded. Each case fai
 import json
 import logging
 import os
+import re
 import shutil
 
 import h5py
@@ -362,8 +363,10 @@ def test_quoted_figures_are_written_from_the_run_and_checked(tiny_run, tmp_path)
     update([doc], metrics)
     assert update([doc], metrics, check=True) == []
     written = json.loads(metrics.read_text())
-    assert f"UF1 {written['pooled']['uf1']:.3f}" in doc.read_text() and doc.read_text().endswith("rest\n")
-    doc.write_text(doc.read_text().replace(f"UF1 {written['pooled']['uf1']:.3f}", "UF1 0.999", 1))
+    assert written["processor"] and all(p.endswith(")") for p in written["processor"])  # model (vector ISA)
+    flat = " ".join(doc.read_text().split())
+    assert f"UF1 {written['pooled']['uf1']:.3f}" in flat and doc.read_text().endswith("rest\n")
+    doc.write_text(re.sub(rf"UF1\s+{written['pooled']['uf1']:.3f}", "UF1 0.999", doc.read_text(), count=1))
     assert "UF1 0.999" in update([doc], metrics, check=True)[0]
     # the commit the figures were measured on is not compared (a fresh run is on a later commit)
     later = {**written, "git_commit": "0000000"}
@@ -371,6 +374,39 @@ def test_quoted_figures_are_written_from_the_run_and_checked(tiny_run, tmp_path)
     update([doc], metrics)
     (tmp_path / "later.json").write_text(json.dumps(later))
     assert update([doc], tmp_path / "later.json", check=True) == []
+
+
+def test_the_figures_check_allows_float_rounding_but_not_other_data(tmp_path):
+    """Another processor: learned figures within TOLERANCE pass, the per-fold spread is not compared,
+    a larger move or other data (clips, majority-class baseline) fails; the processor is quoted."""
+    from microexpr.figures import TOLERANCE
+
+    base = {"n_folds": 8, "n_clips": 96, "git_commit": "abc1234", "processor": ["AMD EPYC (AVX512)"],
+            "pooled": {"accuracy": 0.792, "uf1": 0.764, "uar": 0.738}, "per_fold_mean": {"uf1": 0.735},
+            "per_fold_std": {"uf1": 0.154},
+            "chance": {"majority_class": "others", "majority_accuracy": 0.406, "majority_uf1": 0.116}}
+    doc = tmp_path / "README.md"
+    doc.write_text("<!-- figures:default-run -->\nx\n<!-- /figures:default-run -->\n")
+    (tmp_path / "m.json").write_text(json.dumps(base))
+    update([doc], tmp_path / "m.json")
+    assert "AMD EPYC (AVX512)" in " ".join(doc.read_text().split())
+
+    def check(**changes):
+        run = json.loads(json.dumps(base))
+        for key, value in changes.items():
+            section, _, name = key.partition("__")
+            if name:
+                run[section][name] = value
+            else:
+                run[section] = value
+        (tmp_path / "run.json").write_text(json.dumps(run))
+        return update([doc], tmp_path / "run.json", check=True)
+
+    other_cpu = {"processor": ["Intel Xeon (AVX2)"], "git_commit": "def5678"}
+    assert check(pooled__uf1=0.764 + TOLERANCE - 0.005, per_fold_std__uf1=0.253, **other_cpu) == []
+    assert check(pooled__uf1=0.764 + TOLERANCE + 0.005, **other_cpu)
+    assert check(per_fold_mean__uf1=0.735 - TOLERANCE - 0.005)
+    assert check(chance__majority_accuracy=0.407) and check(n_clips=95) and check(chance__majority_class="happiness")
 
 
 def test_the_readme_and_docs_quote_the_default_run_through_a_block():
