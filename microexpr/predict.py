@@ -232,7 +232,7 @@ def clip_inputs(clip: Clip, settings: dict, *, onset: int | None = None, apex: i
             "apex_frame": magnified[k_apex]}
 
 
-def stream_tensors(streams, names: tuple[str, ...]) -> dict:
+def stream_tensors(streams, names: tuple[str, ...], input_scale: str = "standard") -> dict:
     """Stream images -> normalised tensors, exactly as training batches are made."""
     import torch
 
@@ -241,7 +241,7 @@ def stream_tensors(streams, names: tuple[str, ...]) -> dict:
     part = {"flow": streams.flow[None], "gray": streams.gray[None], "masked": streams.masked[None],
             "uvs": streams.uvs[None], "label": np.zeros(1, np.int64), "sample_id": np.array(["x/x/x"]), "aug": np.zeros(1, np.int8),
             "subject": "x"}
-    inputs, _ = ArrayData([part], names).batch(torch.arange(1), torch.device("cpu"))
+    inputs, _ = ArrayData([part], names, input_scale).batch(torch.arange(1), torch.device("cpu"))
     return inputs
 
 
@@ -251,7 +251,8 @@ def predict_clip(bundle: dict, model, inputs: dict) -> np.ndarray:
     with torch.no_grad():
         from .train import data_streams
 
-        logits = model(stream_tensors(inputs["streams"], data_streams(bundle_config(bundle))))
+        cfg = bundle_config(bundle)
+        logits = model(stream_tensors(inputs["streams"], data_streams(cfg), cfg.input_scale))
     probs = torch.softmax(logits.float(), dim=1)[0].numpy()
     if not np.isfinite(probs).all():
         raise PredictError("the model's outputs are not finite: the bundle's weights are damaged or diverged")

@@ -96,6 +96,7 @@ def aggregate(fold_metrics: list[str | Path], fold_predictions: list[str | Path]
         "device": sorted({f["device"] for f in folds}),
         "processor": sorted({f.get("processor", "not recorded") for f in folds}),
         "torch": folds[0].get("torch"),
+        "recipe": folds[0].get("recipe"),
         "microexpr": __version__,
     }
 
@@ -239,6 +240,7 @@ def html_report(result: dict, confusion_png: str | Path, out: str | Path, *, con
         "device": ", ".join(result["device"]),
         "processor": ", ".join(result.get("processor", [])), "git commit": result.get("git_commit") or git_commit(),
         "folds": result["n_folds"], "clips": result["n_clips"], "weights tested": "; ".join(result.get("selection", [])),
+        "recipe": recipe_text(result.get("recipe")),
     }
     return render(
         "report.html.j2", out, title=title, result=result, synthetic=synthetic, reference=reference,
@@ -253,6 +255,17 @@ def html_report(result: dict, confusion_png: str | Path, out: str | Path, *, con
         train_config=yaml.safe_dump(result["train_config"], sort_keys=False),
         workflow_config=yaml.safe_dump(config or {}, sort_keys=False),
     )
+
+
+def recipe_text(recipe: dict | None) -> str:
+    """A fold's recipe record in words: its name, the values it set, and what the configuration overrode."""
+    if not recipe:
+        return "none (the configuration's own settings)"
+    text = f"{recipe['name']}: " + ", ".join(f"{k} {v['value']}" for k, v in recipe["set"].items())
+    if recipe.get("overridden"):
+        text += "; overridden by the configuration: " + ", ".join(
+            f"{k} {v['used']} (recipe {v['recipe']})" for k, v in recipe["overridden"].items())
+    return text
 
 
 def write_aggregate(fold_metrics, fold_predictions, *, metrics_json, per_fold_tsv, per_class_tsv, confusion_png,

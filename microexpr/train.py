@@ -32,6 +32,7 @@ from .io import atomic_path
 from .metrics import scores
 from .models import create_fold_model, model_settings, model_streams
 from .preprocess import read_shard
+from .recipes import recipe_report
 from .train_settings import TrainConfig
 
 log = logging.getLogger(__name__)
@@ -78,8 +79,8 @@ def processor_name(device: torch.device) -> str:
 class ArrayData:
     """Samples of several shards in memory as uint8 tensors (N x C x S x S per stream)."""
 
-    def __init__(self, parts: list[dict], streams: tuple[str, ...]):
-        self.streams = streams
+    def __init__(self, parts: list[dict], streams: tuple[str, ...], input_scale: str = "standard"):
+        self.streams, self.input_scale = streams, input_scale
         self.x = {}
         for s in streams:
             arr = np.concatenate([p[s] for p in parts])
@@ -113,12 +114,15 @@ class ArrayData:
         return out
 
     def batch(self, idx: torch.Tensor, device: torch.device) -> tuple[dict[str, torch.Tensor], torch.Tensor]:
-        """uint8 -> float, scaled and normalised: ``(x / 255 - mean) / std`` as one multiply-add."""
+        """uint8 -> float, scaled and normalised: ``(x / 255 - mean) / std`` as one multiply-add (with
+        ``input_scale`` raw: the 0-255 values as floats, as some released codes feed their images)."""
         idx = idx.to(self.y.device)
         key = str(device)
         if getattr(self, "_norm_device", None) != key:
-            self._norm = {s: (torch.tensor([1 / (255 * d) for d in _STD[s]], device=device).view(1, -1, 1, 1),
-                              torch.tensor([-m / d for m, d in zip(_MEAN[s], _STD[s])], device=device).view(1, -1, 1, 1))
+            raw = self.input_scale == "raw"
+            self._norm = {s: (torch.tensor([1.0 if raw else 1 / (255 * d) for d in _STD[s]], device=device).view(1, -1, 1, 1),
+                              torch.tensor([0.0 if raw else -m / d for m, d in zip(_MEAN[s], _STD[s])],
+                                           device=device).view(1, -1, 1, 1))
                           for s in self.streams}
             self._norm_device = key
         inputs = {}
@@ -130,7 +134,8 @@ class ArrayData:
         return inputs, self.y[idx].to(device)
 
 
-def load_shards(paths: list[str | Path], streams: tuple[str, ...], *, augmented: bool) -> tuple[ArrayData, list[str], list[str]]:
+def load_shards(paths: list[str | Path], streams: tuple[str, ...], *, augmented: bool,
+                input_scale: str = "standard") -> tuple[ArrayData, list[str], list[str]]:
     parts, subjects, classes = [], [], None
     for p in paths:
         d = read_shard(p, augmented=augmented, streams=streams)
@@ -140,7 +145,7 @@ def load_shards(paths: list[str | Path], streams: tuple[str, ...], *, augmented:
             raise FoldError(f"{p}: classes {d['classes']} differ from {classes} of the other shards")
         subjects.append(d["subject"])
         parts.append(d)
-    return ArrayData(parts, streams), subjects, classes
+    return ArrayData(parts, streams, input_scale), subjects, classes
 
 
 def validation_clips(ids: np.ndarray, labels: np.ndarray, fraction: float, seed: int) -> set[str]:
@@ -223,7 +228,10 @@ def _model_and_optimizer(cfg: TrainConfig, n_classes: int, device: torch.device,
     model = build_model(cfg, n_classes, uvs_size).to(device)
     if device.type == "cuda":  # convolutions under AMP run faster on NHWC tensors
         model = model.to(memory_format=torch.channels_last)
-    opt = torch.optim.SGD(model.parameters(), lr=cfg.lr, momentum=cfg.momentum, weight_decay=cfg.weight_decay)
+    if cfg.optimizer == "adam":
+        opt = torch.optim.Adam(model.parameters(), lr=cfg.lr, weight_decay=cfg.weight_decay)
+    else:
+        opt = torch.optim.SGD(model.parameters(), lr=cfg.lr, momentum=cfg.momentum, weight_decay=cfg.weight_decay)
     scaler = torch.amp.GradScaler("cuda", enabled=device.type == "cuda" and cfg.amp)
     return model, opt, scaler
 
@@ -388,7 +396,8 @@ def train_final(shards: list[str | Path], out: str | Path, cfg: TrainConfig, *, 
         torch.set_num_threads(cfg.threads)
     seed_everything(cfg.seed)
     device = pick_device(cfg.device)
-    data, subjects, classes = load_shards(list(shards), data_streams(cfg), augmented=True)
+    data, subjects, classes = load_shards(list(shards), data_streams(cfg), augmented=cfg.augment,
+                                          input_scale=cfg.input_scale)
     uvs_size = _uvs_size(data)
     if device.type == "cuda":
         data = data.to(device)
@@ -421,9 +430,10 @@ def train_fold(train_shards: list[str | Path], test_shards: str | Path | list[st
     seed_everything(cfg.seed)
     device = pick_device(cfg.device)
     streams = data_streams(cfg)
-    train_all, train_subjects, classes = load_shards(list(train_shards), streams, augmented=True)
+    train_all, train_subjects, classes = load_shards(list(train_shards), streams, augmented=cfg.augment,
+                                                     input_scale=cfg.input_scale)
     test_shards = [test_shards] if isinstance(test_shards, (str, Path)) else list(test_shards)
-    test, test_subjects, test_classes = load_shards(test_shards, streams, augmented=False)
+    test, test_subjects, test_classes = load_shards(test_shards, streams, augmented=False, input_scale=cfg.input_scale)
     held_out = fold or "+".join(test_subjects)
     # a clip id is dataset/subject/clip: the same dataset/subject on both sides is a leak, whatever the shards say
     train_clip_subjects = {str(i).rsplit("/", 1)[0] for i in np.unique(train_all.ids)}
@@ -554,6 +564,8 @@ def train_fold(train_shards: list[str | Path], test_shards: str | Path | list[st
         "model_settings": {k: list(v) if isinstance(v, tuple) else v
                            for k, v in model_settings(cfg.model, **_settings(cfg, n_classes, uvs_size)).items()},
         "torch": torch.__version__,
+        # the named recipe (train.recipe), every value it set with its source, and what the config overrode
+        "recipe": recipe_report(cfg_dict),
     }
     with atomic_path(out / "predictions.csv") as tmp:
         predictions.to_csv(tmp, index=False)

@@ -14,7 +14,7 @@ from .errors import MicroexprError
 # checks them against the constructors' defaults, which own them.
 MODEL_DEFAULTS: dict[str, dict] = {
     "mscnn": {"dropout": 0.0, "sampler": "random"},
-    "ststnet": {"dropout": 0.0, "sampler": "none"},
+    "ststnet": {"dropout": 0.5, "sampler": "none"},
     "offapexnet": {"dropout": 0.5, "sampler": "none"},
 }
 
@@ -32,19 +32,26 @@ class TrainConfig:
 
     # settings that change where or how fast a fold runs, not what it learns (not in the run's tag)
     NOT_LEARNED: ClassVar[tuple[str, ...]] = ("device", "threads", "mem_mb", "runtime")
+    # settings added after runs were tagged: at their default they stay out of the run's tag, so the
+    # results of earlier runs keep their paths
+    TAG_OMITS_AT_DEFAULT: ClassVar[tuple[str, ...]] = ("recipe", "optimizer", "augment", "input_scale")
 
+    # a named recipe (microexpr.recipes: ststnet, mscnn): its paper's training settings, applied to the
+    # configuration before this class is built; recorded so results name it
+    recipe: str | None = None
     model: str = "mscnn"        # a registered training model: mscnn, ststnet, offapexnet
     streams: tuple[str, ...] = ("flow", "gray", "masked")  # MSCNN's streams (ststnet/offapexnet read uvs)
     width: int = 64
     dense: int = 256
-    # None: the model's own default (MSCNN 0.0 / random, STSTNet 0.0 / none, OFF-ApexNet 0.5 / none),
+    # None: the model's own default (MSCNN 0.0 / random, STSTNet 0.5 / none, OFF-ApexNet 0.5 / none),
     # so a model built from its paper gets its paper's values unless the configuration names one
     dropout: float | None = None
     sampler: str | None = None
     k_neighbors: int = 5
     pretrained: str | None = None
+    optimizer: str = "sgd"      # sgd (with momentum) | adam
     lr: float = 1e-3
-    momentum: float = 0.9
+    momentum: float = 0.9       # SGD only
     weight_decay: float = 5e-4
     batch_size: int = 64
     max_epochs: int = 200
@@ -59,6 +66,8 @@ class TrainConfig:
     schedule: str = "constant"  # learning rate: constant | cosine (to 0 at max_epochs)
     warmup_epochs: int = 0      # linear warm-up of the learning rate over these epochs
     label_smoothing: float = 0.0
+    augment: bool = True        # train on the shards' augmented samples too (False: each clip's original only)
+    input_scale: str = "standard"  # standard: (x/255 - mean)/std per stream | raw: the 0-255 values
     seed: int = 0
     device: str = "auto"
     amp: bool = True  # mixed precision on CUDA
@@ -70,7 +79,8 @@ class TrainConfig:
         self.streams = tuple(self.streams)
         problems = []
         for key, allowed in (("monitor", ("loss", "uf1")), ("validation", ("clips", "subjects", "none")),
-                             ("schedule", ("constant", "cosine"))):
+                             ("schedule", ("constant", "cosine")), ("optimizer", ("sgd", "adam")),
+                             ("input_scale", ("standard", "raw"))):
             if getattr(self, key) not in allowed:
                 problems.append(f"{key} must be one of {', '.join(allowed)}, got {getattr(self, key)!r}")
         if not 0 < self.val_fraction < 1:
@@ -82,6 +92,14 @@ class TrainConfig:
             problems.append(f"label_smoothing must be in [0, 1), got {self.label_smoothing}")
         if problems:
             raise MicroexprError("train: " + "; ".join(problems))
+
+    @classmethod
+    def tagged(cls, train: dict) -> dict:
+        """The settings of ``train`` that name a run (its tag's hash): what it learns, without the
+        later-added settings that are at their default."""
+        defaults = cls()
+        return {k: v for k, v in train.items() if k not in cls.NOT_LEARNED
+                and not (k in cls.TAG_OMITS_AT_DEFAULT and v == getattr(defaults, k))}
 
     def selection_rule(self) -> str:
         """In words: how this configuration picks the weights that are tested."""

@@ -17,6 +17,17 @@ try:
     )
 except ConfigError as exc:
     raise WorkflowError(str(exc)) from None
+# a named recipe (train.recipe) sets its paper's training values; the train keys of the user's own
+# configuration files and --config override it, the default config/config.yaml's do not
+from microexpr.recipes import RecipeError, apply_recipe, explicit_train_keys
+
+_DEFAULT_CONFIG = (Path(workflow.basedir) / "config" / "config.yaml").resolve()
+try:
+    config["train"] = apply_recipe(config["train"], explicit_train_keys(
+        [f for f in workflow.config_settings.configfiles if Path(f).resolve() != _DEFAULT_CONFIG],
+        workflow.config_settings.config))
+except RecipeError as exc:
+    raise WorkflowError(str(exc)) from None
 if plan_errors(config):  # what can be known before any job runs is checked before any job runs
     raise WorkflowError("invalid configuration:\n  - " + "\n  - ".join(plan_errors(config)))
 

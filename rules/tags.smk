@@ -30,7 +30,7 @@ def register_train(train):
 
     train = with_model_defaults({**train, "streams": list(train["streams"])})  # one variant, however it is written
 
-    learned = {k: v for k, v in train.items() if k not in TrainConfig.NOT_LEARNED}
+    learned = TrainConfig.tagged(train)
     if train.get("model", "mscnn") == "mscnn":
         tag = f"{'+'.join(train['streams'])}-{train['sampler']}-w{train['width']}-seed{train['seed']}-{short_hash(learned)}"
     else:  # the small models read the uvs stream; train.streams and width are MSCNN's

@@ -163,6 +163,7 @@ def test_checks_across_keys_name_the_key(change, message):
 @pytest.mark.parametrize("name", ["megc2019.yaml", "synthetic_hard.yaml"])
 def test_small_data_configs_are_valid(name):
     from microexpr.config import plan_errors
+    from microexpr.recipes import apply_recipe, explicit_train_keys
 
     cfg = default()
     for key, value in yaml.safe_load((ROOT / "config" / name).read_text()).items():
@@ -171,7 +172,9 @@ def test_small_data_configs_are_valid(name):
         else:
             cfg[key] = value
     validate_config(cfg, SCHEMA)
-    assert plan_errors(cfg) == [] and cfg["train"]["model"] == "ststnet"
+    cfg["train"] = apply_recipe(cfg["train"], explicit_train_keys([ROOT / "config" / name]))  # as the workflow
+    assert plan_errors(validate_config(cfg, SCHEMA)) == [] and cfg["train"]["model"] == "ststnet"
     if name == "megc2019.yaml":
         assert cfg["dataset"]["format"] == ["casme2", "samm", "smic"] and cfg["dataset"]["classes"] == "megc2019"
-        assert cfg["train"]["validation"] == "subjects"
+        # the released STSTNet recipe: nothing chosen on any subject
+        assert (cfg["train"]["validation"], cfg["train"]["max_epochs"], cfg["train"]["optimizer"]) == ("none", 800, "adam")

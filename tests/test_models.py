@@ -91,14 +91,15 @@ def test_small_models_follow_their_papers_design():
         return fin * fout + fout
 
     for classes in (3, 5):
-        # STSTNet: 3x3 convs with 3, 5, 8 filters on 3 channels; 28 -> max-pool 3/3 -> 10 -> avg-pool 2 -> 5
-        ststnet = conv(3, 3, 3) + conv(3, 5, 3) + conv(3, 8, 3) + dense(16 * 5 * 5, classes)
+        # STSTNet (released main.py): 3x3 convs with 3, 5, 8 filters on 3 channels, each with batch norm
+        # (2 parameters a channel); 28 -> conv padding 2 -> 30 -> max-pool 3/3 -> 10 -> avg-pool 2 -> 5
+        ststnet = conv(3, 3, 3) + conv(3, 5, 3) + conv(3, 8, 3) + 2 * (3 + 5 + 8) + dense(16 * 5 * 5, classes)
         assert count_parameters(create_model("ststnet", num_classes=classes)) == ststnet
         # OFF-ApexNet: per stream (u, v) conv 5x5 x6, pool, conv 5x5 x16, pool: 28 -> 14 -> 7; two dense 1024
         stream = conv(1, 6, 5) + conv(6, 16, 5)
         off = 2 * stream + dense(2 * 16 * 7 * 7, 1024) + dense(1024, 1024) + dense(1024, classes)
         assert count_parameters(create_model("offapexnet", num_classes=classes)) == off
-    assert count_parameters(create_model("ststnet", num_classes=3)) == 1651
+    assert count_parameters(create_model("ststnet", num_classes=3)) == 1683
     with pytest.raises(ValueError, match=r"N x 3 x 28 x 28"):
         create_model("ststnet", num_classes=3)({"uvs": torch.randn(2, 3, 32, 32)})
 

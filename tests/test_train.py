@@ -4,6 +4,7 @@ import json
 import numpy as np
 import pandas as pd
 import pytest
+import torch
 
 import microexpr.train as train_mod
 from microexpr.datasets import load_manifest
@@ -183,3 +184,105 @@ def test_bad_selection_settings_are_named():
         config(validation="test")
     with pytest.raises(train_mod.MicroexprError, match="smoothing must be at least 1"):
         config(smoothing=0)
+
+
+# ----------------------------------------------------------------------------- recipes
+# Written from the sources, not read from microexpr.recipes: (key, value, where it is stated).
+STSTNET_RELEASED = [  # github.com/christy1206/STSTNet, main.py
+    ("model", "ststnet", "class STSTNet"),
+    ("optimizer", "adam", "torch.optim.Adam(model.parameters(), lr=learning_rate)"),
+    ("lr", 5e-5, "learning_rate = 0.00005"),
+    ("weight_decay", 0.0, "Adam without weight_decay"),
+    ("batch_size", 256, "batch_size = 256"),
+    ("max_epochs", 800, "epochs = 800"),
+    ("validation", "none", "the model after the last epoch predicts the test subject"),
+    ("augment", False, "one u/v/os image per clip is read"),
+    ("input_scale", "raw", "cv2.imread images into torch.Tensor, no division"),
+    ("dropout", 0.5, "nn.Dropout(p=0.5)"),
+    ("sampler", "none", "plain CrossEntropyLoss on the data as read"),
+]
+MSCNN_PAPER = [  # the MSCNN paper's training settings
+    ("model", "mscnn", "three ResNet-18 streams"), ("optimizer", "sgd", "SGD"), ("lr", 1e-3, "lr 0.001"),
+    ("momentum", 0.9, "momentum 0.9"), ("weight_decay", 5e-4, "weight decay 0.0005"), ("batch_size", 64, "batch 64"),
+    ("max_epochs", 200, "200 epochs"), ("augment", True, "flip, rotations +-5, +-10"),
+    ("sampler", "random", "over-sampling after the dense layer"),
+]
+
+
+@pytest.mark.parametrize("name,table", [("ststnet", STSTNET_RELEASED), ("mscnn", MSCNN_PAPER)])
+def test_recipes_set_the_values_their_sources_state(name, table):
+    from microexpr.config import load_yaml, validate_config
+    from microexpr.recipes import RECIPES, recipe_values
+
+    values = recipe_values(name)
+    for key, value, _where in table:
+        assert values[key] == value, (name, key)
+    assert all(source for _, source in RECIPES[name].values())  # every value says where it comes from
+    TrainConfig(**values)  # each value is one TrainConfig takes
+    cfg = validate_config({"train": {**values, "recipe": name}}, load_yaml("config/schemas/config.schema.yaml"))
+    assert cfg["train"]["recipe"] == name
+
+
+def test_the_configuration_overrides_a_recipe_and_results_say_what_was_set(tmp_path):
+    from microexpr.recipes import RecipeError, apply_recipe, explicit_train_keys, recipe_report
+
+    user = tmp_path / "mine.yaml"
+    user.write_text("train:\n  recipe: ststnet\n  max_epochs: 5\n")
+    explicit = explicit_train_keys([user], {"train": {"lr": 0.01}})
+    assert explicit == {"max_epochs", "lr"}
+    defaults = asdict_train()  # what the default configuration file and schema would fill in
+    train = apply_recipe({**defaults, "recipe": "ststnet", "max_epochs": 5, "lr": 0.01}, explicit)
+    assert (train["max_epochs"], train["lr"], train["optimizer"], train["batch_size"]) == (5, 0.01, "adam", 256)
+    report = recipe_report(train)
+    assert report["name"] == "ststnet" and report["set"]["batch_size"]["value"] == 256
+    assert report["overridden"] == {"lr": {"recipe": 5e-5, "used": 0.01}, "max_epochs": {"recipe": 800, "used": 5}}
+    assert apply_recipe(defaults) == defaults and recipe_report(defaults) is None
+    with pytest.raises(RecipeError, match="train.recipe.*'ststnett'.*known: mscnn, ststnet"):
+        apply_recipe({**defaults, "recipe": "ststnett"})
+
+
+def asdict_train() -> dict:
+    from dataclasses import asdict
+
+    return {k: list(v) if isinstance(v, tuple) else v for k, v in asdict(TrainConfig()).items()}
+
+
+def test_a_fold_under_the_ststnet_recipe_trains_as_released(shards, tmp_path, monkeypatch):
+    """Adam, originals only (no augmentation), the last epoch tested; metrics.json names the recipe and
+    each value it set."""
+    from microexpr.recipes import apply_recipe
+
+    made = []
+    real = train_mod._model_and_optimizer
+
+    def spy(*args, **kwargs):
+        made.append(real(*args, **kwargs))
+        return made[-1]
+
+    monkeypatch.setattr(train_mod, "_model_and_optimizer", spy)
+
+    train = apply_recipe({**asdict_train(), "recipe": "ststnet", "max_epochs": 3, "batch_size": 8, "threads": 1},
+                         {"max_epochs", "batch_size", "threads"})
+    m = train_fold([shards["sub02"], shards["sub03"]], shards["sub01"], tmp_path, TrainConfig(**train),
+                   progress=False)
+    assert m["model"] == "ststnet" and m["n_train_samples"] == 10  # 2 subjects x 5 clips, no augmented copies
+    assert m["best_epoch"] == 2 and m["selection"]["validation"] == "none"
+    assert m["recipe"]["name"] == "ststnet" and m["recipe"]["set"]["optimizer"]["value"] == "adam"
+    assert set(m["recipe"]["overridden"]) == {"max_epochs", "batch_size"}
+    assert m["model_settings"]["dropout"] == 0.5
+    assert made and all(isinstance(opt, torch.optim.Adam) and opt.defaults["lr"] == 5e-5 for _, opt, _ in made)
+
+
+def test_raw_input_scale_feeds_the_stored_values():
+    part = {"uvs": np.full((1, 4, 4, 3), 200, np.uint8), "label": np.zeros(1, np.int64),
+            "sample_id": np.array(["d/s/c"]), "aug": np.zeros(1, np.int8), "subject": "s"}
+    raw, _ = train_mod.ArrayData([part], ("uvs",), "raw").batch(torch.arange(1), torch.device("cpu"))
+    std, _ = train_mod.ArrayData([part], ("uvs",)).batch(torch.arange(1), torch.device("cpu"))
+    assert torch.all(raw["uvs"] == 200) and torch.allclose(std["uvs"][0, 0], torch.tensor((200 / 255 - 0.5) / 0.2))
+
+
+def test_later_added_settings_at_their_default_leave_a_runs_tag_as_it_was():
+    old = {k: v for k, v in asdict_train().items() if k not in TrainConfig.TAG_OMITS_AT_DEFAULT}
+    assert TrainConfig.tagged(asdict_train()) == TrainConfig.tagged(old)
+    assert "device" not in TrainConfig.tagged(old)  # where a fold runs does not name it
+    assert TrainConfig.tagged({**asdict_train(), "optimizer": "adam"})["optimizer"] == "adam"

@@ -2,10 +2,12 @@
 from their papers' descriptions (no code of theirs is used):
 
 * **STSTNet** (Liong, See, Wong and Phan, 2019, "Shallow Triple Stream Three-dimensional CNN for
-  micro-expression recognition"): three parallel 3x3 convolutions over the u/v/strain image with 3, 5
-  and 8 filters ('same' padding, ReLU, 3x3 max-pooling with stride 3), their maps concatenated
-  (16 channels), 2x2 average pooling, and one dense layer to the classes. 28 -> 10 -> 5: the dense
-  layer sees 16 x 5 x 5 = 400 features.
+  micro-expression recognition"), as its authors' released PyTorch code builds it (main.py of
+  github.com/christy1206/STSTNet, the code behind the published MEGC2019 UF1 0.7353): three parallel
+  3x3 convolutions over the u/v/strain image with 3, 5 and 8 filters (padding 2), each followed by
+  ReLU, batch normalisation, 3x3 max-pooling with stride 3 (padding 1) and dropout 0.5; the maps
+  concatenated (16 channels), 2x2 average pooling, and one dense layer to the classes. 28 -> 30 -> 10
+  -> 5: the dense layer sees 16 x 5 x 5 = 400 features.
 * **OFF-ApexNet** (Gan, Liong, Yau, Huang and Tan, 2019, "OFF-ApexNet on micro-expression recognition
   system"): two streams, one on u and one on v, each conv 5x5 x 6 -> 2x2 max-pool -> conv 5x5 x 16 ->
   2x2 max-pool ('same' padding, ReLU), flattened and concatenated (2 x 16 x 7 x 7 = 1568), two dense
@@ -48,20 +50,20 @@ def _uvs(inputs: Mapping[str, torch.Tensor], size: int) -> torch.Tensor:
 
 class STSTNet(_Classifier):
     def __init__(self, num_classes: int = 3, size: int = 28, sampler: str = "none", k_neighbors: int = 5,
-                 dropout: float = 0.0):
-        pooled = (size + 2 - 3) // 3 + 1  # max-pool 3, stride 3, padding 1
-        pooled //= 2                      # average pool 2
+                 dropout: float = 0.5):
+        pooled = (size + 4 - 3 + 1 + 2 - 3) // 3 + 1  # conv 3x3 padding 2, then max-pool 3, stride 3, padding 1
+        pooled //= 2                                    # average pool 2
         super().__init__(16 * pooled * pooled, num_classes, sampler, k_neighbors)
         self.size = size
-        self.branches = nn.ModuleList(nn.Conv2d(3, c, 3, padding=1) for c in (3, 5, 8))
-        self.pool = nn.MaxPool2d(3, stride=3, padding=1)
+        self.branches = nn.ModuleList(
+            nn.Sequential(nn.Conv2d(3, c, 3, padding=2), nn.ReLU(), nn.BatchNorm2d(c),
+                          nn.MaxPool2d(3, stride=3, padding=1), nn.Dropout(dropout))
+            for c in (3, 5, 8))
         self.avg = nn.AvgPool2d(2)
-        self.dropout = nn.Dropout(dropout)
 
     def features(self, inputs):
         x = _uvs(inputs, self.size)
-        maps = torch.cat([self.pool(torch.relu(conv(x))) for conv in self.branches], dim=1)
-        return self.dropout(torch.flatten(self.avg(maps), 1))
+        return torch.flatten(self.avg(torch.cat([branch(x) for branch in self.branches], dim=1)), 1)
 
 
 class OffApexNet(_Classifier):
@@ -87,7 +89,7 @@ class OffApexNet(_Classifier):
 
 @register_model(streams=("uvs",))
 def ststnet(num_classes: int = 3, uvs_size: int = 28, sampler: str = "none", k_neighbors: int = 5,
-            dropout: float = 0.0) -> STSTNet:
+            dropout: float = 0.5) -> STSTNet:
     return STSTNet(num_classes, uvs_size, sampler, k_neighbors, dropout)
 
 
