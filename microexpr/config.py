@@ -95,32 +95,69 @@ def coerce_cli_overrides(config: dict, overrides: Mapping, schema: Mapping, _pat
                 if target is None:
                     break
             if isinstance(target, dict) and target.get(key) == value:
-                target[key] = _cast_cli_value(value, node) if isinstance(value, str) else _cast_items(value, node)
+                target[key] = (_cast_cli_value(value, node) if isinstance(value, str)
+                               else _cast_items(value, node, schema))
 
 
-def _cast_items(values: list, node: Mapping) -> list:
-    """List items from the command line arrive as text too (``seeds: [0, 1]`` -> ``['0', '1']``)."""
-    items = node.get("items", {})
-    return [_cast_cli_value(v, items) if isinstance(v, str) else _cast_items(v, items) if isinstance(v, list) else v
-            for v in values]
+def _resolve(node: Mapping, root: Mapping | None) -> Mapping:
+    """``node`` with a local ``$ref`` (``#/properties/...``) followed."""
+    ref = node.get("$ref") if isinstance(node, Mapping) else None
+    if not ref or root is None or not ref.startswith("#/"):
+        return node
+    target = root
+    for part in ref[2:].split("/"):
+        target = target[part]
+    return {**target, **{k: v for k, v in node.items() if k != "$ref"}}
+
+
+def _cast_items(values: list, node: Mapping, root: Mapping | None = None) -> list:
+    """List items from the command line arrive as text too (``seeds: [0, 1]`` -> ``['0', '1']``), also
+    inside mappings that are list items (``ensemble: [{max_epochs: 2}]``)."""
+    items = _resolve(node.get("items", {}), root)
+
+    def cast(v):
+        if isinstance(v, str):
+            return _cast_cli_value(v, items)
+        if isinstance(v, list):
+            return _cast_items(v, items, root)
+        if isinstance(v, dict):
+            props = items.get("properties", {})
+            return {k: cast_in(x, _resolve(props[k], root)) if k in props else x for k, x in v.items()}
+        return v
+
+    def cast_in(x, sub):
+        if isinstance(x, str):
+            return _cast_cli_value(x, sub)
+        if isinstance(x, list):
+            return _cast_items(x, sub, root)
+        return x
+
+    return [cast(v) for v in values]
 
 
 _NUMBER_TEXT = re.compile(r"[-+]?(\d+\.?\d*|\.\d+)([eE][-+]?\d+)")
 
 
-def coerce_number_text(instance: Any, schema: Mapping) -> None:
+def coerce_number_text(instance: Any, schema: Mapping, _root: Mapping | None = None) -> None:
     """Numbers YAML 1.1 reads as text (``1e-3``, ``5E-4``: no dot in the mantissa) become floats where the
-    schema asks for a number and not for text, in files as on the command line."""
+    schema asks for a number and not for text, in files as on the command line (also in mappings that
+    are list items, such as ensemble members)."""
     if not isinstance(instance, dict):
         return
+    root = schema if _root is None else _root
     for key, sub in schema.get("properties", {}).items():
+        if isinstance(instance.get(key), list) and isinstance(sub.get("items"), Mapping):
+            items = _resolve(sub["items"], root)
+            for v in instance[key]:
+                if isinstance(v, dict):
+                    coerce_number_text(v, items, root)
         value = instance.get(key)
         types = _types(sub)
         if isinstance(value, str) and "number" in types and "string" not in types \
                 and _NUMBER_TEXT.fullmatch(value.strip()):
             instance[key] = float(value)
         elif isinstance(value, dict):
-            coerce_number_text(value, sub)
+            coerce_number_text(value, sub, root)
         elif isinstance(value, list) and isinstance(sub.get("items"), Mapping) and "number" in _types(sub["items"]):
             instance[key] = [float(v) if isinstance(v, str) and _NUMBER_TEXT.fullmatch(v.strip()) else v for v in value]
 

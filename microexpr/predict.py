@@ -45,14 +45,30 @@ def _no_object(o):
 
 
 def make_bundle(state: dict, classes: list[str], train: dict, *, settings: dict, loso: dict, epochs: int,
-                subjects: list[str], history: list[dict]) -> dict:
+                subjects: list[str], history: list[dict], members: list[dict] | None = None) -> dict:
+    """``members`` (an ensemble): each member's weights, train settings, epochs and history; their
+    class probabilities are averaged at prediction."""
     import torch
 
-    tensors = {k: v.detach().cpu().contiguous() for k, v in state.items()}
-    return {"format": BUNDLE_FORMAT, "model": tensors,
-            **plain({"classes": list(classes), "train": dict(train), "settings": settings, "loso": loso,
-                     "epochs": int(epochs), "subjects": list(subjects), "history": history,
-                     "versions": {"microexpr": __version__, "torch": torch.__version__}})}
+    def tensors(weights: dict) -> dict:
+        return {k: v.detach().cpu().contiguous() for k, v in weights.items()}
+
+    bundle = {"format": BUNDLE_FORMAT, "model": tensors(state),
+              **plain({"classes": list(classes), "train": dict(train), "settings": settings, "loso": loso,
+                       "epochs": int(epochs), "subjects": list(subjects), "history": history,
+                       "versions": {"microexpr": __version__, "torch": torch.__version__}})}
+    if members:
+        bundle["members"] = [{"model": tensors(m["model"]),
+                              **plain({k: m[k] for k in ("train", "epochs", "history")})} for m in members]
+    return bundle
+
+
+def member_bundles(bundle: dict) -> list[dict]:
+    """An ensemble bundle as one bundle per member (the bundle itself when it is one model)."""
+    if not bundle.get("members"):
+        return [bundle]
+    rest = {k: v for k, v in bundle.items() if k != "members"}
+    return [{**rest, "model": m["model"], "train": m["train"], "epochs": m["epochs"]} for m in bundle["members"]]
 
 
 def save_bundle(bundle: dict, out: str | Path) -> Path:
@@ -92,9 +108,12 @@ def bundle_config(bundle: dict):
 
 
 def build_model(bundle: dict):
+    """The bundle's model with its weights (an ensemble: a list, one model per member)."""
     from .preprocess import ImageSettings
     from .train import build_model as build
 
+    if bundle.get("members"):
+        return [build_model(b) for b in member_bundles(bundle)]
     uvs_size = ImageSettings(**bundle["settings"]["images"]).uvs_size
     model = build(bundle_config(bundle), len(bundle["classes"]), uvs_size)
     model.load_state_dict(bundle["model"])
@@ -248,6 +267,8 @@ def stream_tensors(streams, names: tuple[str, ...], input_scale: str = "standard
 def predict_clip(bundle: dict, model, inputs: dict) -> np.ndarray:
     import torch
 
+    if bundle.get("members"):  # an ensemble: the mean of its members' class probabilities
+        return np.mean([predict_clip(b, m, inputs) for b, m in zip(member_bundles(bundle), model)], axis=0)
     with torch.no_grad():
         from .train import data_streams
 

@@ -39,8 +39,8 @@ def aggregate(fold_metrics: list[str | Path], fold_predictions: list[str | Path]
         leaked = set(f["test_subjects"]) & set(f["train_subjects"])
         if leaked:
             raise MicroexprError(f"{path}: held-out subject(s) {sorted(leaked)} were training subjects")
-    preds = pd.concat([pd.read_csv(p, dtype={"subject": str, "fold": str}) for p in fold_predictions],
-                      ignore_index=True)
+    fold_preds = [pd.read_csv(p, dtype={"subject": str, "fold": str}) for p in fold_predictions]
+    preds = pd.concat(fold_preds, ignore_index=True)
     if preds.sample_id.duplicated().any():
         raise MicroexprError("a clip was tested in more than one fold")
     index = {c: i for i, c in enumerate(classes)}
@@ -64,6 +64,7 @@ def aggregate(fold_metrics: list[str | Path], fold_predictions: list[str | Path]
             rows = (datasets == name).to_numpy()
             d = scores(y[rows], p[rows], len(classes))
             per_dataset[name] = {"n": int(rows.sum()), "accuracy": d["accuracy"], "uf1": d["uf1"], "uar": d["uar"]}
+    members = ensemble_members_pooled(folds, fold_preds, y, index, len(classes))
     support = np.bincount(y, minlength=len(classes))
     majority = int(support.argmax())
     baseline = scores(y, np.full_like(y, majority), len(classes))
@@ -97,6 +98,8 @@ def aggregate(fold_metrics: list[str | Path], fold_predictions: list[str | Path]
         "processor": sorted({f.get("processor", "not recorded") for f in folds}),
         "torch": folds[0].get("torch"),
         "recipe": folds[0].get("recipe"),
+        # an ensemble's members, each pooled over the folds as the ensemble is (None: not an ensemble)
+        "ensemble_members": members,
         "microexpr": __version__,
     }
 
@@ -177,8 +180,8 @@ def misclassified(fold_predictions: list[str | Path], shards: list[str | Path], 
 
     from .preprocess import read_shard
 
-    preds = pd.concat([pd.read_csv(p, dtype={"subject": str, "fold": str}) for p in fold_predictions],
-                      ignore_index=True)
+    fold_preds = [pd.read_csv(p, dtype={"subject": str, "fold": str}) for p in fold_predictions]
+    preds = pd.concat(fold_preds, ignore_index=True)
     wrong = preds[preds.label != preds.pred].copy()
     if wrong.empty:
         return []
@@ -251,10 +254,39 @@ def html_report(result: dict, confusion_png: str | Path, out: str | Path, *, con
         per_dataset=table(pd.DataFrame([{"dataset": k, **v} for k, v in result["per_dataset"].items()]))
         if result.get("per_dataset") else None,
         per_fold=table(pd.DataFrame(result["per_fold"])), per_fold_class=table(f1) if not f1.empty else None,
+        members=table(pd.DataFrame(
+            [{"": "ensemble (mean probabilities)", "settings": "", **result["pooled"]}]
+            + [{"": f"member {m['member']}", "settings": json.dumps(m["settings"], sort_keys=True),
+                **{k: m[k] for k in ("accuracy", "uf1", "uar")}} for m in result["ensemble_members"]]))
+        if result.get("ensemble_members") else None,
         gallery=gallery or [], provenance=table(pd.DataFrame([{"item": k, "value": str(v)} for k, v in provenance.items()])),
         train_config=yaml.safe_dump(result["train_config"], sort_keys=False),
         workflow_config=yaml.safe_dump(config or {}, sort_keys=False),
     )
+
+
+def ensemble_members_pooled(folds: list[dict], fold_preds: list[pd.DataFrame], y: np.ndarray,
+                            index: dict[str, int], n_classes: int) -> list[dict] | None:
+    """Each ensemble member's pooled scores (its own predictions of every fold's test clips)."""
+    if not all(f.get("ensemble") for f in folds):
+        return None
+    n = len(folds[0]["ensemble"]["members"])
+    if any(len(f["ensemble"]["members"]) != n for f in folds):
+        raise MicroexprError("the folds' ensembles have different numbers of members")
+    rows = []
+    for j in range(n):
+        pred = []
+        for f, p in zip(folds, fold_preds):
+            member = f["ensemble"]["members"][j]
+            if len(member["pred"]) != len(p):
+                raise MicroexprError(f"fold {f['fold']}: member {j + 1} predicted {len(member['pred'])} clips, "
+                                     f"the fold tested {len(p)}")
+            pred += member["pred"]
+        s = scores(y, np.array([index[c] for c in pred]), n_classes)
+        first = folds[0]["ensemble"]["members"][j]
+        rows.append({"member": j + 1, "settings": first["settings"], "model": first["model"],
+                     "recipe": first.get("recipe"), "accuracy": s["accuracy"], "uf1": s["uf1"], "uar": s["uar"]})
+    return rows
 
 
 def recipe_text(recipe: dict | None) -> str:

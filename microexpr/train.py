@@ -33,7 +33,7 @@ from .metrics import scores
 from .models import create_fold_model, model_settings, model_streams
 from .preprocess import read_shard
 from .recipes import recipe_report
-from .train_settings import TrainConfig
+from .train_settings import TrainConfig, ensemble_members
 
 log = logging.getLogger(__name__)
 
@@ -252,9 +252,14 @@ def _uvs_size(data: ArrayData) -> int | None:
     return int(data.x["uvs"].shape[-1]) if "uvs" in data.x else None
 
 
-def final_epochs(fold_metrics: list[dict]) -> int:
+def final_epochs(fold_metrics: list[dict]) -> int | list[int]:
     """Epochs for the model trained on every subject: the median of the folds' chosen epochs (each
-    chosen on training subjects only), counted from 1. No test subject decides it."""
+    chosen on training subjects only), counted from 1; for an ensemble, one such count per member.
+    No test subject decides it."""
+    if fold_metrics and fold_metrics[0].get("ensemble"):
+        n = len(fold_metrics[0]["ensemble"]["members"])
+        return [int(np.median([f["ensemble"]["members"][j]["best_epoch"] for f in fold_metrics])) + 1
+                for j in range(n)]
     return int(np.median([f["best_epoch"] for f in fold_metrics])) + 1
 
 
@@ -386,12 +391,8 @@ def _checkpoint_mismatch(ckpt: dict | None, cfg_dict: dict, fold: str, epochs: i
     return None
 
 
-def train_final(shards: list[str | Path], out: str | Path, cfg: TrainConfig, *, epochs: int, settings: dict,
-                loso: dict, progress: bool = True) -> dict:
-    """Train on every subject's shard (all augmentations, no validation split) for ``epochs`` epochs
-    fixed in advance, and write a self-contained bundle (see :mod:`microexpr.predict`)."""
-    from .predict import make_bundle, save_bundle
-
+def _train_on_all(shards: list[str | Path], cfg: TrainConfig, epochs: int, progress: bool, desc: str):
+    """One model trained on every shard (all augmentations, no validation) for ``epochs`` epochs."""
     if cfg.threads:
         torch.set_num_threads(cfg.threads)
     seed_everything(cfg.seed)
@@ -404,11 +405,34 @@ def train_final(shards: list[str | Path], out: str | Path, cfg: TrainConfig, *, 
     model, opt, scaler = _model_and_optimizer(cfg, len(classes), device, uvs_size)
     gen = torch.Generator().manual_seed(cfg.seed)
     history, _ = _fit(model, opt, scaler, data, None, cfg, len(classes), device, gen, epochs=epochs, early_stop=False,
-                      desc="final model", progress=progress)
-    bundle = make_bundle({k: v.detach().cpu() for k, v in model.state_dict().items()}, classes, asdict(cfg),
-                         settings=settings, loso=loso, epochs=epochs, subjects=subjects, history=history)
+                      desc=desc, progress=progress)
+    state = {k: v.detach().cpu() for k, v in model.state_dict().items()}
+    return state, classes, subjects, history, len(data)
+
+
+def train_final(shards: list[str | Path], out: str | Path, cfg: TrainConfig, *, epochs: int | list[int],
+                settings: dict, loso: dict, progress: bool = True) -> dict:
+    """Train on every subject's shard for ``epochs`` epochs fixed in advance (an ensemble: one count per
+    member, see :func:`final_epochs`), and write a self-contained bundle (see :mod:`microexpr.predict`)."""
+    from .predict import make_bundle, save_bundle
+
+    if cfg.ensemble:
+        counts = list(epochs) if isinstance(epochs, (list, tuple)) else [int(epochs)] * len(cfg.ensemble)
+        if len(counts) != len(cfg.ensemble):
+            raise FoldError(f"final model: {len(counts)} epoch counts for {len(cfg.ensemble)} ensemble members")
+        members = []
+        for i, (member, n) in enumerate(zip(ensemble_members(asdict(cfg)), counts)):
+            state, classes, subjects, history, n_samples = _train_on_all(
+                shards, TrainConfig(**member), n, progress, f"final model, member {i + 1}")
+            members.append({"model": state, "train": member, "epochs": n, "history": history})
+        bundle = make_bundle({}, classes, asdict(cfg), settings=settings, loso=loso, epochs=max(counts),
+                             subjects=subjects, history=members[0]["history"], members=members)
+    else:
+        state, classes, subjects, history, n_samples = _train_on_all(shards, cfg, int(epochs), progress, "final model")
+        bundle = make_bundle(state, classes, asdict(cfg), settings=settings, loso=loso, epochs=int(epochs),
+                             subjects=subjects, history=history)
     save_bundle(bundle, out)
-    log.info("final model: %d subjects, %d samples, %d epochs -> %s", len(subjects), len(data), epochs, out)
+    log.info("final model: %d subjects, %d samples, %s epochs -> %s", len(subjects), n_samples, epochs, out)
     return bundle
 
 
@@ -424,6 +448,8 @@ def train_fold(train_shards: list[str | Path], test_shards: str | Path | list[st
     """
     out = Path(out_dir)
     out.mkdir(parents=True, exist_ok=True)
+    if cfg.ensemble:
+        return _train_ensemble(train_shards, test_shards, out, cfg, fold=fold, progress=progress)
     t_start = time.perf_counter()
     if cfg.threads:
         torch.set_num_threads(cfg.threads)
@@ -580,4 +606,61 @@ def train_fold(train_shards: list[str | Path], test_shards: str | Path | list[st
     log.info("fold %s: tested epoch %d of %d (%s), test accuracy %.3f, UF1 %.3f (%d clips) in %.0f s", held_out,
              best["epoch"], len(history), selection["rule"], metrics["accuracy"], metrics["uf1"], len(test),
              metrics["seconds"])
+    return metrics
+
+
+def _train_ensemble(train_shards, test_shards, out: Path, cfg: TrainConfig, *, fold: str | None,
+                    progress: bool) -> dict:
+    """``cfg.ensemble``: each member trained as its own fold (under ``out/members/m<i>``, its weights
+    chosen by its own rule on training subjects only), the members' class probabilities averaged. The
+    fold's files are the ensemble's; ``metrics.json`` lists every member's settings and scores."""
+    t_start = time.perf_counter()
+    members = []
+    for i, settings in enumerate(ensemble_members(asdict(cfg))):
+        where = out / "members" / f"m{i + 1}"
+        log.info("ensemble member %d of %d: %s", i + 1, len(cfg.ensemble), cfg.ensemble[i])
+        metrics = train_fold(train_shards, test_shards, where, TrainConfig(**settings), fold=fold, progress=progress)
+        members.append((metrics, pd.read_csv(where / "predictions.csv", dtype={"subject": str, "fold": str})))
+    first, first_preds = members[0]
+    classes = first["classes"]
+    cols = [f"p_{c}" for c in classes]
+    for i, (_, preds) in enumerate(members[1:], start=2):
+        if preds.sample_id.tolist() != first_preds.sample_id.tolist():
+            raise FoldError(f"ensemble member {i} tested other samples than member 1")
+    probs = np.mean([preds[cols].to_numpy() for _, preds in members], axis=0)
+    pred = probs.argmax(1)
+    index = {c: i for i, c in enumerate(classes)}
+    y = first_preds.label.map(index).to_numpy()
+    fold_scores = scores(y, pred, len(classes), all_classes=False)
+    predictions = first_preds.copy()
+    predictions["pred"] = [classes[i] for i in pred]
+    predictions[cols] = probs
+    records = [{"member": i + 1, "settings": dict(cfg.ensemble[i]), "model": m["model"],
+                "recipe": (m.get("recipe") or {}).get("name"), "best_epoch": m["best_epoch"],
+                "epochs_run": m["epochs_run"], "selection": m["selection"]["rule"], "accuracy": m["accuracy"],
+                "uf1": m["uf1"], "uar": m["uar"], "pred": p.pred.tolist()} for i, (m, p) in enumerate(members)]
+    cfg_dict = asdict(cfg)
+    metrics = {
+        **first, "model": "ensemble", "streams": sorted({s for m, _ in members for s in m["streams"]}),
+        "accuracy": fold_scores["accuracy"], "uf1": fold_scores["uf1"], "uar": fold_scores["uar"],
+        "confusion": fold_scores["confusion"].tolist(),
+        "selection": {**first["selection"], "rule": f"ensemble of {len(members)} (mean class probabilities): "
+                      + "; ".join(f"member {r['member']}: {r['selection']}" for r in records)},
+        "seconds": time.perf_counter() - t_start, "config": cfg_dict, "recipe": recipe_report(cfg_dict),
+        "model_settings": [m["model_settings"] for m, _ in members],
+        # best_epoch / epochs_run above are member 1's (the per-fold table); each member's are here
+        "ensemble": {"members": records},
+    }
+    with atomic_path(out / "predictions.csv") as tmp:
+        predictions.to_csv(tmp, index=False)
+    with atomic_path(out / "history.tsv") as tmp:  # member 1's curves (each member's: members/m<i>/history.tsv)
+        tmp.write_bytes((out / "members" / "m1" / "history.tsv").read_bytes())
+    with atomic_path(out / "model.pt") as tmp:
+        torch.save({"members": [torch.load(out / "members" / f"m{i + 1}" / "model.pt", weights_only=True)
+                                for i in range(len(members))], "classes": classes, "config": cfg_dict,
+                    "fold": first["fold"]}, tmp)
+    with atomic_path(out / "metrics.json") as tmp:
+        tmp.write_text(json.dumps(metrics, indent=2) + "\n")
+    log.info("fold %s: ensemble of %d, test accuracy %.3f, UF1 %.3f (members' UF1 %s)", first["fold"], len(members),
+             metrics["accuracy"], metrics["uf1"], ", ".join(f"{r['uf1']:.3f}" for r in records))
     return metrics

@@ -3,7 +3,7 @@ reads it while planning)."""
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, fields
 from typing import ClassVar
 
 from .errors import MicroexprError
@@ -34,7 +34,7 @@ class TrainConfig:
     NOT_LEARNED: ClassVar[tuple[str, ...]] = ("device", "threads", "mem_mb", "runtime")
     # settings added after runs were tagged: at their default they stay out of the run's tag, so the
     # results of earlier runs keep their paths
-    TAG_OMITS_AT_DEFAULT: ClassVar[tuple[str, ...]] = ("recipe", "optimizer", "augment", "input_scale")
+    TAG_OMITS_AT_DEFAULT: ClassVar[tuple[str, ...]] = ("recipe", "optimizer", "augment", "input_scale", "ensemble")
 
     # a named recipe (microexpr.recipes: ststnet, mscnn): its paper's training settings, applied to the
     # configuration before this class is built; recorded so results name it
@@ -69,6 +69,9 @@ class TrainConfig:
     augment: bool = True        # train on the shards' augmented samples too (False: each clip's original only)
     input_scale: str = "standard"  # standard: (x/255 - mean)/std per stream | raw: the 0-255 values
     seed: int = 0
+    # several members trained per fold, their class probabilities averaged: each member is a mapping of
+    # train settings that differ from these (e.g. {seed: 1}, {recipe: ststnet}); () = one model
+    ensemble: tuple = ()
     device: str = "auto"
     amp: bool = True  # mixed precision on CUDA
     threads: int | None = None  # torch threads; None = torch's default (the workflow: the job's threads)
@@ -77,7 +80,17 @@ class TrainConfig:
 
     def __post_init__(self):
         self.streams = tuple(self.streams)
+        self.ensemble = tuple(dict(m) for m in self.ensemble)
         problems = []
+        known = {f.name for f in fields(self)}
+        for i, member in enumerate(self.ensemble):
+            unknown = sorted(set(member) - known)
+            if unknown:
+                problems.append(f"ensemble member {i + 1}: unknown setting(s) {unknown}")
+            if member.get("ensemble"):
+                problems.append(f"ensemble member {i + 1}: a member cannot be an ensemble itself")
+        if len(self.ensemble) == 1:
+            problems.append("ensemble needs at least two members (or none)")
         for key, allowed in (("monitor", ("loss", "uf1")), ("validation", ("clips", "subjects", "none")),
                              ("schedule", ("constant", "cosine")), ("optimizer", ("sgd", "adam")),
                              ("input_scale", ("standard", "raw"))):
@@ -98,8 +111,12 @@ class TrainConfig:
         """The settings of ``train`` that name a run (its tag's hash): what it learns, without the
         later-added settings that are at their default."""
         defaults = cls()
+
+        def same(a, b) -> bool:  # a list in a config equals the tuple default
+            return (list(a) if isinstance(a, tuple) else a) == (list(b) if isinstance(b, tuple) else b)
+
         return {k: v for k, v in train.items() if k not in cls.NOT_LEARNED
-                and not (k in cls.TAG_OMITS_AT_DEFAULT and v == getattr(defaults, k))}
+                and not (k in cls.TAG_OMITS_AT_DEFAULT and same(v, getattr(defaults, k)))}
 
     def selection_rule(self) -> str:
         """In words: how this configuration picks the weights that are tested."""
@@ -112,3 +129,23 @@ class TrainConfig:
         smooth = f" ({self.smoothing}-epoch moving average)" if self.smoothing > 1 else ""
         return (f"best validation {self.monitor}{smooth} on {where}; epochs {self.min_epochs}..{self.max_epochs - 1}, "
                 f"patience {self.patience}")
+
+
+def ensemble_members(train: dict) -> list[dict]:
+    """The full train settings of each member of ``train['ensemble']``: the run's settings with the
+    member's on top (a member's recipe applied, its own keys winning over it). A member that changes
+    the model gets that model's own dropout and sampler unless it names them."""
+    from .recipes import apply_recipe, recipe_values
+
+    base = {k: v for k, v in train.items() if k != "ensemble"}
+    members = []
+    for member in train.get("ensemble") or ():
+        settings = {**base, **member}
+        named = set(member)
+        if member.get("recipe"):
+            settings = apply_recipe(settings, explicit=named - {"recipe"})
+            named |= set(recipe_values(member["recipe"]))
+        if settings.get("model", "mscnn") != base.get("model", "mscnn"):
+            settings.update({k: None for k in ("dropout", "sampler") if k not in named})
+        members.append(with_model_defaults({**settings, "ensemble": []}))
+    return members

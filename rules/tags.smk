@@ -31,7 +31,9 @@ def register_train(train):
     train = with_model_defaults({**train, "streams": list(train["streams"])})  # one variant, however it is written
 
     learned = TrainConfig.tagged(train)
-    if train.get("model", "mscnn") == "mscnn":
+    if train.get("ensemble"):  # members' settings are in the hash
+        tag = f"ensemble{len(train['ensemble'])}-seed{train['seed']}-{short_hash(learned)}"
+    elif train.get("model", "mscnn") == "mscnn":
         tag = f"{'+'.join(train['streams'])}-{train['sampler']}-w{train['width']}-seed{train['seed']}-{short_hash(learned)}"
     else:  # the small models read the uvs stream; train.streams and width are MSCNN's
         tag = f"{train['model']}-{train.get('sampler') or 'default'}-seed{train['seed']}-{short_hash(learned)}"

@@ -178,3 +178,16 @@ def test_small_data_configs_are_valid(name):
         assert cfg["dataset"]["format"] == ["casme2", "samm", "smic"] and cfg["dataset"]["classes"] == "megc2019"
         # the released STSTNet recipe: nothing chosen on any subject
         assert (cfg["train"]["validation"], cfg["train"]["max_epochs"], cfg["train"]["optimizer"]) == ("none", 800, "adam")
+
+
+def test_ensemble_members_from_the_command_line_are_typed_and_checked():
+    """--config values arrive as text, inside list items too (ensemble members follow train's schema)."""
+    cfg = default()
+    overrides = {"train": {"ensemble": [{"max_epochs": "2", "lr": "1e-3", "augment": "false"}, {"seed": "3"}]}}
+    cfg["train"].update(overrides["train"])
+    validate_config(cfg, SCHEMA, cli_overrides=overrides)
+    assert cfg["train"]["ensemble"] == [{"max_epochs": 2, "lr": 0.001, "augment": False}, {"seed": 3}]
+    cfg = default()
+    cfg["train"]["ensemble"] = [{"seed": 1}, {"optimiser": "adam"}]
+    with pytest.raises(ConfigError, match="'train.ensemble.1.optimiser'"):
+        validate_config(cfg, SCHEMA)

@@ -286,3 +286,70 @@ def test_later_added_settings_at_their_default_leave_a_runs_tag_as_it_was():
     assert TrainConfig.tagged(asdict_train()) == TrainConfig.tagged(old)
     assert "device" not in TrainConfig.tagged(old)  # where a fold runs does not name it
     assert TrainConfig.tagged({**asdict_train(), "optimizer": "adam"})["optimizer"] == "adam"
+
+
+# ----------------------------------------------------------------------------- ensembles
+def test_an_ensemble_fold_averages_its_members_and_records_each(shards, tmp_path):
+    from microexpr.report import aggregate
+
+    ensemble = ({"seed": 4}, {"model": "ststnet", "validation": "none", "max_epochs": 2, "batch_size": 8})
+    m = train_fold([shards["sub02"], shards["sub03"]], shards["sub01"], tmp_path, config(ensemble=ensemble),
+                   progress=False)
+    members = m["ensemble"]["members"]
+    assert m["model"] == "ensemble" and [r["model"] for r in members] == ["mscnn", "ststnet"]
+    assert members[1]["best_epoch"] == 1 and m["model_settings"][1]["dropout"] == 0.5  # STSTNet's own dropout
+    assert m["model_settings"][0]["sampler"] == "random"
+    got = pd.read_csv(tmp_path / "predictions.csv")
+    cols = [f"p_{c}" for c in CLASSES]
+    each = [pd.read_csv(tmp_path / "members" / f"m{i}" / "predictions.csv") for i in (1, 2)]
+    assert np.allclose(got[cols].to_numpy(), (each[0][cols].to_numpy() + each[1][cols].to_numpy()) / 2)
+    assert (got.pred == got[cols].idxmax(axis=1).str[2:]).all()
+    assert [r["pred"] for r in members] == [e.pred.tolist() for e in each]
+    assert m["uf1"] == pytest.approx(train_mod.scores(
+        got.label.map(CLASSES.index).to_numpy(), got.pred.map(CLASSES.index).to_numpy(), 5, all_classes=False)["uf1"])
+    model = torch.load(tmp_path / "model.pt", weights_only=True)
+    assert len(model["members"]) == 2
+    # pooled over folds (one fold here), each member as the ensemble
+    result = aggregate([tmp_path / "metrics.json"], [tmp_path / "predictions.csv"])
+    assert [r["member"] for r in result["ensemble_members"]] == [1, 2]
+    assert result["ensemble_members"][1]["accuracy"] == pytest.approx(members[1]["accuracy"])
+
+
+def test_ensemble_settings_are_checked_and_each_member_gets_its_models_own_defaults():
+    from microexpr.train_settings import ensemble_members, with_model_defaults
+
+    with pytest.raises(train_mod.MicroexprError, match="ensemble member 2: unknown setting"):
+        config(ensemble=({"seed": 1}, {"sed": 2}))
+    with pytest.raises(train_mod.MicroexprError, match="at least two members"):
+        config(ensemble=({"seed": 1},))
+    base = with_model_defaults(asdict_train())
+    a, b, c = ensemble_members({**base, "ensemble": [{"seed": 1}, {"recipe": "ststnet", "max_epochs": 9},
+                                                     {"model": "offapexnet"}]})
+    assert (a["model"], a["seed"], a["sampler"]) == ("mscnn", 1, "random")
+    assert (b["model"], b["optimizer"], b["max_epochs"], b["lr"]) == ("ststnet", "adam", 9, 5e-5)
+    assert (c["dropout"], c["sampler"]) == (0.5, "none")  # not MSCNN's 0.0 / random
+
+
+def test_an_ensembles_final_model_predicts_the_mean_of_its_members(shards, tmp_path):
+    from microexpr.flow import StreamImages
+    from microexpr.predict import build_model, load_bundle, member_bundles, predict_clip
+    from microexpr.preprocess import read_shard
+    from microexpr.train import final_epochs, train_final
+
+    cfg = config(ensemble=({"seed": 4}, {"model": "ststnet"}))
+    folds = [{"ensemble": {"members": [{"best_epoch": 0}, {"best_epoch": 2}]}},
+             {"ensemble": {"members": [{"best_epoch": 2}, {"best_epoch": 0}]}},
+             {"ensemble": {"members": [{"best_epoch": 0}, {"best_epoch": 1}]}}]
+    assert final_epochs(folds) == [1, 2]
+    settings = {"evm": {}, "flow": {}, "images": {"size": 32}, "face": {}}
+    train_final(list(shards.values()), tmp_path / "final.pt", cfg, epochs=[1, 2], settings=settings, loso={},
+                progress=False)
+    bundle = load_bundle(tmp_path / "final.pt")
+    assert [m["epochs"] for m in bundle["members"]] == [1, 2]
+    models = build_model(bundle)
+    d = read_shard(shards["sub01"], augmented=False, streams=("flow", "gray", "masked", "uvs"))
+    streams = StreamImages(flow=d["flow"][0], gray=d["gray"][0], masked=d["masked"][0],
+                           mask=np.zeros_like(d["gray"][0]), uvs=d["uvs"][0])
+    probs = predict_clip(bundle, models, {"streams": streams})
+    each = [predict_clip(b, m, {"streams": streams}) for b, m in zip(member_bundles(bundle), models)]
+    assert np.allclose(probs, np.mean(each, axis=0)) and not np.allclose(each[0], each[1])

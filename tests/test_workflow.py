@@ -158,7 +158,8 @@ def test_tiny_end_to_end_from_a_root_on_disk(tiny_run):
 
 def test_small_models_end_to_end_with_final_model_and_predict(tiny_run):
     """STSTNet on the same tree: the shards are re-used (they hold the uvs stream), folds choose on whole
-    training subjects, the final model's bundle classifies a clip. OFF-ApexNet runs the folds too."""
+    training subjects, the final model's bundle classifies a clip. An ensemble of STSTNet and OFF-ApexNet
+    runs to its report and final model, which classifies the clip too."""
     tmp_path, root, cfg, _ = tiny_run
     model = "ststnet"
     config = ["--configfile", str(cfg), "--config",
@@ -178,10 +179,23 @@ def test_small_models_end_to_end_with_final_model_and_predict(tiny_run):
                           cwd=ROOT, capture_output=True, text=True, timeout=300)
     assert pred.returncode == 0, pred.stderr
     assert str(clip) in pred.stdout and "surprise" in pred.stdout  # one line with every class's probability
-    snakemake("evaluate", "--configfile", str(cfg), "--config", "train={model: offapexnet, validation: none, max_epochs: 1}")
-    off = [json.loads(p.read_text()) for p in (out / "folds").rglob("offapexnet-*/loso/*/metrics.json")]
-    assert len(off) == 3 and all(f["streams"] == ["uvs"] and f["best_epoch"] == 0 for f in off)
-    assert next((out / "reports").rglob("offapexnet-*/loso/report.html")).is_file()
+    # OFF-ApexNet, as the second member of an ensemble with STSTNet, to the final model and predict
+    ensemble = ("train={ensemble: [{model: ststnet, validation: none, max_epochs: 2}, "
+                "{model: offapexnet, validation: none, max_epochs: 1}]}")
+    snakemake("--configfile", str(cfg), "--config", ensemble)
+    folds = [json.loads(p.read_text()) for p in (out / "folds").rglob("ensemble2-*/loso/*/metrics.json")]
+    assert len(folds) == 3
+    for fold in folds:
+        members = fold["ensemble"]["members"]
+        assert [(m["model"], m["best_epoch"]) for m in members] == [("ststnet", 1), ("offapexnet", 0)]
+    off = [json.loads(p.read_text()) for p in (out / "folds").rglob("ensemble2-*/loso/*/members/m2/metrics.json")]
+    assert len(off) == 3 and all(f["model"] == "offapexnet" and f["streams"] == ["uvs"] for f in off)
+    report = next((out / "reports").rglob("ensemble2-*/loso/report.html")).read_text()
+    assert 'id="ensemble-members"' in report and "member 2" in report
+    bundle = next((out / "reports").rglob("ensemble2-*/loso/final_model.pt"))
+    pred = subprocess.run([sys.executable, "-m", "microexpr", "predict", "--model", str(bundle), str(clip), "--fps", "200"],
+                          cwd=ROOT, capture_output=True, text=True, timeout=300)
+    assert pred.returncode == 0 and str(clip) in pred.stdout, pred.stderr
 
 
 def _summary(*config):
