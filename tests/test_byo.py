@@ -178,14 +178,16 @@ def test_byo_with_a_dataset_column_under_loso_and_lodo(byo_with_datasets, tmp_pa
     assert "Per source dataset" in next((tmp_path / "byo_ds" / "reports").rglob("loso/report.html")).read_text()
     small = [json.loads(p.read_text()) for p in (tmp_path / "byo_ds" / "folds").rglob("offapexnet-*/loso/*/metrics.json")]
     assert len(small) == 3 and all(f["streams"] == ["uvs"] and f["n_test"] == 4 for f in small)
-    # leave-one-dataset-out with a small model on the uvs stream the shards already hold
+    # leave-one-dataset-out with an ensemble of two STSTNets on the uvs stream the shards already hold
     snakemake("evaluate", "--config", f"results={tmp_path}", *config, "evaluation={protocol: lodo}",
-              "train={model: ststnet, validation: none, max_epochs: 2}")
+              "train={ensemble: [{model: ststnet, validation: none, max_epochs: 2}, "
+              "{model: ststnet, validation: none, max_epochs: 2, seed: 1}]}")
     lodo = sorted((tmp_path / "byo_ds" / "folds").rglob("lodo/*/metrics.json"))
     assert [p.parent.name for p in lodo] == ["casme2", "samm", "smic"]
     for path in lodo:
         fold = json.loads(path.read_text())
-        assert fold["model"] == "ststnet" and fold["best_epoch"] == 1 and fold["selection"]["validation"] == "none"
+        assert fold["model"] == "ensemble" and fold["selection"]["validation"] == "none"
+        assert [(m["model"], m["best_epoch"]) for m in fold["ensemble"]["members"]] == [("ststnet", 1)] * 2
         assert fold["test_subjects"] == [f"{fold['fold']}_{s}" for s, d in SOURCES.items() if d == fold["fold"]]
         assert len(fold["train_subjects"]) == 2
     without = snakemake("-n", "--config", f"results={tmp_path}", "name=byo_plain",
