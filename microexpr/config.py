@@ -110,6 +110,13 @@ def _resolve(node: Mapping, root: Mapping | None) -> Mapping:
     return {**target, **{k: v for k, v in node.items() if k != "$ref"}}
 
 
+def _object_schema(items: Mapping, root: Mapping | None) -> Mapping:
+    """The schema a mapping list item follows: ``items`` itself, or its object alternative (``anyOf``)."""
+    items = _resolve(items, root)
+    alt = next((a for a in items.get("anyOf", []) if a.get("type") == "object"), None)
+    return _resolve(alt, root) if alt is not None else items
+
+
 def _cast_items(values: list, node: Mapping, root: Mapping | None = None) -> list:
     """List items from the command line arrive as text too (``seeds: [0, 1]`` -> ``['0', '1']``), also
     inside mappings that are list items (``ensemble: [{max_epochs: 2}]``)."""
@@ -121,7 +128,7 @@ def _cast_items(values: list, node: Mapping, root: Mapping | None = None) -> lis
         if isinstance(v, list):
             return _cast_items(v, items, root)
         if isinstance(v, dict):
-            props = items.get("properties", {})
+            props = _object_schema(items, root).get("properties", {})
             return {k: cast_in(x, _resolve(props[k], root)) if k in props else x for k, x in v.items()}
         return v
 
@@ -147,7 +154,7 @@ def coerce_number_text(instance: Any, schema: Mapping, _root: Mapping | None = N
     root = schema if _root is None else _root
     for key, sub in schema.get("properties", {}).items():
         if isinstance(instance.get(key), list) and isinstance(sub.get("items"), Mapping):
-            items = _resolve(sub["items"], root)
+            items = _object_schema(sub["items"], root)
             for v in instance[key]:
                 if isinstance(v, dict):
                     coerce_number_text(v, items, root)

@@ -48,7 +48,8 @@ def aggregate(fold_metrics: list[str | Path], fold_predictions: list[str | Path]
     pooled = scores(y, p, len(classes))
     per_fold = pd.DataFrame([{"fold": f["fold"], "n": f["n_test"], "accuracy": f["accuracy"],
                               "uf1": f["uf1"], "uar": f["uar"], "best_epoch": f["best_epoch"],
-                              "epochs_run": f["epochs_run"], "seconds": round(f["seconds"], 1)} for f in folds])
+                              "epochs_run": f["epochs_run"], "seconds": round(f["seconds"], 1),
+                              **({"picked": f["choose"]["picked"]} if f.get("choose") else {})} for f in folds])
     per_fold_class = []
     for fold, rows in preds.groupby("fold", sort=True):
         s = scores(rows.label.map(index), rows.pred.map(index), len(classes))
@@ -100,6 +101,11 @@ def aggregate(fold_metrics: list[str | Path], fold_predictions: list[str | Path]
         "recipe": folds[0].get("recipe"),
         # an ensemble's members, each pooled over the folds as the ensemble is (None: not an ensemble)
         "ensemble_members": members,
+        # train.choose: the candidates and how many folds picked each (by inner CV on training subjects)
+        "choose": {"candidates": [c["settings"] for c in folds[0]["choose"]["candidates"]],
+                   "picked": [sum(f["choose"]["picked"] == i + 1 for f in folds)
+                              for i in range(len(folds[0]["choose"]["candidates"]))]}
+        if all(f.get("choose") for f in folds) else None,
         "microexpr": __version__,
     }
 
@@ -245,6 +251,10 @@ def html_report(result: dict, confusion_png: str | Path, out: str | Path, *, con
         "folds": result["n_folds"], "clips": result["n_clips"], "weights tested": "; ".join(result.get("selection", [])),
         "recipe": recipe_text(result.get("recipe")),
     }
+    if result.get("choose"):
+        provenance["choice"] = "; ".join(
+            f"candidate {i + 1} {json.dumps(c, sort_keys=True)}: picked in {n} of {result['n_folds']} folds"
+            for i, (c, n) in enumerate(zip(result["choose"]["candidates"], result["choose"]["picked"])))
     return render(
         "report.html.j2", out, title=title, result=result, synthetic=synthetic, reference=reference,
         lodo=result.get("protocol") == "lodo",

@@ -33,7 +33,7 @@ from .metrics import scores
 from .models import create_fold_model, model_settings, model_streams
 from .preprocess import read_shard
 from .recipes import recipe_report
-from .train_settings import TrainConfig, ensemble_members
+from .train_settings import TrainConfig, choose_candidates, ensemble_members
 
 log = logging.getLogger(__name__)
 
@@ -252,6 +252,20 @@ def _uvs_size(data: ArrayData) -> int | None:
     return int(data.x["uvs"].shape[-1]) if "uvs" in data.x else None
 
 
+def final_plan(cfg: TrainConfig, fold_metrics: list[dict]) -> tuple[TrainConfig, int | list[int]]:
+    """What the final model trains and for how many epochs: the run's settings (an ensemble: each
+    member's epochs); with ``choose``, the candidate the folds picked most often (ties: the first
+    listed), for the median epoch of the folds that picked it. Each pick was made on a fold's training
+    subjects only."""
+    if not cfg.choose:
+        return cfg, final_epochs(fold_metrics)
+    picks = [f["choose"]["picked"] for f in fold_metrics]
+    pick = max(range(1, len(cfg.choose) + 1), key=lambda c: (picks.count(c), -c))
+    chosen = [f for f in fold_metrics if f["choose"]["picked"] == pick]
+    log.info("final model: candidate %d (picked in %d of %d folds)", pick, len(chosen), len(fold_metrics))
+    return TrainConfig(**choose_candidates(asdict(cfg))[pick - 1]), final_epochs(chosen)
+
+
 def final_epochs(fold_metrics: list[dict]) -> int | list[int]:
     """Epochs for the model trained on every subject: the median of the folds' chosen epochs (each
     chosen on training subjects only), counted from 1; for an ensemble, one such count per member.
@@ -450,6 +464,8 @@ def train_fold(train_shards: list[str | Path], test_shards: str | Path | list[st
     out.mkdir(parents=True, exist_ok=True)
     if cfg.ensemble:
         return _train_ensemble(train_shards, test_shards, out, cfg, fold=fold, progress=progress)
+    if cfg.choose:
+        return _train_choice(train_shards, test_shards, out, cfg, fold=fold, progress=progress)
     t_start = time.perf_counter()
     if cfg.threads:
         torch.set_num_threads(cfg.threads)
@@ -663,4 +679,64 @@ def _train_ensemble(train_shards, test_shards, out: Path, cfg: TrainConfig, *, f
         tmp.write_text(json.dumps(metrics, indent=2) + "\n")
     log.info("fold %s: ensemble of %d, test accuracy %.3f, UF1 %.3f (members' UF1 %s)", first["fold"], len(members),
              metrics["accuracy"], metrics["uf1"], ", ".join(f"{r['uf1']:.3f}" for r in records))
+    return metrics
+
+
+def inner_groups(train_shards: list[str | Path], k: int, seed: int) -> list[list[str]]:
+    """The training shards (one per subject) in ``k`` subject-disjoint groups, shuffled by ``seed``
+    (fewer groups where there are fewer shards)."""
+    shards = sorted(str(p) for p in train_shards)
+    order = np.random.default_rng(seed).permutation(len(shards))
+    k = min(k, len(shards))
+    return [[shards[i] for i in sorted(part)] for part in np.array_split(order, k)]
+
+
+def _train_choice(train_shards, test_shards, out: Path, cfg: TrainConfig, *, fold: str | None,
+                  progress: bool) -> dict:
+    """``cfg.choose``: each candidate cross-validated over the training subjects only (``choose_folds``
+    subject-disjoint groups, each held out in turn, the candidate's own rule choosing its weights inside),
+    the one with the best pooled inner UF1 (ties: the first listed) trained on every training subject
+    and tested once on the held-out subject(s)."""
+    t_start = time.perf_counter()
+    train_shards = [str(p) for p in train_shards]
+    test_list = [str(test_shards)] if isinstance(test_shards, (str, Path)) else [str(p) for p in test_shards]
+    if set(train_shards) & set(test_list):
+        raise FoldError(f"held-out shard(s) {sorted(set(train_shards) & set(test_list))} are among the training shards")
+    groups = inner_groups(train_shards, cfg.choose_folds, cfg.seed)
+    if len(groups) < 2:
+        raise FoldError("choose: an inner cross-validation needs at least two training subjects")
+    candidates = choose_candidates(asdict(cfg))
+    records = []
+    for c, settings in enumerate(candidates):
+        preds = []
+        for g, held in enumerate(groups):
+            inner_train = [p for p in train_shards if p not in held]
+            log.info("choose: candidate %d of %d, inner fold %d of %d", c + 1, len(candidates), g + 1, len(groups))
+            m = train_fold(inner_train, held, out / "choose" / f"c{c + 1}" / f"inner{g + 1}", TrainConfig(**settings),
+                           fold=f"inner{g + 1}", progress=progress)
+            preds.append(pd.read_csv(out / "choose" / f"c{c + 1}" / f"inner{g + 1}" / "predictions.csv"))
+        inner = pd.concat(preds, ignore_index=True)
+        classes = m["classes"]
+        index = {name: i for i, name in enumerate(classes)}
+        s = scores(inner.label.map(index).to_numpy(), inner.pred.map(index).to_numpy(), len(classes))
+        records.append({"candidate": c + 1, "settings": dict(cfg.choose[c]), "inner_uf1": s["uf1"],
+                        "inner_accuracy": s["accuracy"], "inner_clips": len(inner)})
+    picked = max(range(len(records)), key=lambda i: (records[i]["inner_uf1"], -i))
+    log.info("choose: candidate %d picked (inner UF1 %s)", picked + 1,
+             ", ".join(f"{r['inner_uf1']:.3f}" for r in records))
+    metrics = train_fold(train_shards, test_list, out / "picked", TrainConfig(**candidates[picked]), fold=fold,
+                         progress=progress)
+    cfg_dict = asdict(cfg)
+    metrics = {**metrics, "config": cfg_dict, "recipe": recipe_report(cfg_dict),
+               "selection": {**metrics["selection"], "rule": f"candidate {picked + 1} of {len(records)} picked by "
+                             f"{len(groups)}-fold inner cross-validation over the training subjects (pooled UF1); "
+                             + metrics["selection"]["rule"]},
+               "seconds": time.perf_counter() - t_start,
+               "choose": {"picked": picked + 1, "candidates": records,
+                          "inner_groups": [[Path(p).stem for p in g] for g in groups]}}
+    for name in ("predictions.csv", "history.tsv", "model.pt"):
+        with atomic_path(out / name) as tmp:
+            tmp.write_bytes((out / "picked" / name).read_bytes())
+    with atomic_path(out / "metrics.json") as tmp:
+        tmp.write_text(json.dumps(metrics, indent=2) + "\n")
     return metrics

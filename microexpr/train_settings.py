@@ -34,7 +34,8 @@ class TrainConfig:
     NOT_LEARNED: ClassVar[tuple[str, ...]] = ("device", "threads", "mem_mb", "runtime")
     # settings added after runs were tagged: at their default they stay out of the run's tag, so the
     # results of earlier runs keep their paths
-    TAG_OMITS_AT_DEFAULT: ClassVar[tuple[str, ...]] = ("recipe", "optimizer", "augment", "input_scale", "ensemble")
+    TAG_OMITS_AT_DEFAULT: ClassVar[tuple[str, ...]] = ("recipe", "optimizer", "augment", "input_scale", "ensemble",
+                                                       "choose", "choose_folds")
 
     # a named recipe (microexpr.recipes: ststnet, mscnn): its paper's training settings, applied to the
     # configuration before this class is built; recorded so results name it
@@ -72,6 +73,11 @@ class TrainConfig:
     # several members trained per fold, their class probabilities averaged: each member is a mapping of
     # train settings that differ from these (e.g. {seed: 1}, {recipe: ststnet}); () = one model
     ensemble: tuple = ()
+    # candidates (a recipe name, or a mapping of settings on top of these) of which each fold picks one by
+    # an inner cross-validation over its training subjects only (choose_folds subject-disjoint groups),
+    # then trains the pick on all of them; () = no choice
+    choose: tuple = ()
+    choose_folds: int = 3
     device: str = "auto"
     amp: bool = True  # mixed precision on CUDA
     threads: int | None = None  # torch threads; None = torch's default (the workflow: the job's threads)
@@ -81,16 +87,24 @@ class TrainConfig:
     def __post_init__(self):
         self.streams = tuple(self.streams)
         self.ensemble = tuple(dict(m) for m in self.ensemble)
+        self.choose = tuple({"recipe": c} if isinstance(c, str) else dict(c) for c in self.choose)
         problems = []
         known = {f.name for f in fields(self)}
-        for i, member in enumerate(self.ensemble):
-            unknown = sorted(set(member) - known)
-            if unknown:
-                problems.append(f"ensemble member {i + 1}: unknown setting(s) {unknown}")
-            if member.get("ensemble"):
-                problems.append(f"ensemble member {i + 1}: a member cannot be an ensemble itself")
+        for what, group in (("ensemble member", self.ensemble), ("choose candidate", self.choose)):
+            for i, member in enumerate(group):
+                unknown = sorted(set(member) - known)
+                if unknown:
+                    problems.append(f"{what} {i + 1}: unknown setting(s) {unknown}")
+                if member.get("ensemble") or member.get("choose"):
+                    problems.append(f"{what} {i + 1}: cannot be an ensemble or a choice itself")
         if len(self.ensemble) == 1:
             problems.append("ensemble needs at least two members (or none)")
+        if len(self.choose) == 1:
+            problems.append("choose needs at least two candidates (or none)")
+        if self.ensemble and self.choose:
+            problems.append("ensemble and choose cannot be combined (a candidate may not be an ensemble either)")
+        if self.choose_folds < 2:
+            problems.append(f"choose_folds must be at least 2, got {self.choose_folds}")
         for key, allowed in (("monitor", ("loss", "uf1")), ("validation", ("clips", "subjects", "none")),
                              ("schedule", ("constant", "cosine")), ("optimizer", ("sgd", "adam")),
                              ("input_scale", ("standard", "raw"))):
@@ -131,6 +145,13 @@ class TrainConfig:
                 f"patience {self.patience}")
 
 
+def choose_candidates(train: dict) -> list[dict]:
+    """The full train settings of each candidate of ``train['choose']`` (as ensemble members are made)."""
+    cands = [{"recipe": c} if isinstance(c, str) else dict(c) for c in train.get("choose") or ()]
+    return ensemble_members({**{k: v for k, v in train.items() if k != "choose"}, "ensemble": cands,
+                             "choose": []})
+
+
 def ensemble_members(train: dict) -> list[dict]:
     """The full train settings of each member of ``train['ensemble']``: the run's settings with the
     member's on top (a member's recipe applied, its own keys winning over it). A member that changes
@@ -147,5 +168,5 @@ def ensemble_members(train: dict) -> list[dict]:
             named |= set(recipe_values(member["recipe"]))
         if settings.get("model", "mscnn") != base.get("model", "mscnn"):
             settings.update({k: None for k in ("dropout", "sampler") if k not in named})
-        members.append(with_model_defaults({**settings, "ensemble": []}))
+        members.append(with_model_defaults({**settings, "ensemble": [], "choose": []}))
     return members

@@ -33,6 +33,8 @@ def register_train(train):
     learned = TrainConfig.tagged(train)
     if train.get("ensemble"):  # members' settings are in the hash
         tag = f"ensemble{len(train['ensemble'])}-seed{train['seed']}-{short_hash(learned)}"
+    elif train.get("choose"):  # so are the candidates'
+        tag = f"choose{len(train['choose'])}-seed{train['seed']}-{short_hash(learned)}"
     elif train.get("model", "mscnn") == "mscnn":
         tag = f"{'+'.join(train['streams'])}-{train['sampler']}-w{train['width']}-seed{train['seed']}-{short_hash(learned)}"
     else:  # the small models read the uvs stream; train.streams and width are MSCNN's

@@ -190,6 +190,13 @@ def test_byo_with_a_dataset_column_under_loso_and_lodo(byo_with_datasets, tmp_pa
         assert [(m["model"], m["best_epoch"]) for m in fold["ensemble"]["members"]] == [("ststnet", 1)] * 2
         assert fold["test_subjects"] == [f"{fold['fold']}_{s}" for s, d in SOURCES.items() if d == fold["fold"]]
         assert len(fold["train_subjects"]) == 2
+    # a choice between two candidates by inner cross-validation on each fold's training subjects
+    snakemake("evaluate", "--config", f"results={tmp_path}", *config,
+              "train={choose: [{model: ststnet, validation: none, max_epochs: 1}, "
+              "{model: ststnet, validation: none, max_epochs: 2, seed: 1}], choose_folds: 2}")
+    chosen = [json.loads(p.read_text()) for p in (tmp_path / "byo_ds" / "folds").rglob("choose2-*/loso/*/metrics.json")]
+    assert len(chosen) == 3 and all(len(f["choose"]["candidates"]) == 2 for f in chosen)
+    assert all(f["test_subjects"][0] not in sum(f["choose"]["inner_groups"], []) for f in chosen)
     without = snakemake("-n", "--config", f"results={tmp_path}", "name=byo_plain",
                         f"dataset={{format: manifest, root: {byo_with_datasets.parent / 'samples.csv'}, classes: all}}",
                         "evaluation={protocol: lodo}", check=False)

@@ -353,3 +353,44 @@ def test_an_ensembles_final_model_predicts_the_mean_of_its_members(shards, tmp_p
     probs = predict_clip(bundle, models, {"streams": streams})
     each = [predict_clip(b, m, {"streams": streams}) for b, m in zip(member_bundles(bundle), models)]
     assert np.allclose(probs, np.mean(each, axis=0)) and not np.allclose(each[0], each[1])
+
+
+# ----------------------------------------------------------------------------- a no-peek choice
+def test_choose_picks_by_inner_cross_validation_on_training_subjects_only(shards, tmp_path):
+    candidates = ({"model": "ststnet", "validation": "none", "max_epochs": 1, "batch_size": 8},
+                  {"model": "ststnet", "validation": "none", "max_epochs": 3, "batch_size": 8, "lr": 0.05})
+    m = train_fold([shards["sub02"], shards["sub03"]], shards["sub01"], tmp_path, config(choose=candidates),
+                   progress=False)
+    records = m["choose"]["candidates"]
+    assert [r["candidate"] for r in records] == [1, 2] and all(r["inner_clips"] == 10 for r in records)
+    best = max(records, key=lambda r: (r["inner_uf1"], -r["candidate"]))
+    assert m["choose"]["picked"] == best["candidate"]
+    assert sorted(m["choose"]["inner_groups"]) == [["sub02"], ["sub03"]]  # one subject a group
+    assert m["best_epoch"] == candidates[best["candidate"] - 1]["max_epochs"] - 1  # the pick, on all of them
+    assert m["train_subjects"] == ["sub02", "sub03"] and m["test_subjects"] == ["sub01"]
+    # the outer test subject never enters an inner split, as training, validation or inner test data
+    inner = list((tmp_path / "choose").rglob("metrics.json"))
+    assert len(inner) == 4
+    for path in inner:
+        f = json.loads(path.read_text())
+        assert "sub01" not in f["train_subjects"] + f["test_subjects"]
+        assert not any("/sub01/" in c for c in f["validation_clips"])
+    for path in (tmp_path / "choose").rglob("predictions.csv"):
+        assert not pd.read_csv(path).sample_id.str.contains("/sub01/").any()
+    assert pd.read_csv(tmp_path / "predictions.csv").equals(pd.read_csv(tmp_path / "picked" / "predictions.csv"))
+
+
+def test_the_final_model_trains_the_candidate_picked_most_often():
+    from microexpr.train import final_plan
+
+    cfg = config(choose=("ststnet", {"seed": 5}))
+    assert cfg.choose == ({"recipe": "ststnet"}, {"seed": 5})
+    folds = [{"choose": {"picked": p}, "best_epoch": e} for p, e in ((2, 4), (1, 9), (2, 6))]
+    chosen, epochs = final_plan(cfg, folds)
+    assert chosen.seed == 5 and chosen.model == "mscnn" and not chosen.choose and epochs == 6
+    chosen, _ = final_plan(cfg, [{"choose": {"picked": 1}, "best_epoch": 1}])
+    assert (chosen.model, chosen.optimizer, chosen.lr) == ("ststnet", "adam", 5e-5)
+    with pytest.raises(train_mod.MicroexprError, match="at least two candidates"):
+        config(choose=("ststnet",))
+    with pytest.raises(train_mod.MicroexprError, match="cannot be combined"):
+        config(choose=("ststnet", "mscnn"), ensemble=({"seed": 1}, {"seed": 2}))

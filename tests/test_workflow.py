@@ -9,6 +9,7 @@ import pandas as pd
 import pytest
 
 from microexpr.datasets.synthetic import SynthConfig, generate
+from microexpr.predict import load_bundle
 from conftest import ROOT
 
 pytestmark = pytest.mark.workflow
@@ -196,6 +197,20 @@ def test_small_models_end_to_end_with_final_model_and_predict(tiny_run):
     pred = subprocess.run([sys.executable, "-m", "microexpr", "predict", "--model", str(bundle), str(clip), "--fps", "200"],
                           cwd=ROOT, capture_output=True, text=True, timeout=300)
     assert pred.returncode == 0 and str(clip) in pred.stdout, pred.stderr
+    # a no-peek choice between two recipes' variants, to the final model (the candidate picked most often)
+    choose = ("train={choose: [{model: ststnet, validation: none, max_epochs: 1}, "
+              "{model: offapexnet, validation: none, max_epochs: 1}], choose_folds: 2}")
+    snakemake("--configfile", str(cfg), "--config", choose)
+    folds = [json.loads(p.read_text()) for p in (out / "folds").rglob("choose2-*/loso/*/metrics.json")]
+    assert len(folds) == 3 and all(f["choose"]["picked"] in (1, 2) for f in folds)
+    for fold in folds:
+        assert all(fold["fold"] not in group for group in fold["choose"]["inner_groups"])
+        assert sorted(s for g in fold["choose"]["inner_groups"] for s in g) == sorted(fold["train_subjects"])
+    report = next((out / "reports").rglob("choose2-*/loso/report.html")).read_text()
+    assert "picked in" in report
+    final = load_bundle(next((out / "reports").rglob("choose2-*/loso/final_model.pt")))
+    picks = [f["choose"]["picked"] for f in folds]
+    assert final["train"]["model"] == ("ststnet", "offapexnet")[max((1, 2), key=lambda c: (picks.count(c), -c)) - 1]
 
 
 def _summary(*config):

@@ -6,7 +6,7 @@ from pathlib import Path
 sys.path.insert(0, str(Path(snakemake.scriptdir).parent))  # microexpr, also in a conda env
 
 from microexpr.logs import log_to_file
-from microexpr.train import TrainConfig, final_epochs, train_final
+from microexpr.train import TrainConfig, final_plan, train_final
 
 log_to_file(snakemake.log[0])
 settings = {**snakemake.params.train, "threads": snakemake.threads}
@@ -14,5 +14,6 @@ folds = [json.loads(Path(p).read_text()) for p in snakemake.input.folds]
 report = json.loads(Path(snakemake.input.report).read_text())
 loso = {k: report[k] for k in ("protocol", "n_folds", "n_clips", "pooled", "per_fold_mean", "per_fold_std", "classes")}
 loso["report"] = str(Path(snakemake.input.report).parent / "report.html")
-train_final(list(snakemake.input.shards), snakemake.output[0], TrainConfig(**settings), epochs=final_epochs(folds),
+cfg, epochs = final_plan(TrainConfig(**settings), folds)
+train_final(list(snakemake.input.shards), snakemake.output[0], cfg, epochs=epochs,
             settings=dict(snakemake.params.config), loso=loso)
