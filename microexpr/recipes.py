@@ -14,6 +14,7 @@ from collections.abc import Iterable, Mapping
 from .errors import MicroexprError
 
 _STSTNET_CODE = "STSTNet released code (github.com/christy1206/STSTNet, main.py)"
+_SSSNET_CODE = "meb toolkit (github.com/tvaranka/meb), 'RCN-A and SSSNet for megc.ipynb', LOSO(...)"
 _MSCNN_PAPER = "MSCNN paper (multi-stream CNN with EVM, optical flow and masked apex)"
 
 # name -> {train key: (value, source)}
@@ -32,6 +33,22 @@ RECIPES: dict[str, dict[str, tuple[object, str]]] = {
         "sampler": ("none", f"{_STSTNET_CODE}: no over-sampling"),
         "dropout": (0.5, f"{_STSTNET_CODE}: nn.Dropout(p=0.5) after each branch"),
         "label_smoothing": (0.0, f"{_STSTNET_CODE}: nn.CrossEntropyLoss()"),
+    },
+    "sssnet": {
+        "model": ("sssnet", f"{_SSSNET_CODE}: SSSNet"),
+        "optimizer": ("sgd", f"{_SSSNET_CODE}: optim.SGD(..., momentum=0.9)"),
+        "lr": (0.01, f"{_SSSNET_CODE}: lr=0.01"),
+        "momentum": (0.9, f"{_SSSNET_CODE}: momentum=0.9"),
+        "weight_decay": (0.001, f"{_SSSNET_CODE}: weight_decay=0.001"),
+        "batch_size": (128, f"{_SSSNET_CODE}: batch_size=128"),
+        "max_epochs": (200, f"{_SSSNET_CODE}: epochs=200"),
+        "schedule": ("constant", f"{_SSSNET_CODE}: no scheduler"),
+        "validation": ("none", f"{_SSSNET_CODE}: the model after the last epoch predicts the test subject"),
+        "augment": (False, f"{_SSSNET_CODE}: each clip's flow once, no augmentation"),
+        "sampler": ("none", f"{_SSSNET_CODE}: plain CrossEntropyLoss"),
+        "dropout": (0.5, f"{_SSSNET_CODE}: dropout=0.5"),
+        "input_scale": ("standard", "meb feeds the flow values themselves; the per-stream standardised 8-bit "
+                                    "u/v/strain image is the nearest input here"),
     },
     "mscnn": {
         "model": ("mscnn", _MSCNN_PAPER),

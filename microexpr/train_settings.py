@@ -16,6 +16,7 @@ MODEL_DEFAULTS: dict[str, dict] = {
     "mscnn": {"dropout": 0.0, "sampler": "random"},
     "ststnet": {"dropout": 0.5, "sampler": "none"},
     "offapexnet": {"dropout": 0.5, "sampler": "none"},
+    "sssnet": {"dropout": 0.5, "sampler": "none"},
 }
 
 
@@ -40,8 +41,8 @@ class TrainConfig:
     # a named recipe (microexpr.recipes: ststnet, mscnn): its paper's training settings, applied to the
     # configuration before this class is built; recorded so results name it
     recipe: str | None = None
-    model: str = "mscnn"        # a registered training model: mscnn, ststnet, offapexnet
-    streams: tuple[str, ...] = ("flow", "gray", "masked")  # MSCNN's streams (ststnet/offapexnet read uvs)
+    model: str = "mscnn"        # a registered training model: mscnn, ststnet, offapexnet, sssnet
+    streams: tuple[str, ...] = ("flow", "gray", "masked")  # MSCNN's streams (the small models read uvs)
     width: int = 64
     dense: int = 256
     # None: the model's own default (MSCNN 0.0 / random, STSTNet 0.5 / none, OFF-ApexNet 0.5 / none),

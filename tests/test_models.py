@@ -69,13 +69,14 @@ def test_every_registered_model_trains_a_step(name):
                 assert logits.shape == (9, 4)  # balanced to 3 per present class
                 model.eval()
                 assert model(_inputs(streams)).shape == (6, 4)
-    elif name in ("ststnet", "offapexnet"):
-        model = create_model(name, num_classes=3, sampler="random")
+    elif name in ("ststnet", "offapexnet", "sssnet"):
+        size = 64 if name == "sssnet" else 28  # each at its authors' input size
+        model = create_model(name, num_classes=3, sampler="random", uvs_size=size)
         y = torch.tensor([0, 0, 0, 1, 2, 2])
-        logits = _check_step(model, lambda: model.forward_train({"uvs": torch.randn(6, 3, 28, 28)}, y))
+        logits = _check_step(model, lambda: model.forward_train({"uvs": torch.randn(6, 3, size, size)}, y))
         assert logits.shape == (9, 3)
         model.eval()
-        assert model({"uvs": torch.randn(5, 3, 28, 28)}).shape == (5, 3)
+        assert model({"uvs": torch.randn(5, 3, size, size)}).shape == (5, 3)
     else:
         model = create_model(name, width=8, num_classes=7)
         logits = _check_step(model, lambda: model(torch.randn(4, 3, 32, 32)))
@@ -99,7 +100,13 @@ def test_small_models_follow_their_papers_design():
         stream = conv(1, 6, 5) + conv(6, 16, 5)
         off = 2 * stream + dense(2 * 16 * 7 * 7, 1024) + dense(1024, 1024) + dense(1024, classes)
         assert count_parameters(create_model("offapexnet", num_classes=classes)) == off
+        # SSSNet (meb): conv 5x5 x32, pool 3, bn; conv 3x3 x64, pool 2, bn; 64 -> 60 -> 20 -> 18 -> 9; dense 256
+        sss = conv(3, 32, 5) + 2 * 32 + conv(32, 64, 3) + 2 * 64 + dense(64 * 9 * 9, 256) + dense(256, classes)
+        assert count_parameters(create_model("sssnet", num_classes=classes)) == sss
     assert count_parameters(create_model("ststnet", num_classes=3)) == 1683
+    with pytest.raises(ValueError, match="at least 16 x 16"):
+        create_model("sssnet", num_classes=3, uvs_size=12)
+    assert create_model("sssnet", num_classes=3, uvs_size=28)({"uvs": torch.randn(2, 3, 28, 28)}).shape == (2, 3)
     with pytest.raises(ValueError, match=r"N x 3 x 28 x 28"):
         create_model("ststnet", num_classes=3)({"uvs": torch.randn(2, 3, 32, 32)})
 
@@ -107,10 +114,10 @@ def test_small_models_follow_their_papers_design():
 def test_fold_models_declare_their_streams():
     from microexpr.models import fold_models, model_streams
 
-    assert fold_models() == ["mscnn", "offapexnet", "ststnet"]
+    assert fold_models() == ["mscnn", "offapexnet", "sssnet", "ststnet"]
     assert model_streams("mscnn", ("flow", "gray")) == ("flow", "gray")
     assert model_streams("ststnet", ("flow", "gray")) == ("uvs",)
-    with pytest.raises(ValueError, match="registered: mscnn, offapexnet, ststnet"):
+    with pytest.raises(ValueError, match="registered: mscnn, offapexnet, sssnet, ststnet"):
         model_streams("resnet18", ())
 
 

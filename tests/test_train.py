@@ -201,6 +201,12 @@ STSTNET_RELEASED = [  # github.com/christy1206/STSTNet, main.py
     ("dropout", 0.5, "nn.Dropout(p=0.5)"),
     ("sampler", "none", "plain CrossEntropyLoss on the data as read"),
 ]
+SSSNET_MEB = [  # github.com/tvaranka/meb, "RCN-A and SSSNet for megc.ipynb": LOSO(uv_frames, df, ...)
+    ("model", "sssnet", "class Net (#SSSNet)"), ("optimizer", "sgd", "optim.SGD"), ("lr", 0.01, "lr=0.01"),
+    ("momentum", 0.9, "momentum=0.9"), ("weight_decay", 0.001, "weight_decay=0.001"), ("batch_size", 128, "batch_size=128"),
+    ("max_epochs", 200, "epochs=200"), ("validation", "none", "net.eval() after the last epoch"),
+    ("augment", False, "the flow frames as loaded"), ("dropout", 0.5, "dropout=0.5"), ("sampler", "none", "CrossEntropyLoss"),
+]
 MSCNN_PAPER = [  # the MSCNN paper's training settings
     ("model", "mscnn", "three ResNet-18 streams"), ("optimizer", "sgd", "SGD"), ("lr", 1e-3, "lr 0.001"),
     ("momentum", 0.9, "momentum 0.9"), ("weight_decay", 5e-4, "weight decay 0.0005"), ("batch_size", 64, "batch 64"),
@@ -209,7 +215,7 @@ MSCNN_PAPER = [  # the MSCNN paper's training settings
 ]
 
 
-@pytest.mark.parametrize("name,table", [("ststnet", STSTNET_RELEASED), ("mscnn", MSCNN_PAPER)])
+@pytest.mark.parametrize("name,table", [("ststnet", STSTNET_RELEASED), ("sssnet", SSSNET_MEB), ("mscnn", MSCNN_PAPER)])
 def test_recipes_set_the_values_their_sources_state(name, table):
     from microexpr.config import load_yaml, validate_config
     from microexpr.recipes import RECIPES, recipe_values
@@ -237,7 +243,7 @@ def test_the_configuration_overrides_a_recipe_and_results_say_what_was_set(tmp_p
     assert report["name"] == "ststnet" and report["set"]["batch_size"]["value"] == 256
     assert report["overridden"] == {"lr": {"recipe": 5e-5, "used": 0.01}, "max_epochs": {"recipe": 800, "used": 5}}
     assert apply_recipe(defaults) == defaults and recipe_report(defaults) is None
-    with pytest.raises(RecipeError, match="train.recipe.*'ststnett'.*known: mscnn, ststnet"):
+    with pytest.raises(RecipeError, match="train.recipe.*'ststnett'.*known: mscnn, sssnet, ststnet"):
         apply_recipe({**defaults, "recipe": "ststnett"})
 
 
@@ -394,3 +400,13 @@ def test_the_final_model_trains_the_candidate_picked_most_often():
         config(choose=("ststnet",))
     with pytest.raises(train_mod.MicroexprError, match="cannot be combined"):
         config(choose=("ststnet", "mscnn"), ensemble=({"seed": 1}, {"seed": 2}))
+
+
+def test_a_fold_under_the_sssnet_recipe_trains_on_the_uvs_stream(shards, tmp_path):
+    from microexpr.recipes import apply_recipe
+
+    train = apply_recipe({**asdict_train(), "recipe": "sssnet", "max_epochs": 2, "batch_size": 8, "threads": 1},
+                         {"max_epochs", "batch_size", "threads"})
+    m = train_fold([shards["sub02"], shards["sub03"]], shards["sub01"], tmp_path, TrainConfig(**train), progress=False)
+    assert (m["model"], m["streams"], m["best_epoch"], m["n_train_samples"]) == ("sssnet", ["uvs"], 1, 10)
+    assert m["model_settings"]["dropout"] == 0.5 and m["recipe"]["set"]["weight_decay"]["value"] == 0.001

@@ -13,7 +13,14 @@ from their papers' descriptions (no code of theirs is used):
   2x2 max-pool ('same' padding, ReLU), flattened and concatenated (2 x 16 x 7 x 7 = 1568), two dense
   layers of 1024 units with ReLU and dropout, and the classifier.
 
-Both end, like MSCNN, in the in-network over-sampler (training only) just before the classifier.
+* **SSSNet** (shallow single-stream net of the meb toolkit, Varanka et al.; its MEGC2019 composite
+  UF1 0.7618 with fixed epochs, never choosing on the test subject), as meb builds it
+  (meb/models/me_networks.py): conv 5x5 x32 (no padding), ReLU, 3x3 max-pool stride 3, batch norm,
+  2-D dropout; conv 3x3 x64, ReLU, 2x2 max-pool, batch norm, 2-D dropout; dense 256 with ReLU, dropout,
+  classifier. meb feeds 64 x 64 flow (``images.uvs_size: 64``): 64 -> 60 -> 20 -> 18 -> 9, so the
+  dense layer sees 64 x 9 x 9 = 5184 features.
+
+All end, like MSCNN, in the in-network over-sampler (training only) just before the classifier.
 """
 
 from __future__ import annotations
@@ -87,6 +94,24 @@ class OffApexNet(_Classifier):
         return self.dense(torch.cat([self.u(x[:, :1]), self.v(x[:, 1:2])], dim=1))
 
 
+class SSSNet(_Classifier):
+    def __init__(self, num_classes: int = 3, size: int = 64, sampler: str = "none", k_neighbors: int = 5,
+                 dropout: float = 0.5, channels: tuple[int, int, int] = (32, 64, 256)):
+        h1, h2, h3 = channels
+        side = ((size - 4) // 3 - 2) // 2  # conv 5 (no padding), pool 3/3, conv 3 (no padding), pool 2
+        if side < 1:
+            raise ValueError(f"SSSNet needs uvs images of at least 16 x 16 (images.uvs_size), got {size}")
+        super().__init__(h3, num_classes, sampler, k_neighbors)
+        self.size = size
+        self.trunk = nn.Sequential(
+            nn.Conv2d(3, h1, 5), nn.ReLU(), nn.MaxPool2d(3, stride=3), nn.BatchNorm2d(h1), nn.Dropout2d(dropout),
+            nn.Conv2d(h1, h2, 3), nn.ReLU(), nn.MaxPool2d(2, stride=2), nn.BatchNorm2d(h2), nn.Dropout2d(dropout),
+            nn.Flatten(), nn.Linear(h2 * side * side, h3), nn.ReLU(), nn.Dropout(dropout))
+
+    def features(self, inputs):
+        return self.trunk(_uvs(inputs, self.size))
+
+
 @register_model(streams=("uvs",))
 def ststnet(num_classes: int = 3, uvs_size: int = 28, sampler: str = "none", k_neighbors: int = 5,
             dropout: float = 0.5) -> STSTNet:
@@ -97,3 +122,9 @@ def ststnet(num_classes: int = 3, uvs_size: int = 28, sampler: str = "none", k_n
 def offapexnet(num_classes: int = 3, uvs_size: int = 28, sampler: str = "none", k_neighbors: int = 5,
                dropout: float = 0.5) -> OffApexNet:
     return OffApexNet(num_classes, uvs_size, sampler, k_neighbors, dropout)
+
+
+@register_model(streams=("uvs",))
+def sssnet(num_classes: int = 3, uvs_size: int = 64, sampler: str = "none", k_neighbors: int = 5,
+           dropout: float = 0.5) -> SSSNet:
+    return SSSNet(num_classes, uvs_size, sampler, k_neighbors, dropout)
