@@ -7,6 +7,8 @@ BIN    := $(VENV)/bin
 CORES  ?= all
 SNAKEMAKE_ARGS ?=
 PYTEST_ARGS ?=
+# test processes: two keep both cores busy while a workflow test's Snakemake waits on its jobs
+TEST_WORKERS ?= 2
 
 .PHONY: run test install dry-run clean-results bench slurm-check figures check-figures gpu-check
 
@@ -27,7 +29,7 @@ dry-run: install
 
 test: install
 	@bash scripts/ensure_chromium.sh
-	$(BIN)/python -m pytest $(PYTEST_ARGS)
+	$(BIN)/python -m pytest -n $(TEST_WORKERS) $(PYTEST_ARGS)
 
 # The default-run figures the README and docs quote, written from (or checked against) the run's metrics.json
 figures: install
