@@ -36,7 +36,11 @@ class Study:
         study without ``field`` takes named overrides: ``{name: ..., <section>: {key: value, ...}}``."""
         if self.field is None:
             overrides = dict(value[self.section])
-            return ({**evm, **overrides}, dict(train)) if self.section == "evm" else (dict(evm), {**train, **overrides})
+            if self.section == "evm":
+                return {**evm, **overrides}, dict(train)
+            from .train_settings import settings_on_top  # a recipe in the variant applies, as in a config
+
+            return dict(evm), settings_on_top(train, overrides)
         if self.section == "evm":
             return {**evm, self.field: value}, dict(train)
         return dict(evm), {**train, self.field: list(value) if isinstance(value, (list, tuple)) else value}

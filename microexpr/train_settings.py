@@ -153,21 +153,24 @@ def choose_candidates(train: dict) -> list[dict]:
                              "choose": []})
 
 
-def ensemble_members(train: dict) -> list[dict]:
-    """The full train settings of each member of ``train['ensemble']``: the run's settings with the
-    member's on top (a member's recipe applied, its own keys winning over it). A member that changes
-    the model gets that model's own dropout and sampler unless it names them."""
+def settings_on_top(base: dict, changes: dict) -> dict:
+    """``base`` train settings with ``changes`` on top, as a variant, ensemble member or candidate is
+    written: a recipe in ``changes`` applies (the other keys of ``changes`` win over it), and a change of
+    model gives that model its own dropout and sampler unless ``changes`` (or its recipe) names them."""
     from .recipes import apply_recipe, recipe_values
 
+    settings = {**base, **changes}
+    named = set(changes)
+    if changes.get("recipe"):
+        settings = apply_recipe(settings, explicit=named - {"recipe"})
+        named |= set(recipe_values(changes["recipe"]))
+    if settings.get("model", "mscnn") != base.get("model", "mscnn"):
+        settings.update({k: None for k in ("dropout", "sampler") if k not in named})
+    return with_model_defaults(settings)
+
+
+def ensemble_members(train: dict) -> list[dict]:
+    """The full train settings of each member of ``train['ensemble']``: the run's settings with the
+    member's on top (:func:`settings_on_top`)."""
     base = {k: v for k, v in train.items() if k != "ensemble"}
-    members = []
-    for member in train.get("ensemble") or ():
-        settings = {**base, **member}
-        named = set(member)
-        if member.get("recipe"):
-            settings = apply_recipe(settings, explicit=named - {"recipe"})
-            named |= set(recipe_values(member["recipe"]))
-        if settings.get("model", "mscnn") != base.get("model", "mscnn"):
-            settings.update({k: None for k in ("dropout", "sampler") if k not in named})
-        members.append(with_model_defaults({**settings, "ensemble": [], "choose": []}))
-    return members
+    return [{**settings_on_top(base, member), "ensemble": [], "choose": []} for member in train.get("ensemble") or ()]

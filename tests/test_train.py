@@ -410,3 +410,12 @@ def test_a_fold_under_the_sssnet_recipe_trains_on_the_uvs_stream(shards, tmp_pat
     m = train_fold([shards["sub02"], shards["sub03"]], shards["sub01"], tmp_path, TrainConfig(**train), progress=False)
     assert (m["model"], m["streams"], m["best_epoch"], m["n_train_samples"]) == ("sssnet", ["uvs"], 1, 10)
     assert m["model_settings"]["dropout"] == 0.5 and m["recipe"]["set"]["weight_decay"]["value"] == 0.001
+
+
+def test_a_study_variant_that_names_a_recipe_gets_its_values():
+    from microexpr.studies import study
+
+    _, train = study("ablation_training").settings({"name": "released STSTNet", "train": {"recipe": "ststnet",
+                                                                                          "max_epochs": 5}},
+                                                   {}, asdict_train())
+    assert (train["model"], train["optimizer"], train["max_epochs"], train["dropout"]) == ("ststnet", "adam", 5, 0.5)
