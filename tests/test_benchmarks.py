@@ -29,3 +29,13 @@ def test_the_check_uses_the_papers_training_settings():
     cfg = gpu.paper_config(max_epochs=3)
     assert (cfg.width, cfg.lr, cfg.momentum, cfg.weight_decay, cfg.batch_size) == (64, 1e-3, 0.9, 5e-4, 64)
     assert cfg.device == "cuda" and cfg.amp
+
+
+def test_the_real_size_benchmark_measures_every_stage_and_projects():
+    run = subprocess.run([sys.executable, str(ROOT / "benchmarks" / "realsize.py"), "--sizes", "casme2",
+                          "--frames", "12", "--size", "32"], capture_output=True, text=True, timeout=300)
+    assert run.returncode == 0, run.stderr
+    row = next(line for line in run.stdout.splitlines() if line.strip().startswith("casme2 340x280"))
+    evm, flow, images, total, peak = (float(x) for x in row.split()[3:8])
+    assert min(evm, flow) > 0 and images >= 0 and abs(evm + flow + images - total) < 0.02 and peak > 50
+    assert "projected CASME II pre-processing (255 clips of 12 frames, 16 cores" in run.stdout

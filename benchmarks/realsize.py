@@ -1,0 +1,91 @@
+"""Pre-processing at real frame sizes and clip lengths: seconds per clip of each stage (EVM, TV-L1 flow
+onset -> apex, the x10 stream images at the model size) and the peak memory of a process doing one clip,
+on synthetic clips; and the projected wall time of a whole CASME II pre-processing (one clip after
+another per core).
+
+Run: .venv/bin/python benchmarks/realsize.py [--sizes casme2 samm] [--frames 40 80 160] [--size 224]
+Each (size, length) runs in a fresh process, so its peak resident memory is its own.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import resource
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+ROOT = Path(__file__).resolve().parents[1]
+sys.path.insert(0, str(ROOT))
+sys.path.insert(0, str(ROOT / "benchmarks"))
+
+# frame sizes (height, width): a CASME II face crop and a SAMM frame (grey)
+SIZES = {"casme2": (340, 280), "samm": (650, 960)}
+# the paper-scale CASME II set the projection is for (from benchmarks/gpu.py, its one owner)
+from gpu import CASME2_CLIPS  # noqa: E402
+
+
+def one_clip(height: int, width: int, frames: int, size: int) -> dict:
+    """Time the stages on one synthetic clip; peak resident memory of this process (MB)."""
+    import numpy as np
+
+    from microexpr.flow import make_flow_estimator
+    from microexpr.preprocess import magnify_frames, model_inputs
+    from preprocess import synthetic_clip
+
+    clip = synthetic_clip(height, width, frames)
+    base = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
+    t0 = time.perf_counter()
+    mag = magnify_frames(clip, 200.0, alpha=8)
+    t1 = time.perf_counter()
+    estimate = make_flow_estimator("tvl1")
+    flow = np.ascontiguousarray(estimate(mag[0], mag[frames // 2]), dtype=np.float32)
+    t2 = time.perf_counter()
+    streams = model_inputs(flow, mag[frames // 2], size=size)
+    t3 = time.perf_counter()
+    assert len(streams) == 10
+    peak = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
+    return {"evm": t1 - t0, "flow": t2 - t1, "images": t3 - t2, "peak_mb": peak, "before_mb": base,
+            "clip_mb": clip.nbytes / 1e6}
+
+
+def main(argv=None) -> list[dict]:
+    ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    ap.add_argument("--sizes", nargs="+", choices=sorted(SIZES), default=sorted(SIZES))
+    ap.add_argument("--frames", nargs="+", type=int, default=[40, 80, 160], help="onset..offset lengths")
+    ap.add_argument("--size", type=int, default=224, help="model image size (the paper: 224)")
+    ap.add_argument("--child", nargs=4, type=int, help=argparse.SUPPRESS)
+    args = ap.parse_args(argv)
+    if args.child:
+        print(json.dumps(one_clip(*args.child)))
+        return []
+    print(f"cores: {os.cpu_count()}; synthetic clips at 200 fps; EVM alpha 8 (ideal), TV-L1 flow onset -> apex, "
+          f"10 stream images at {args.size} px; one fresh process per row")
+    print(f"{'frames':>14s} {'length':>6s} {'EVM s':>7s} {'flow s':>7s} {'images s':>8s} {'clip s':>7s} "
+          f"{'peak MB':>8s} {'clip MB':>8s}")
+    rows = []
+    for name in args.sizes:
+        height, width = SIZES[name]
+        for n in args.frames:
+            run = subprocess.run([sys.executable, __file__, "--child", str(height), str(width), str(n), str(args.size)],
+                                 capture_output=True, text=True, check=True)
+            r = {"dataset": name, "height": height, "width": width, "frames": n, **json.loads(run.stdout)}
+            r["total"] = r["evm"] + r["flow"] + r["images"]
+            rows.append(r)
+            print(f"{name:>6s} {height}x{width} {n:6d} {r['evm']:7.2f} {r['flow']:7.2f} {r['images']:8.2f} "
+                  f"{r['total']:7.2f} {r['peak_mb']:8.0f} {r['clip_mb']:8.1f}")
+    casme = [r for r in rows if r["dataset"] == "casme2"]
+    if casme:
+        mid = min(casme, key=lambda r: abs(r["frames"] - 80))
+        for cores in (2, 16):
+            minutes = CASME2_CLIPS * mid["total"] / cores / 60
+            print(f"projected CASME II pre-processing ({CASME2_CLIPS} clips of {mid['frames']} frames, {cores} cores, "
+                  f"one clip per core at a time): {minutes:.1f} min")
+    return rows
+
+
+if __name__ == "__main__":
+    main()
