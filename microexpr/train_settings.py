@@ -17,6 +17,7 @@ MODEL_DEFAULTS: dict[str, dict] = {
     "ststnet": {"dropout": 0.5, "sampler": "none"},
     "offapexnet": {"dropout": 0.5, "sampler": "none"},
     "sssnet": {"dropout": 0.5, "sampler": "none"},
+    "rcna": {"dropout": 0.5, "sampler": "none"},
 }
 
 
@@ -41,7 +42,7 @@ class TrainConfig:
     # a named recipe (microexpr.recipes: ststnet, mscnn): its paper's training settings, applied to the
     # configuration before this class is built; recorded so results name it
     recipe: str | None = None
-    model: str = "mscnn"        # a registered training model: mscnn, ststnet, offapexnet, sssnet
+    model: str = "mscnn"        # a registered training model: mscnn, ststnet, offapexnet, sssnet, rcna
     streams: tuple[str, ...] = ("flow", "gray", "masked")  # MSCNN's streams (the small models read uvs)
     width: int = 64
     dense: int = 256

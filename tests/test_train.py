@@ -207,6 +207,11 @@ SSSNET_MEB = [  # github.com/tvaranka/meb, "RCN-A and SSSNet for megc.ipynb": LO
     ("max_epochs", 200, "epochs=200"), ("validation", "none", "net.eval() after the last epoch"),
     ("augment", False, "the flow frames as loaded"), ("dropout", 0.5, "dropout=0.5"), ("sampler", "none", "CrossEntropyLoss"),
 ]
+RCNA_MEB = [  # the same notebook's LOSO(...) call for RCN-A; nn.Dropout() in meb/models/RCNs.py
+    ("model", "rcna", "#RCN-A class Net, version=3"), ("optimizer", "sgd", "optim.SGD"), ("lr", 0.01, "lr=0.01"),
+    ("weight_decay", 0.001, "weight_decay=0.001"), ("batch_size", 128, "batch_size=128"), ("max_epochs", 200, "epochs=200"),
+    ("validation", "none", "last epoch"), ("augment", False, "as loaded"), ("dropout", 0.5, "nn.Dropout()"),
+]
 MSCNN_PAPER = [  # the MSCNN paper's training settings
     ("model", "mscnn", "three ResNet-18 streams"), ("optimizer", "sgd", "SGD"), ("lr", 1e-3, "lr 0.001"),
     ("momentum", 0.9, "momentum 0.9"), ("weight_decay", 5e-4, "weight decay 0.0005"), ("batch_size", 64, "batch 64"),
@@ -215,7 +220,8 @@ MSCNN_PAPER = [  # the MSCNN paper's training settings
 ]
 
 
-@pytest.mark.parametrize("name,table", [("ststnet", STSTNET_RELEASED), ("sssnet", SSSNET_MEB), ("mscnn", MSCNN_PAPER)])
+@pytest.mark.parametrize("name,table", [("ststnet", STSTNET_RELEASED), ("sssnet", SSSNET_MEB),
+                                        ("rcna", RCNA_MEB), ("mscnn", MSCNN_PAPER)])
 def test_recipes_set_the_values_their_sources_state(name, table):
     from microexpr.config import load_yaml, validate_config
     from microexpr.recipes import RECIPES, recipe_values
@@ -243,7 +249,7 @@ def test_the_configuration_overrides_a_recipe_and_results_say_what_was_set(tmp_p
     assert report["name"] == "ststnet" and report["set"]["batch_size"]["value"] == 256
     assert report["overridden"] == {"lr": {"recipe": 5e-5, "used": 0.01}, "max_epochs": {"recipe": 800, "used": 5}}
     assert apply_recipe(defaults) == defaults and recipe_report(defaults) is None
-    with pytest.raises(RecipeError, match="train.recipe.*'ststnett'.*known: mscnn, sssnet, ststnet"):
+    with pytest.raises(RecipeError, match="train.recipe.*'ststnett'.*known: mscnn, rcna, sssnet, ststnet"):
         apply_recipe({**defaults, "recipe": "ststnett"})
 
 
@@ -402,13 +408,14 @@ def test_the_final_model_trains_the_candidate_picked_most_often():
         config(choose=("ststnet", "mscnn"), ensemble=({"seed": 1}, {"seed": 2}))
 
 
-def test_a_fold_under_the_sssnet_recipe_trains_on_the_uvs_stream(shards, tmp_path):
+@pytest.mark.parametrize("recipe", ["sssnet", "rcna"])
+def test_a_fold_under_the_meb_recipes_trains_on_the_uvs_stream(shards, tmp_path, recipe):
     from microexpr.recipes import apply_recipe
 
-    train = apply_recipe({**asdict_train(), "recipe": "sssnet", "max_epochs": 2, "batch_size": 8, "threads": 1},
+    train = apply_recipe({**asdict_train(), "recipe": recipe, "max_epochs": 2, "batch_size": 8, "threads": 1},
                          {"max_epochs", "batch_size", "threads"})
     m = train_fold([shards["sub02"], shards["sub03"]], shards["sub01"], tmp_path, TrainConfig(**train), progress=False)
-    assert (m["model"], m["streams"], m["best_epoch"], m["n_train_samples"]) == ("sssnet", ["uvs"], 1, 10)
+    assert (m["model"], m["streams"], m["best_epoch"], m["n_train_samples"]) == (recipe, ["uvs"], 1, 10)
     assert m["model_settings"]["dropout"] == 0.5 and m["recipe"]["set"]["weight_decay"]["value"] == 0.001
 
 

@@ -20,6 +20,14 @@ from their papers' descriptions (no code of theirs is used):
   classifier. meb feeds 64 x 64 flow (``images.uvs_size: 64``): 64 -> 60 -> 20 -> 18 -> 9, so the
   dense layer sees 64 x 9 x 9 = 5184 features.
 
+* **RCN-A** (Xia, Peng, Hong, Feng and Zhao, "Revealing the invisible with model and data shrinking for
+  composite-database micro-expression recognition", IEEE TIP 2020: the recurrent convolutional network
+  with its attention unit), as the meb toolkit builds it (meb/models/RCNs.py, from the authors' code):
+  conv 5x5 x64 (no padding), batch norm, ReLU, 2x2 max-pool, dropout 0.5; one recurrent block (a 1x1
+  feed-forward conv, then one 3x3 conv applied twice to the input plus its last output, each with batch
+  norm and ReLU; 2x2 max-pool, dropout 0.5); adaptive average pooling to 5 x 5; a spatial attention map,
+  made from the classifier's own weights over the pooled first-layer maps, multiplies the features.
+
 All end, like MSCNN, in the in-network over-sampler (training only) just before the classifier.
 """
 
@@ -112,6 +120,47 @@ class SSSNet(_Classifier):
         return self.trunk(_uvs(inputs, self.size))
 
 
+class RCNA(_Classifier):
+    def __init__(self, num_classes: int = 3, size: int = 64, sampler: str = "none", k_neighbors: int = 5,
+                 dropout: float = 0.5, featuremaps: int = 64, pool: int = 5):
+        if size < 8:
+            raise ValueError(f"RCN-A needs uvs images of at least 8 x 8 (images.uvs_size), got {size}")
+        super().__init__(featuremaps * pool * pool, num_classes, sampler, k_neighbors)
+        self.size, self.pool, self.n_classes = size, pool, num_classes
+        c = featuremaps
+        self.conv1 = nn.Sequential(nn.Conv2d(3, c, 5), nn.BatchNorm2d(c), nn.ReLU(), nn.MaxPool2d(2),
+                                   nn.Dropout(dropout))
+        self.feedforward = nn.Sequential(nn.Conv2d(c, c, 1), nn.BatchNorm2d(c), nn.ReLU())
+        self.recurrent = nn.Sequential(nn.Conv2d(c, c, 3, padding=1), nn.BatchNorm2d(c), nn.ReLU())
+        self.down = nn.Sequential(nn.MaxPool2d(2), nn.Dropout(dropout))
+        self.avg = nn.AdaptiveAvgPool2d(pool)
+        for m in self.modules():  # the authors' initialisation
+            if isinstance(m, nn.Conv2d):
+                nn.init.kaiming_normal_(m.weight, mode="fan_out", nonlinearity="relu")
+            elif isinstance(m, nn.Linear):
+                nn.init.normal_(m.weight, 0, 0.01)
+                nn.init.constant_(m.bias, 0)
+
+    def _attention(self, maps: torch.Tensor) -> torch.Tensor:
+        """Per class, the classifier's weights (as C x P x P) times the pooled maps, averaged over
+        channels and min-max scaled per sample; the mean over classes (N x 1 x P x P)."""
+        weights = self.classifier.weight.view(self.n_classes, *maps.shape[1:])
+        cams = (weights[None] * maps[:, None]).mean(dim=2)  # N x classes x P x P
+        low = cams.amin(dim=(2, 3), keepdim=True)
+        cams = cams - low
+        # the authors divide by the maximum as it is; a small floor keeps a flat map finite
+        cams = cams / cams.amax(dim=(2, 3), keepdim=True).clamp_min(1e-12)
+        return cams.mean(dim=1, keepdim=True)
+
+    def features(self, inputs):
+        x = self.conv1(_uvs(inputs, self.size))
+        attention = self._attention(self.avg(x))
+        y = self.feedforward(x)
+        y = self.recurrent(x + y)
+        y = self.recurrent(x + y)  # the same convolution again: the recurrence
+        return torch.flatten(self.avg(self.down(y)) * attention, 1)
+
+
 @register_model(streams=("uvs",))
 def ststnet(num_classes: int = 3, uvs_size: int = 28, sampler: str = "none", k_neighbors: int = 5,
             dropout: float = 0.5) -> STSTNet:
@@ -128,3 +177,9 @@ def offapexnet(num_classes: int = 3, uvs_size: int = 28, sampler: str = "none", 
 def sssnet(num_classes: int = 3, uvs_size: int = 64, sampler: str = "none", k_neighbors: int = 5,
            dropout: float = 0.5) -> SSSNet:
     return SSSNet(num_classes, uvs_size, sampler, k_neighbors, dropout)
+
+
+@register_model(streams=("uvs",))
+def rcna(num_classes: int = 3, uvs_size: int = 64, sampler: str = "none", k_neighbors: int = 5,
+         dropout: float = 0.5) -> RCNA:
+    return RCNA(num_classes, uvs_size, sampler, k_neighbors, dropout)
