@@ -103,7 +103,7 @@ def test_the_workflow_takes_a_format_registered_by_entry_point(toy, tmp_path):
     root = generate(SynthConfig(format="toy", subjects=2, clips_per_subject=2, height=48, width=48), tmp_path / "TOY",
                     progress=False)
     env = {**os.environ, "PYTHONPATH": str(tmp_path)}
-    proc = subprocess.run([sys.executable, "-m", "snakemake", "-n", "--cores", "1", "--config", f"results={tmp_path}/r",
+    proc = subprocess.run([sys.executable, "-m", "snakemake", "-n", "--nolock", "--cores", "1", "--config", f"results={tmp_path}/r",
                            "dataset={format: toy, classes: all, root: " + str(root) + "}",
                            "evm={low_hz: 2.0, high_hz: 20.0}"],
                           cwd=ROOT, capture_output=True, text=True, timeout=300, env=env)

@@ -16,7 +16,10 @@ pytestmark = pytest.mark.workflow
 
 
 def snakemake(*args, check=True):
-    proc = subprocess.run([sys.executable, "-m", "snakemake", "--cores", "2", *args], cwd=ROOT,
+    # tests run in parallel processes (make test: pytest-xdist), each Snakemake in the repository folder with
+    # its own results folder; Snakemake's lock files there are shared by all, so the tests do without them
+    lock = [] if "--unlock" in args else ["--nolock"]
+    proc = subprocess.run([sys.executable, "-m", "snakemake", "--cores", "2", *lock, *args], cwd=ROOT,
                           capture_output=True, text=True, timeout=900)
     if check and proc.returncode != 0:
         raise AssertionError(f"snakemake {' '.join(args)} failed:\n{proc.stdout}\n{proc.stderr}")
