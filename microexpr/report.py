@@ -186,8 +186,8 @@ def misclassified(fold_predictions: list[str | Path], shards: list[str | Path], 
 
     from .preprocess import read_shard
 
-    fold_preds = [pd.read_csv(p, dtype={"subject": str, "fold": str}) for p in fold_predictions]
-    preds = pd.concat(fold_preds, ignore_index=True)
+    preds = pd.concat([pd.read_csv(p, dtype={"subject": str, "fold": str}) for p in fold_predictions],
+                      ignore_index=True)
     wrong = preds[preds.label != preds.pred].copy()
     if wrong.empty:
         return []

@@ -148,10 +148,11 @@ class TrainConfig:
 
 
 def choose_candidates(train: dict) -> list[dict]:
-    """The full train settings of each candidate of ``train['choose']`` (as ensemble members are made)."""
-    cands = [{"recipe": c} if isinstance(c, str) else dict(c) for c in train.get("choose") or ()]
-    return ensemble_members({**{k: v for k, v in train.items() if k != "choose"}, "ensemble": cands,
-                             "choose": []})
+    """The full train settings of each candidate of ``train['choose']`` (:func:`settings_on_top`; a
+    name is a recipe)."""
+    base = {k: v for k, v in train.items() if k != "choose"}
+    return [{**settings_on_top(base, {"recipe": c} if isinstance(c, str) else dict(c)), "ensemble": [], "choose": []}
+            for c in train.get("choose") or ()]
 
 
 def settings_on_top(base: dict, changes: dict) -> dict:
