@@ -112,8 +112,12 @@ def build_model(bundle: dict):
     from .preprocess import ImageSettings
     from .train import build_model as build
 
+    from .handcrafted import is_handcrafted
+
     if bundle.get("members"):
         return [build_model(b) for b in member_bundles(bundle)]
+    if is_handcrafted(bundle["train"].get("model")):  # a linear SVM: its arrays are the model
+        return bundle["model"]
     uvs_size = ImageSettings(**bundle["settings"]["images"]).uvs_size
     model = build(bundle_config(bundle), len(bundle["classes"]), uvs_size)
     model.load_state_dict(bundle["model"])
@@ -248,7 +252,8 @@ def clip_inputs(clip: Clip, settings: dict, *, onset: int | None = None, apex: i
                            uvs_size=images.uvs_size)[0]
     return {"streams": streams, "onset": clip.numbers[i_on], "apex": clip.numbers[i_apex],
             "offset": clip.numbers[i_off], "how": how, "onset_frame": magnified[k_on],
-            "apex_frame": magnified[k_apex]}
+            "apex_frame": magnified[k_apex], "flow": flow,
+            "block": magnified[k_on:k_on + i_off - i_on + 1]}  # onset..offset, for the hand-crafted methods
 
 
 def stream_tensors(streams, names: tuple[str, ...], input_scale: str = "standard") -> dict:
@@ -267,8 +272,14 @@ def stream_tensors(streams, names: tuple[str, ...], input_scale: str = "standard
 def predict_clip(bundle: dict, model, inputs: dict) -> np.ndarray:
     import torch
 
+    from .handcrafted import clip_features, is_handcrafted, scores_from_arrays
+
     if bundle.get("members"):  # an ensemble: the mean of its members' class probabilities
         return np.mean([predict_clip(b, m, inputs) for b, m in zip(member_bundles(bundle), model)], axis=0)
+    method = bundle["train"].get("model")
+    if is_handcrafted(method):  # the features the workflow's features stage makes, with the run's settings
+        settings = (bundle["settings"].get("features") or {}).get(method)
+        return scores_from_arrays(model, clip_features(method, inputs["block"], inputs["flow"], settings)[None])[0]
     with torch.no_grad():
         from .train import data_streams
 

@@ -154,7 +154,19 @@ def curves_figure(histories: dict[str, pd.DataFrame], best_epochs: dict[str, int
     fig, axes = plt.subplots(nrows, cols, figsize=(2.6 * cols, 2.0 * nrows + 0.6), squeeze=False)
     for ax in axes.flat[n:]:
         ax.axis("off")
+    svm = any("c" in h.columns for h in histories.values())
     for ax, (fold, h) in zip(axes.flat, histories.items()):
+        if "c" in h.columns:  # a hand-crafted method: the inner cross-validation's UF1 per SVM C
+            if "inner_uf1" in h.columns:
+                ax.plot(h.c, h.inner_uf1, color="#2ca02c", lw=1.2, marker=".", ls=":")
+            ax.set_xscale("log")
+            ax.set_ylim(0, 1)
+            chosen = h.c[h.chosen.astype(bool)] if "chosen" in h.columns else h.c[:1]
+            for c in chosen:
+                ax.axvline(c, color="#d62728", lw=1, ls="--")
+            ax.set_title(f"{fold} (C {', '.join(f'{c:g}' for c in chosen)})", fontsize=7)
+            ax.tick_params(labelsize=6)
+            continue
         ax.plot(h.epoch, h.train_loss, color="#1f77b4", lw=1.2, label="train loss")
         if h.val_loss.notna().any():
             ax.plot(h.epoch, h.val_loss, color="#ff7f0e", lw=1.2, label="validation loss")
@@ -170,8 +182,11 @@ def curves_figure(histories: dict[str, pd.DataFrame], best_epochs: dict[str, int
         ax.tick_params(labelsize=6)
     handles = [plt.Line2D([], [], color=c, ls=ls) for c, ls in
                (("#1f77b4", "-"), ("#ff7f0e", "-"), ("#2ca02c", ":"), ("#d62728", "--"))]
-    fig.legend(handles, ["train loss", "validation loss", "validation UF1 (right axis)", "epoch tested"],
-               loc="lower center", ncol=4, fontsize=7, frameon=False)
+    labels = (["inner cross-validation UF1 (training subjects) per SVM C", "C used"] if svm else
+              ["train loss", "validation loss", "validation UF1 (right axis)", "epoch tested"])
+    if svm:
+        handles = handles[2:]
+    fig.legend(handles, labels, loc="lower center", ncol=4, fontsize=7, frameon=False)
     fig.tight_layout(rect=(0, 0.06 if nrows > 1 else 0.12, 1, 1))
     with atomic_path(out) as tmp:
         fig.savefig(tmp, dpi=100, format="png")

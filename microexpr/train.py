@@ -26,8 +26,9 @@ import pandas as pd
 import torch
 import torch.nn as nn
 
-from . import __version__
+from . import __version__, handcrafted
 from .errors import MicroexprError
+from .handcrafted import is_handcrafted
 from .io import atomic_path
 from .metrics import scores
 from .models import create_fold_model, model_settings, model_streams
@@ -257,6 +258,8 @@ def final_plan(cfg: TrainConfig, fold_metrics: list[dict]) -> tuple[TrainConfig,
     member's epochs); with ``choose``, the candidate the folds picked most often (ties: the first
     listed), for the median epoch of the folds that picked it. Each pick was made on a fold's training
     subjects only."""
+    if is_handcrafted(cfg.model):  # an SVM has no epochs: its C is chosen again over every subject
+        return cfg, 0
     if not cfg.choose:
         return cfg, final_epochs(fold_metrics)
     picks = [f["choose"]["picked"] for f in fold_metrics]
@@ -430,6 +433,8 @@ def train_final(shards: list[str | Path], out: str | Path, cfg: TrainConfig, *, 
     member, see :func:`final_epochs`), and write a self-contained bundle (see :mod:`microexpr.predict`)."""
     from .predict import make_bundle, save_bundle
 
+    if is_handcrafted(cfg.model):
+        return handcrafted.train_final(shards, out, cfg, settings=settings, loso=loso)
     if cfg.ensemble:
         counts = list(epochs) if isinstance(epochs, (list, tuple)) else [int(epochs)] * len(cfg.ensemble)
         if len(counts) != len(cfg.ensemble):
@@ -462,6 +467,8 @@ def train_fold(train_shards: list[str | Path], test_shards: str | Path | list[st
     """
     out = Path(out_dir)
     out.mkdir(parents=True, exist_ok=True)
+    if is_handcrafted(cfg.model):  # features files, not shards
+        return handcrafted.train_fold(train_shards, test_shards, out, cfg, fold=fold)
     if cfg.ensemble:
         return _train_ensemble(train_shards, test_shards, out, cfg, fold=fold, progress=progress)
     if cfg.choose:

@@ -37,12 +37,13 @@ class TrainConfig:
     # settings added after runs were tagged: at their default they stay out of the run's tag, so the
     # results of earlier runs keep their paths
     TAG_OMITS_AT_DEFAULT: ClassVar[tuple[str, ...]] = ("recipe", "optimizer", "augment", "input_scale", "ensemble",
-                                                       "choose", "choose_folds")
+                                                       "choose", "choose_folds", "svm_c", "svm_folds")
 
     # a named recipe (microexpr.recipes: ststnet, mscnn): its paper's training settings, applied to the
     # configuration before this class is built; recorded so results name it
     recipe: str | None = None
-    model: str = "mscnn"        # a registered training model: mscnn, ststnet, offapexnet, sssnet, rcna
+    model: str = "mscnn"        # a registered training model (mscnn, ststnet, offapexnet, sssnet, rcna) or a
+                                # hand-crafted method + linear SVM (lbptop, lbpsip, hoof: microexpr.handcrafted)
     streams: tuple[str, ...] = ("flow", "gray", "masked")  # MSCNN's streams (the small models read uvs)
     width: int = 64
     dense: int = 256
@@ -80,6 +81,10 @@ class TrainConfig:
     # then trains the pick on all of them; () = no choice
     choose: tuple = ()
     choose_folds: int = 3
+    # hand-crafted methods: the linear SVM's C is the best of these by a subject-wise inner cross-validation
+    # (svm_folds groups) on the training subjects; a decade grid around scikit-learn's default C = 1
+    svm_c: tuple = (0.01, 0.1, 1.0, 10.0, 100.0)
+    svm_folds: int = 5
     device: str = "auto"
     amp: bool = True  # mixed precision on CUDA
     threads: int | None = None  # torch threads; None = torch's default (the workflow: the job's threads)
@@ -105,6 +110,11 @@ class TrainConfig:
             problems.append("choose needs at least two candidates (or none)")
         if self.ensemble and self.choose:
             problems.append("ensemble and choose cannot be combined (a candidate may not be an ensemble either)")
+        self.svm_c = tuple(float(c) for c in self.svm_c)
+        if not self.svm_c or min(self.svm_c) <= 0:
+            problems.append(f"svm_c must be a non-empty list of positive values, got {list(self.svm_c)}")
+        if self.svm_folds < 2:
+            problems.append(f"svm_folds must be at least 2, got {self.svm_folds}")
         if self.choose_folds < 2:
             problems.append(f"choose_folds must be at least 2, got {self.choose_folds}")
         for key, allowed in (("monitor", ("loss", "uf1")), ("validation", ("clips", "subjects", "none")),

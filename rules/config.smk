@@ -39,6 +39,7 @@ wildcard_constraints:
     synth_hash="[0-9a-f]{6}",
     evm="alpha[^/]+",
     model="[^/]+",
+    feat="[^/]+",
 
 
 RESULTS = config["results"].rstrip("/")
@@ -97,6 +98,7 @@ FACE = config["face"]
 FLOW = config["flow"]
 IMAGES = config["images"]
 TRAIN = config["train"]
+FEATURES_CONFIG = config["features"]
 PROTOCOL = config["evaluation"]["protocol"]
 if PROTOCOL == "lodo" and len(source_datasets()) < 2:
     raise WorkflowError("config key 'evaluation.protocol': lodo needs several datasets in dataset.format "

@@ -135,16 +135,32 @@ def figure_inputs(wildcards):
             "shard": f"{SHARDS.format(evm=wildcards.evm)}/{first}.h5"}
 
 
+def learning_inputs(wildcards):
+    """The per-subject files a run learns from: the shards, or a hand-crafted method's features."""
+    feat = MODEL_FEATURES.get(wildcards.model)
+    if feat is None:
+        return SHARDS.format(evm=wildcards.evm)
+    if BYO:
+        raise WorkflowError(f"config key 'train.model': {model_params(wildcards)['model']} describes the "
+                            "onset..offset frames, which a bring-your-own manifest (dataset.format: manifest) does not have")
+    return FEATURES.format(evm=wildcards.evm, feat=feat)
+
+
 def train_shards(wildcards):
-    """Every subject's shard except the held-out ones: a fold never sees its test subjects."""
+    """Every subject's shard (or features) except the held-out ones: a fold never sees its test subjects."""
     held_out = set(fold_subjects(wildcards.fold))
-    shards = SHARDS.format(evm=wildcards.evm)
+    shards = learning_inputs(wildcards)
     return [f"{shards}/{s}.h5" for s in subjects() if s not in held_out]
 
 
 def test_shards(wildcards):
-    shards = SHARDS.format(evm=wildcards.evm)
+    shards = learning_inputs(wildcards)
     return [f"{shards}/{s}.h5" for s in fold_subjects(wildcards.fold)]
+
+
+def final_inputs(wildcards):
+    """What the final model learns from: every subject's shard (or features)."""
+    return [f"{learning_inputs(wildcards)}/{s}.h5" for s in subjects()]
 
 
 def fold_outputs(name):

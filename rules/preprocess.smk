@@ -97,6 +97,35 @@ rule shard:
         "../workflow_scripts/shard.py"
 
 
+rule features:
+    """A hand-crafted method's features of one subject's clips (train.model lbptop, lbpsip, hoof):
+    from the magnified onset..offset frames and the onset -> apex flow."""
+    input:
+        magnified=f"{MAGNIFIED}/{{subject}}.h5",
+        flow=f"{FLOWS}/{{subject}}.h5",
+        manifest=ancient(f"{OUT}/manifest.tsv"),  # what matters of it: the stamp's data (subject_data)
+        stamp=stamp(f"{FEATURES}/{{subject}}.h5", "features.py", data=subject_data(SHARD_COLUMNS),
+                    classes=class_list(), settings=lambda wildcards: feature_params(wildcards)),
+    output:
+        f"{FEATURES}/{{subject}}.h5",
+    params:
+        method=lambda wildcards: feature_params(wildcards)[0],
+        settings=lambda wildcards: feature_params(wildcards)[1],
+        classes=class_list(),
+    log:
+        f"{RESULTS}/logs/features/{NAME}/{{evm}}/{FLOW_TAG}/{{feat}}/{{subject}}.log",
+    benchmark:
+        f"{RESULTS}/benchmarks/features/{NAME}/{{evm}}/{FLOW_TAG}/{{feat}}/{{subject}}.tsv"
+    conda:
+        "../envs/microexpr.yaml"
+    threads: 1
+    resources:
+        mem_mb=lambda wildcards, attempt: 2000 * attempt,
+        runtime=lambda wildcards, attempt: 30 * attempt,
+    script:
+        "../workflow_scripts/features.py"
+
+
 rule shard_index:
     input:
         shards=all_shards,

@@ -8,6 +8,8 @@ CROP_TAG = f"haar-{short_hash(FACE)}"
 CROPS = f"{OUT}/crops/{CROP_TAG}"
 EVM_VARIANTS = {}
 MODEL_VARIANTS = {}
+FEATURE_VARIANTS = {}  # features tag -> (method, settings) of a hand-crafted method
+MODEL_FEATURES = {}  # model tag of a hand-crafted run -> its features tag
 
 
 def _plain_number(x):
@@ -26,12 +28,21 @@ def register_evm(evm):
 
 def register_train(train):
     """Tag of a training setting (registered for the rules)."""
+    from microexpr.handcrafted import is_handcrafted, method_settings
     from microexpr.train_settings import TrainConfig, with_model_defaults
 
     train = with_model_defaults({**train, "streams": list(train["streams"])})  # one variant, however it is written
 
     learned = TrainConfig.tagged(train)
-    if train.get("ensemble"):  # members' settings are in the hash
+    if is_handcrafted(train.get("model")):  # features + SVM: the network's settings play no part
+        method = train["model"]
+        settings = method_settings(method, FEATURES_CONFIG)
+        feat = f"{method}-{short_hash(settings)}"
+        FEATURE_VARIANTS[feat] = (method, settings)
+        svm = {k: learned.get(k) for k in ("model", "seed", "svm_c", "svm_folds")}
+        tag = f"{method}-svm-seed{train['seed']}-{short_hash({**svm, 'features': settings})}"
+        MODEL_FEATURES[tag] = feat
+    elif train.get("ensemble"):  # members' settings are in the hash
         tag = f"ensemble{len(train['ensemble'])}-seed{train['seed']}-{short_hash(learned)}"
     elif train.get("choose"):  # so are the candidates'
         tag = f"choose{len(train['choose'])}-seed{train['seed']}-{short_hash(learned)}"
@@ -51,6 +62,7 @@ IMG_TAG = f"s{IMAGES['size']}-t{IMAGES['threshold']}-{short_hash(IMAGES)}"
 MAGNIFIED = f"{OUT}/magnified/{{evm}}"
 FLOWS = f"{OUT}/flow/{{evm}}/{FLOW_TAG}"
 SHARDS = f"{OUT}/shards/{{evm}}/{FLOW_TAG}/{IMG_TAG}"
+FEATURES = f"{OUT}/features/{{evm}}/{FLOW_TAG}/{{feat}}"  # a hand-crafted method's per-subject features
 FIGURES = f"{OUT}/figures/{{evm}}/{FLOW_TAG}/{IMG_TAG}"
 FOLDS = f"{OUT}/folds/{{evm}}/{FLOW_TAG}/{IMG_TAG}/{{model}}/{PROTOCOL}"
 REPORTS = f"{OUT}/reports/{{evm}}/{FLOW_TAG}/{IMG_TAG}/{{model}}/{PROTOCOL}"
@@ -71,6 +83,15 @@ def model_params(wildcards):
     except KeyError:
         raise WorkflowError(f"'{wildcards.model}' is neither the configured training setting ({MODEL_TAG}) nor "
                             "one an experiment asks for: set train in the config") from None
+
+
+def feature_params(wildcards):
+    """(method, settings) of the features a rule makes."""
+    try:
+        return FEATURE_VARIANTS[wildcards.feat]
+    except KeyError:
+        raise WorkflowError(f"'{wildcards.feat}' names no hand-crafted method of the configuration (train.model "
+                            "lbptop, lbpsip or hoof, with its settings in features)") from None
 
 
 def run_config(wildcards):

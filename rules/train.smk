@@ -66,7 +66,7 @@ rule final_model:
     input:
         folds=fold_outputs("metrics.json"),
         report=f"{REPORTS}/metrics.json",
-        shards=all_shards,
+        shards=final_inputs,
         stamp=stamp(f"{REPORTS}/final_model.pt", "final_model.py"),
     output:
         f"{REPORTS}/final_model.pt",

@@ -84,6 +84,7 @@ def test_paper_configs_are_valid_and_carry_the_paper_settings(name):
 
 from microexpr.datasets.synthetic import SynthConfig  # noqa: E402
 from microexpr.face import FaceSettings  # noqa: E402
+from microexpr.handcrafted import HOOFSettings, LBPSipSettings, LBPTopSettings  # noqa: E402
 from microexpr.magnify import EVMSettings  # noqa: E402
 from microexpr.preprocess import ImageSettings  # noqa: E402
 from microexpr.train_settings import TrainConfig  # noqa: E402
@@ -100,11 +101,16 @@ NOT_IN_SECTION = {
 
 
 @pytest.mark.parametrize("section,cls", [("evm", EVMSettings), ("face", FaceSettings), ("images", ImageSettings),
-                                         ("train", TrainConfig), ("synthetic", SynthConfig)])
+                                         ("train", TrainConfig), ("synthetic", SynthConfig),
+                                         ("features.lbptop", LBPTopSettings), ("features.lbpsip", LBPSipSettings),
+                                         ("features.hoof", HOOFSettings)])
 def test_schema_defaults_are_the_library_defaults(section, cls):
     import dataclasses
 
-    schema = yaml.safe_load(SCHEMA.read_text())["properties"][section]["properties"]
+    node = yaml.safe_load(SCHEMA.read_text())
+    for part in section.split("."):
+        node = node["properties"][part]
+    schema = node["properties"]
     fields = {f.name: f.default for f in dataclasses.fields(cls)}
     assert set(schema) == set(fields) - set(NOT_IN_SECTION.get(section, {}))
     for key, node in schema.items():
