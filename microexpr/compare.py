@@ -21,12 +21,15 @@ from .errors import MicroexprError
 from .io import atomic_path
 from .pages import git_commit, now_utc, png_data_uri, render
 from .pages import table as pages_table
+from .references import paper_figure
 from .studies import study as get_study
 
 METRICS = (("accuracy", "Accuracy"), ("uf1", "UF1 (macro-F1)"), ("uar", "UAR"))
 
-def collect(runs: list[dict]) -> pd.DataFrame:
-    """One row per run: its variant, seed, pooled and per-fold scores, chance levels and cost."""
+def collect(runs: list[dict], classes=None) -> pd.DataFrame:
+    """One row per run: its variant, seed, pooled and per-fold scores, chance levels and cost (and,
+    for a run that stands for a row of the MSCNN paper, its published figures where they apply;
+    ``classes``: the configured ``dataset.classes``)."""
     if not runs:
         raise MicroexprError("a comparison needs at least one run")
     rows = []
@@ -46,6 +49,8 @@ def collect(runs: list[dict]) -> pd.DataFrame:
             "fold_minutes": round(sum(f["seconds"] for f in result["per_fold"]) / 60, 2),
             "uf1_ci": (result.get("pooled_ci") or {}).get("uf1"),  # 95 % bootstrap interval over subjects
             "evm": run["evm"], "model": run["model"], "metrics": str(path),
+            "published": paper_figure(run.get("paper_row"), result.get("protocol", "loso"), result.get("datasets", []),
+                                      classes, result.get("classes", [])) if "paper_row" in run else "",
         })
     table = pd.DataFrame(rows)
     if table.duplicated(["variant", "seed"]).any():
@@ -81,6 +86,7 @@ def summarize(table: pd.DataFrame, experiment: str) -> pd.DataFrame:
             row[f"d_{key}_std"] = _std(diff)
         row["reference"] = variant == ref
         row["fold_minutes_mean"] = float(sub.fold_minutes.mean())
+        row["published"] = str(sub.published.iloc[0]) if "published" in sub else ""
         rows.append(row)
     return pd.DataFrame(rows)
 
@@ -153,7 +159,7 @@ def comparison_figure(table: pd.DataFrame, summary: pd.DataFrame, experiment: st
     return Path(out)
 
 
-def _summary_table(summary: pd.DataFrame) -> pd.DataFrame:
+def _summary_table(summary: pd.DataFrame, published: bool = False) -> pd.DataFrame:
     rows = []
     for _, r in summary.iterrows():
         rows.append({
@@ -161,6 +167,7 @@ def _summary_table(summary: pd.DataFrame) -> pd.DataFrame:
             **{label: f"{r[f'{k}_mean']:.3f} ± {r[f'{k}_std']:.3f}" for k, label in METRICS},
             "UF1 vs reference (paired)": verdict(r),
             "minutes of training": f"{r.fold_minutes_mean:.1f}",
+            **({"published accuracy / F1 (the paper's, on its data)": r.published} if published else {}),
         })
     return pd.DataFrame(rows)
 
@@ -203,7 +210,7 @@ def html_page(experiment: str, table: pd.DataFrame, summary: pd.DataFrame, figur
         "compare.html.j2", out, title=f"{name}: {study.title}", width=1060, study=study, name=name,
         seeds=seeds, synthetic=synthetic, headline=headline, figure=png_data_uri(figure_png),
         majority_accuracy=float(chance.majority_accuracy), majority_uf1=float(chance.majority_uf1),
-        summary=pages_table(_summary_table(summary)), runs=runs,
+        summary=pages_table(_summary_table(summary, study.published)), runs=runs,
         provenance=pages_table(pd.DataFrame([{"item": k, "value": str(v)} for k, v in provenance.items()])),
         evm_variants=[(t, _yaml(p)) for t, p in (evm_variants or {}).items()],
         train_variants=[(t, _yaml(p)) for t, p in (train_variants or {}).items()],
@@ -217,7 +224,7 @@ def write_comparison(experiment: str, runs: list[dict], *, html: str | Path, sum
                      name: str = "") -> pd.DataFrame:
     """Everything rule ``compare`` writes for one study; returns the per-variant summary."""
     get_study(experiment)  # an unknown name is refused before anything is read
-    table = collect(runs)
+    table = collect(runs, ((config or {}).get("dataset") or {}).get("classes"))
     summary = summarize(table, experiment)
     with atomic_path(runs_tsv) as tmp:
         table.to_csv(tmp, sep="\t", index=False, float_format="%.4f")

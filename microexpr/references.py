@@ -97,3 +97,20 @@ def references(protocol: str, datasets: Sequence[str], classes, class_names: Seq
         return {"kind": "megc2019", "title": "Published on the MEGC2019 composite (3 classes, LOSO, 68 subjects)",
                 "columns": cols, "rows": rows}
     return None
+
+
+def paper_figure(row: str | None, protocol: str, datasets: Sequence[str], classes, class_names: Sequence[str]) -> str:
+    """The MSCNN paper's published accuracy / F1 for the row named ``row`` of its table for the run's
+    dataset, in words: the figures with their table and row, or why none is shown."""
+    if not row:
+        return ""
+    datasets = sorted(set(datasets))
+    if protocol != "loso" or len(datasets) != 1 or datasets[0] not in PAPER5:
+        return "not comparable (the paper: CASME II or SAMM alone, LOSO)"
+    if not _is_scheme(classes, "paper5", datasets, class_names):
+        return "not comparable (the paper's 5 classes: dataset.classes paper5)"
+    for r in PAPER5[datasets[0]]:
+        if r["row"] == row:
+            return f"{r['accuracy']:.4f} / {r['uf1']:.4f} ({MSCNN_PAPER}, {r['table']}, row {row!r})"
+    table = PAPER5[datasets[0]][0]["table"]
+    return f"not transcribed (the paper's {table} row {row!r})"

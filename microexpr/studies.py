@@ -21,7 +21,7 @@ def _plain(value: Any) -> str:
 class Study:
     name: str                       # the workflow target (snakemake <name>) and folder under experiments/
     key: str                        # experiments.<key>: the list of variants the user sets
-    section: str                    # the config section a variant changes: evm or train
+    section: str                    # the config section(s) a variant changes: evm, train or evm+train
     field: str | None               # the key in that section it sets (None: named overrides of several keys)
     title: str
     axis: str                       # x-axis label of the comparison figure
@@ -30,17 +30,18 @@ class Study:
     reference: Callable[[list[str], list[Any]], str]  # (variant labels, values) -> the reference's label
     numeric: bool = False           # variants are numbers: a line plot over them
     label: Callable[[Any], str] = _plain  # a variant's value -> its label
+    published: bool = False         # variants name a row of the MSCNN paper's tables (paper_row): shown beside it
 
     def settings(self, value: Any, evm: dict, train: dict) -> tuple[dict, dict]:
         """The EVM and training settings of one variant (the rest of the configuration unchanged). A
         study without ``field`` takes named overrides: ``{name: ..., <section>: {key: value, ...}}``."""
         if self.field is None:
-            overrides = dict(value[self.section])
-            if self.section == "evm":
-                return {**evm, **overrides}, dict(train)
             from .train_settings import settings_on_top  # a recipe in the variant applies, as in a config
 
-            return dict(evm), settings_on_top(train, overrides)
+            sections = self.section.split("+")
+            run_evm = {**evm, **value["evm"]} if "evm" in sections and value.get("evm") else dict(evm)
+            run_train = settings_on_top(train, value["train"]) if "train" in sections and value.get("train") else dict(train)
+            return run_evm, run_train
         if self.section == "evm":
             return {**evm, self.field: value}, dict(train)
         return dict(evm), {**train, self.field: list(value) if isinstance(value, (list, tuple)) else value}
@@ -78,6 +79,15 @@ STUDIES: dict[str, Study] = {s.name: s for s in (
         reference=lambda variants, values: variants[0],
         label=lambda recipe: str(recipe["name"]),
     ),
+    Study(
+        name="paper_table", key="paper_rows", section="evm+train", field=None,
+        title="The MSCNN paper's comparison table", axis="method",
+        question="How do the hand-crafted baselines (LBP-TOP, LBP-SIP, HOOF with a linear SVM) compare with "
+                 "MSCNN's flow stream and its three streams on the same subjects?",
+        reference_text="MSCNN (three streams, the paper's method)",
+        reference=lambda variants, values: "MSCNN" if "MSCNN" in variants else variants[-1],
+        label=lambda row: str(row["name"]), published=True,
+    ),
 )}
 
 
@@ -98,5 +108,6 @@ def study_runs(name: str, experiments: dict, evm: dict, train: dict) -> list[dic
         for value in experiments[s.key]:
             run_evm, run_train = s.settings(value, evm, train)
             runs.append({"variant": s.label(value), "value": s.label(value) if not s.numeric else value,
-                         "seed": seed, "evm_settings": run_evm, "train_settings": {**run_train, "seed": seed}})
+                         "seed": seed, "evm_settings": run_evm, "train_settings": {**run_train, "seed": seed},
+                         **({"paper_row": value.get("paper_row")} if s.published else {})})
     return runs

@@ -20,7 +20,7 @@ EXPERIMENT_RUNS = {name: experiment_runs(name) for name in EXPERIMENTS}
 
 
 def experiment_inputs(wildcards):
-    if BYO and STUDIES[wildcards.experiment].section == "evm":
+    if BYO and "evm" in STUDIES[wildcards.experiment].section.split("+"):
         raise WorkflowError(f"{wildcards.experiment} needs video clips; a bring-your-own manifest brings finished images")
     return [run["metrics"] for run in EXPERIMENT_RUNS[wildcards.experiment]]
 
