@@ -194,10 +194,20 @@ def curves_figure(histories: dict[str, pd.DataFrame], best_epochs: dict[str, int
     return Path(out)
 
 
-def misclassified(fold_predictions: list[str | Path], shards: list[str | Path], limit: int = 24) -> list[dict]:
+def misclassified(fold_predictions: list[str | Path], shards: list[str | Path], limit: int = 24,
+                  manifest: str | Path | None = None) -> list[dict]:
     """The most confident mistakes (up to ``limit``), each with its flow image and apex thumbnails
-    from the un-augmented samples of its subject's shard."""
+    from the un-augmented samples of its subject's shard (and, with the run's ``manifest``, the action
+    units its coding sheet gives)."""
     import h5py
+
+    from .datasets.manifest import action_units, read_manifest
+
+    aus = {}
+    if manifest is not None:
+        table = read_manifest(manifest)
+        if "action_units" in table.columns:
+            aus = {sid: action_units(cell) for sid, cell in zip(table.sample_id, table.action_units)}
 
     from .preprocess import read_shard
 
@@ -225,7 +235,8 @@ def misclassified(fold_predictions: list[str | Path], shards: list[str | Path], 
                 images = {"flow": image_data_uri(shard["flow"][hit[0]], 104),
                           "apex": image_data_uri(shard["gray"][hit[0]], 104)}
         out.append({"sample_id": row.sample_id, "fold": row.fold, "label": row.label, "pred": row.pred,
-                    "p_pred": float(row.p_pred), "p_true": float(getattr(row, f"p_{row.label}")), **images})
+                    "p_pred": float(row.p_pred), "p_true": float(getattr(row, f"p_{row.label}")),
+                    "action_units": "+".join(aus.get(row.sample_id, [])), **images})
     return out
 
 
@@ -329,7 +340,7 @@ def write_aggregate(fold_metrics, fold_predictions, *, metrics_json, per_fold_ts
                     report_html, config: dict | None = None, title: str = "microexpr LOSO report",
                     protocol: str = "loso", histories: list[str | Path] | None = None,
                     curves_png: str | Path | None = None, shards: list[str | Path] | None = None,
-                    index_html: str | Path | None = None) -> dict:
+                    index_html: str | Path | None = None, manifest: str | Path | None = None) -> dict:
     """Everything rule ``aggregate`` writes; with ``index_html`` the run list of the configuration
     name is rebuilt too (its folder is the parent of ``index_html``)."""
     result = aggregate(fold_metrics, fold_predictions, protocol)
@@ -344,7 +355,7 @@ def write_aggregate(fold_metrics, fold_predictions, *, metrics_json, per_fold_ts
     if histories and curves_png:  # result["per_fold"] is in the order of fold_metrics (and histories)
         curves = {str(f["fold"]): pd.read_csv(h, sep="\t") for f, h in zip(result["per_fold"], histories)}
         curves_figure(curves, {str(f["fold"]): f["best_epoch"] for f in result["per_fold"]}, curves_png)
-    gallery = misclassified(fold_predictions, shards) if shards else []
+    gallery = misclassified(fold_predictions, shards, manifest=manifest) if shards else []
     html_report(result, confusion_png, report_html, config=config, title=title,
                 curves_png=curves_png if histories else None, gallery=gallery)
     if index_html:

@@ -37,6 +37,7 @@ rule aggregate:
         predictions=fold_outputs("predictions.csv"),
         histories=fold_outputs("history.tsv"),
         shards=all_shards,  # thumbnails of the misclassified clips
+        manifest=ancient(f"{OUT}/manifest.tsv"),  # their action units
         stamp=stamp(f"{REPORTS}/metrics.json", "aggregate.py"),
     output:
         metrics=f"{REPORTS}/metrics.json",

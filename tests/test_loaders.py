@@ -269,3 +269,42 @@ def test_apex_can_be_chosen_instead_of_annotated(synth_factory, mode):
         assert (m.apex == (m.onset + m.offset) // 2).all()
     else:
         assert "from the motion" in report[report.code == "apex_spotted"].reason.iloc[0]
+
+
+@pytest.mark.parametrize("fmt", ["casme2", "samm"])
+def test_action_units_are_kept_as_the_ground_truth_draws_them(synth_factory, fmt):
+    import json
+
+    root = synth_factory(format=fmt)
+    m = load_manifest(fmt, root, classes="paper5")
+    gt = read_ground_truth(root).set_index(["subject", "clip"])
+    for row in m.itertuples():
+        drawn = [a.replace("AU", "") for a in gt.loc[(row.subject, row.clip), "aus"].split("+") if a]
+        assert json.loads(row.action_units) == drawn
+
+
+@pytest.mark.parametrize("cell,aus,bad", [
+    ("AU4+AU7", ["4", "7"], []), ("4+7", ["4", "7"], []), ("R12", ["R12"], []), ("L4", ["L4"], []),
+    ("AU 4 + AU 7", ["4", "7"], []), ("4, 7", ["4", "7"], []), ("12B+r14", ["12B", "R14"], []), (4.0, ["4"], []),
+    ("/", [], []), (None, [], []), ("4+?", ["4"], ["?"]), ("AU1+AU1", ["1"], []),
+])
+def test_action_unit_spellings_are_normalised(cell, aus, bad):
+    from microexpr.datasets.manifest import parse_action_units
+
+    assert parse_action_units(cell) == (aus, bad)
+
+
+def test_a_bad_action_unit_cell_is_reported_by_row_and_the_clip_kept(synth_factory, writable_copy, tmp_path):
+    import json
+
+    root = writable_copy(synth_factory(format="casme2"))
+    _edit_sheet(root / "CASME2-coding-20190701.xlsx", 5, 8, "R12+AUx")  # Action Units of Excel row 5
+    m = load_manifest("casme2", root, "paper5")
+    report = m.attrs["report"].set_index("sheet_row")
+    assert report.loc[5, "code"] == "bad_action_units" and "'AUx'" in report.loc[5, "reason"]
+    row = m[m.sheet_row == 5].iloc[0]
+    assert json.loads(row.action_units) == ["R12"]
+    write_manifest(m, tmp_path / "manifest.tsv")
+    old = read_manifest(tmp_path / "manifest.tsv").drop(columns="action_units")
+    old.to_csv(tmp_path / "old.tsv", sep="\t", index=False)  # a manifest written before AUs were kept
+    assert (read_manifest(tmp_path / "old.tsv").action_units == "[]").all()

@@ -148,6 +148,7 @@ def test_tiny_end_to_end_from_a_root_on_disk(tiny_run):
         assert text in page, text
     wrong = (metrics["pooled"]["accuracy"] < 1)
     assert ('id="gallery"' in page) == wrong and (page.count('alt="flow image"') == min(24, 12 - round(12 * metrics["pooled"]["accuracy"])))
+    assert page.count(", AU ") == page.count('alt="flow image"')  # each mistake with its coding sheet's AUs
     assert (report_dir / "curves.png").stat().st_size > 10_000
     index = (out / "index.html").read_text()
     assert str((report_dir / "report.html").relative_to(out)) in index and f"{metrics['pooled']['uf1']:.3f}" in index

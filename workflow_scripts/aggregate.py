@@ -12,4 +12,5 @@ out, inp, p = snakemake.output, snakemake.input, snakemake.params
 write_aggregate(list(inp.metrics), list(inp.predictions), metrics_json=out.metrics, per_fold_tsv=out.per_fold,
                 per_class_tsv=out.per_class, confusion_png=out.confusion, report_html=out.html,
                 config=dict(p.config), title=p.title, protocol=p.protocol, histories=list(inp.histories),
-                curves_png=out.curves, shards=list(inp.shards), index_html=p.index)
+                curves_png=out.curves, shards=list(inp.shards), index_html=p.index,
+                manifest=inp.manifest)

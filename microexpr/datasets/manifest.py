@@ -37,7 +37,9 @@ log = logging.getLogger(__name__)
 MANIFEST_COLUMNS = [
     "sample_id", "dataset", "subject", "clip", "label", "raw_label",
     "onset", "apex", "offset", "fps", "n_frames", "frame_dir", "frame_template", "frame_files", "sheet_row",
+    "action_units",
 ]
+OPTIONAL_COLUMNS = {"action_units": "[]"}  # added later: a manifest written before reads with these values
 BASE_COLUMNS = ["sample_id", "dataset", "subject", "clip", "label"]
 REPORT_COLUMNS = ["dataset", "sheet_row", "subject", "clip", "raw_label", "action", "code", "reason"]
 VERIFY_MODES = ("exists", "header", "decode")
@@ -45,6 +47,39 @@ MISSING_MARKERS = {"", "/", "-", "na", "n/a", "nan", "none"}
 # Subject, clip, sample and run names become folder and file names: letters, digits, '_', '-', '.',
 # never '.' or '..' alone (one rule for sheets, bring-your-own CSVs and the run name).
 SAFE_NAME = re.compile(r"(?!\.{1,2}\Z)[A-Za-z0-9_.-]+")  # always fullmatch: "$" lets a final newline pass
+
+
+# One action unit as the coding sheets write it: an optional side (L, R; U unilateral, B bilateral),
+# the AU number, an optional intensity (A-E); "AU" before the number is optional (AU4, 4, R12, L4, 12B).
+AU_TOKEN = re.compile(r"([LRUB]?)(?:AU)?(\d{1,3})([A-E]?)")
+
+
+def parse_action_units(cell) -> tuple[list[str], list[str]]:
+    """An ``Action Units`` cell -> (its AUs in one spelling: ``4``, ``R12``, ``L4``, ``12B``; the parts that
+    are no AU). ``AU4+AU7``, ``4+7``, ``4, 7`` and ``AU 4 + AU 7`` all give ``["4", "7"]``; a blank
+    cell (or a missing marker such as ``/``) gives none."""
+    if _blank(cell) or str(cell).strip().lower() in MISSING_MARKERS:
+        return [], []
+    if isinstance(cell, float) and cell.is_integer():  # a number cell: 4.0 -> 4
+        cell = int(cell)
+    text = re.sub(r"(?i)\bAU\s+", "AU", str(cell).strip())
+    aus, bad = [], []
+    for token in re.split(r"[+,;&\s]+", text):
+        if not token:
+            continue
+        m = AU_TOKEN.fullmatch(token.upper())
+        if m is None:
+            bad.append(token)
+            continue
+        au = f"{m.group(1)}{int(m.group(2))}{m.group(3)}"
+        if au not in aus:
+            aus.append(au)
+    return aus, bad
+
+
+def action_units(row) -> list[str]:
+    """The AUs of one manifest row (a list; none for a manifest without the column)."""
+    return json.loads(row.get("action_units") or "[]") if hasattr(row, "get") else json.loads(row or "[]")
 
 
 def name_problem(value: str, what: str) -> str | None:
@@ -307,6 +342,7 @@ def build_manifest(
                        f"apex {chosen} {'from the motion' if apex_mode == 'spotted' else '(middle frame)'}; "
                        f"the sheet says {rec.get('apex')!r}", subject)
             apex = chosen
+        aus, not_aus = parse_action_units(rec.get("action_units"))
         sample_id = f"{spec.name}/{subject}/{clip}"
         if sample_id in seen:
             first = seen[sample_id]
@@ -332,9 +368,13 @@ def build_manifest(
             "onset": onset, "apex": apex, "offset": offset, "fps": float(spec.fps),
             "n_frames": offset - onset + 1, "frame_dir": str(folder.resolve()),
             "frame_template": template, "frame_files": json.dumps({str(n): frames[n] for n in sorted(frames)}),
-            "sheet_row": rec.get("excel_row"),
+            "sheet_row": rec.get("excel_row"), "action_units": json.dumps(aus),
         })
         seen[sample_id] = kept[-1]
+        if not_aus:  # the clip is kept (its class does not depend on them); the cell is named
+            report.add(rec, "repaired", "bad_action_units",
+                       f"Action Units {rec.get('action_units')!r}: {', '.join(map(repr, not_aus))} not read as an "
+                       f"action unit; kept {'+'.join(aus) or 'none'}", subject)
     manifest = pd.DataFrame(kept, columns=MANIFEST_COLUMNS)
     issues = pd.DataFrame(report.rows, columns=REPORT_COLUMNS)
     dropped = issues[issues.action == "dropped"]
@@ -362,7 +402,7 @@ MANIFEST_DTYPES = {
     "sample_id": str, "dataset": str, "subject": str, "clip": str, "label": str, "raw_label": str,
     "onset": int, "apex": int, "offset": int, "fps": float, "n_frames": int,
     "frame_dir": str, "frame_template": str, "frame_files": str, "source_subject": str,
-    "entry": str, "flow_path": str, "apex_path": str, "onset_path": str, "mask_path": str,
+    "entry": str, "flow_path": str, "apex_path": str, "onset_path": str, "mask_path": str, "action_units": str,
 }
 
 
@@ -392,7 +432,10 @@ def read_manifest(path: str | Path) -> pd.DataFrame:
         raise DatasetError(f"manifest not found: {path}")
     df = pd.read_csv(path, sep="\t", dtype=MANIFEST_DTYPES, keep_default_na=False)
     required = BASE_COLUMNS if "entry" in df.columns else MANIFEST_COLUMNS  # bring-your-own: no frames
-    missing = [c for c in required if c not in df.columns]
+    missing = [c for c in required if c not in df.columns and c not in OPTIONAL_COLUMNS]
     if missing:
         raise DatasetError(f"{path}: not a manifest (missing columns {missing})")
+    for column, value in OPTIONAL_COLUMNS.items():
+        if column not in df.columns and "entry" not in df.columns:
+            df[column] = value
     return df
