@@ -9,9 +9,10 @@ on the held-out subject.
 * **LBP-TOP** (Zhao and Pietikäinen, TPAMI 2007): uniform LBP codes on the XY, XT and YT planes of the
   onset..offset block, one histogram per plane and face block, concatenated. Neighbours are sampled
   on an ellipse with the nearest pixel (``floor(x + 0.5)``, as in the authors' MATLAB code and its
-  Python port in the meb toolkit). Defaults ``LBP-TOP_{8,8,8,3,3,3}`` on 8 x 8 blocks after time
-  interpolation to 10 frames: the values of meb's ``calculate_lbptop`` (which keeps the authors'
-  setting for faces; its blocks overlap by 70 %, here they do not).
+  Python port in the meb toolkit). Defaults ``LBP-TOP_{8,8,8,3,3,3}`` on 8 x 8 blocks: the values of
+  meb's ``calculate_lbptop`` (11,328 values; its blocks overlap by 70 %, here they do not). The block
+  is first resampled to 10 frames, the length of the TIM10 baselines (Pfister et al. 2011); meb
+  resamples only when asked.
 * **LBP-SIP** (Wang et al., ACCV 2014 workshops, "LBP with six intersection points"): of the
   neighbours LBP-TOP compares, only the six where its three planes intersect: four in the frame (left,
   right, up, down at ``radius``) and the same pixel in the previous and next frame. Per block a
@@ -61,7 +62,7 @@ class LBPTopSettings:
     radii: tuple[int, int, int] = (3, 3, 3)   # R_X, R_Y, R_T (meb's calculate_lbptop; Zhao and Pietikäinen's faces)
     points: int = 8                           # neighbours per plane (uniform codes: points * (points - 1) + 3 bins)
     grid: tuple[int, int] = (8, 8)            # face blocks, rows x columns (meb: 8 x 8)
-    frames: int | None = 10                   # time-interpolate the block to this many frames; None: as recorded
+    frames: int | None = 10                   # resample the block to this many frames (TIM10's length); None: as recorded
 
 
 @dataclass(frozen=True)
