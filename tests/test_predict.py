@@ -115,6 +115,45 @@ def _shard_streams(shard, i):
                         mask=np.zeros_like(shard["gray"][i]), uvs=shard["uvs"][i])
 
 
+@pytest.mark.workflow
+@pytest.mark.parametrize("method", ["lbptop", "hoof"])
+def test_a_hand_crafted_bundle_predicts_from_the_features_the_stage_makes(tiny_run, tmp_path, method):
+    """predict describes a clip exactly as rule features does (same magnified frames, same flow), and a
+    hand-crafted final model (an SVM as tensors) classifies it."""
+    from microexpr.datasets import read_manifest
+    from microexpr.handcrafted import features_subject, read_features
+    from microexpr.train import TrainConfig, train_final
+
+    run_dir, root, _, _ = tiny_run
+    out = run_dir / "results" / "tiny"
+    settings = {**load_bundle(next((out / "reports").rglob("final_model.pt")))["settings"],
+                "features": {method: {"grid": [2, 2]}}}
+    manifest = read_manifest(out / "manifest.tsv")
+    classes = sorted(manifest.label.unique())
+    files = []
+    for subject in sorted(manifest.subject.unique()):
+        files.append(features_subject(next((out / "magnified").rglob(f"{subject}.h5")),
+                                      next((out / "flow").rglob(f"{subject}.h5")), manifest,
+                                      tmp_path / f"{subject}.h5", method=method, settings={"grid": [2, 2]},
+                                      classes=classes, progress=False))
+    x, _, ids, _, _, _ = read_features(files)
+    row = manifest.iloc[0]
+    clip = read_clip(root / "Cropped" / row.subject / row["clip"], fps=200)
+    inputs = clip_inputs(clip, settings, onset=int(row.onset), apex=int(row.apex), offset=int(row.offset))
+    from microexpr.handcrafted import clip_features
+
+    np.testing.assert_allclose(clip_features(method, inputs["block"], inputs["flow"], {"grid": [2, 2]}),
+                               x[list(ids).index(row.sample_id)], atol=1e-6)
+    bundle_path = tmp_path / "final_model.pt"
+    train_final(files, bundle_path, TrainConfig(model=method, svm_folds=2), epochs=0, settings=settings,
+                loso={"n_folds": 3})
+    _cli("predict", "--model", bundle_path, root / "Cropped" / row.subject / row["clip"], "--onset", row.onset,
+         "--apex", row.apex, "--offset", row.offset, "--fps", 200, "--out", tmp_path / "pred")
+    pred = pd.read_csv(tmp_path / "pred" / "predictions.csv")
+    assert pred.predicted.iloc[0] in classes
+    assert np.isclose(pred[[f"p_{c}" for c in classes]].sum(axis=1), 1).all()
+
+
 def test_bad_inputs_give_one_line_naming_them(tmp_path):
     broken = tmp_path / "broken.avi"
     broken.write_bytes(b"not a video at all")
