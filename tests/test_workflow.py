@@ -15,10 +15,21 @@ from conftest import ROOT
 pytestmark = pytest.mark.workflow
 
 
+def _keep_snakemake_records():
+    # Snakemake deletes a record folder under .snakemake/ that its last record left empty (os.removedirs, which
+    # climbs to metadata/ and incomplete/ themselves); a second Snakemake starting then fails on the missing
+    # folder (FileNotFoundError in PC_NAME_MAX lookup). A file no record is named after keeps both folders.
+    for name in ("metadata", "incomplete"):
+        folder = ROOT / ".snakemake" / name
+        folder.mkdir(parents=True, exist_ok=True)
+        (folder / ".keep").touch()
+
+
 def snakemake(*args, check=True):
     # tests run in parallel processes (make test: pytest-xdist), each Snakemake in the repository folder with
     # its own results folder; Snakemake's lock files there are shared by all, so the tests do without them
     lock = [] if "--unlock" in args else ["--nolock"]
+    _keep_snakemake_records()
     proc = subprocess.run([sys.executable, "-m", "snakemake", "--cores", "2", *lock, *args], cwd=ROOT,
                           capture_output=True, text=True, timeout=900)
     if check and proc.returncode != 0:
