@@ -57,3 +57,4 @@ bench: install
 	$(BIN)/python benchmarks/preprocess.py
 	$(BIN)/python benchmarks/train.py
 	$(BIN)/python benchmarks/train.py --size 112 --width 64 --clips 16 --epochs 3
+	$(BIN)/python benchmarks/recipes.py

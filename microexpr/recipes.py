@@ -15,6 +15,7 @@ from .errors import MicroexprError
 
 _STSTNET_CODE = "STSTNet released code (github.com/christy1206/STSTNet, main.py)"
 _SSSNET_CODE = "meb toolkit (github.com/tvaranka/meb), 'RCN-A and SSSNet for megc.ipynb', LOSO(...)"
+_HTNET_CODE = "HTNet released code (github.com/wangzhifengharrison/HTNet, HTNet_for_three_datasets_confusion_matrix.py)"
 _MSCNN_PAPER = "MSCNN paper (multi-stream CNN with EVM, optical flow and masked apex)"
 
 # the training of meb's MEGC2019 notebook, one LOSO(...) function for its SSSNet and RCN-A
@@ -55,6 +56,24 @@ RECIPES: dict[str, dict[str, tuple[object, str]]] = {
     # meb trains RCN-A through the same LOSO function
     "rcna": {"model": ("rcna", f"{_SSSNET_CODE}: RCN-A (class Net, version 3)"), **_MEB_LOSO,
              "dropout": (0.5, "meb/models/RCNs.py: nn.Dropout() (p=0.5)")},
+    # the released script also keeps each subject's best test epoch ("best UF1"); that peeks at the test
+    # subject and is never done here: the model after the last epoch is tested, which the script reports too
+    "htnet": {
+        "model": ("htnet", f"{_HTNET_CODE}: HTNet(image_size=28, patch_size=7, dim=256, heads=3, ...)"),
+        "optimizer": ("adam", f"{_HTNET_CODE}: torch.optim.Adam"),
+        "lr": (5e-5, f"{_HTNET_CODE}: learning_rate = 0.00005"),
+        "weight_decay": (0.0, f"{_HTNET_CODE}: Adam without weight decay"),
+        "batch_size": (256, f"{_HTNET_CODE}: batch_size = 256"),
+        "max_epochs": (800, f"{_HTNET_CODE}: epochs = 800"),
+        "schedule": ("constant", f"{_HTNET_CODE}: no scheduler"),
+        "validation": ("none", f"{_HTNET_CODE}: the predictions after the last epoch (total_pred), "
+                               "not its per-subject best epoch"),
+        "input_scale": ("raw", f"{_HTNET_CODE}: the u/v/strain images as read by cv2.imread (0-255)"),
+        "augment": (False, f"{_HTNET_CODE}: each clip's image once, no augmentation"),
+        "sampler": ("none", f"{_HTNET_CODE}: plain nn.CrossEntropyLoss()"),
+        "dropout": (0.0, "HTNet released code, Model.py: HTNet(..., dropout=0.)"),
+        "label_smoothing": (0.0, f"{_HTNET_CODE}: nn.CrossEntropyLoss()"),
+    },
     "mscnn": {
         "model": ("mscnn", _MSCNN_PAPER),
         "optimizer": ("sgd", f"{_MSCNN_PAPER}: SGD"),

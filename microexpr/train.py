@@ -703,7 +703,8 @@ def _train_choice(train_shards, test_shards, out: Path, cfg: TrainConfig, *, fol
     """``cfg.choose``: each candidate cross-validated over the training subjects only (``choose_folds``
     subject-disjoint groups, each held out in turn, the candidate's own rule choosing its weights inside),
     the one with the best pooled inner UF1 (ties: the first listed) trained on every training subject
-    and tested once on the held-out subject(s)."""
+    and tested once on the held-out subject(s). A pick that selects its epoch (validation clips or
+    subjects) trains for the median of its inner folds' selected epoch counts instead, on all of them."""
     t_start = time.perf_counter()
     train_shards = [str(p) for p in train_shards]
     test_list = [str(test_shards)] if isinstance(test_shards, (str, Path)) else [str(p) for p in test_shards]
@@ -715,29 +716,38 @@ def _train_choice(train_shards, test_shards, out: Path, cfg: TrainConfig, *, fol
     candidates = choose_candidates(asdict(cfg))
     records = []
     for c, settings in enumerate(candidates):
-        preds = []
+        preds, epochs = [], []
         for g, held in enumerate(groups):
             inner_train = [p for p in train_shards if p not in held]
             log.info("choose: candidate %d of %d, inner fold %d of %d", c + 1, len(candidates), g + 1, len(groups))
             m = train_fold(inner_train, held, out / "choose" / f"c{c + 1}" / f"inner{g + 1}", TrainConfig(**settings),
                            fold=f"inner{g + 1}", progress=progress)
             preds.append(pd.read_csv(out / "choose" / f"c{c + 1}" / f"inner{g + 1}" / "predictions.csv"))
+            epochs.append(int(m["best_epoch"]) + 1)
         inner = pd.concat(preds, ignore_index=True)
         classes = m["classes"]
         index = {name: i for i, name in enumerate(classes)}
         s = scores(inner.label.map(index).to_numpy(), inner.pred.map(index).to_numpy(), len(classes))
         records.append({"candidate": c + 1, "settings": dict(cfg.choose[c]), "inner_uf1": s["uf1"],
-                        "inner_accuracy": s["accuracy"], "inner_clips": len(inner)})
+                        "inner_accuracy": s["accuracy"], "inner_clips": len(inner), "inner_epochs": epochs})
     picked = max(range(len(records)), key=lambda i: (records[i]["inner_uf1"], -i))
     log.info("choose: candidate %d picked (inner UF1 %s)", picked + 1,
              ", ".join(f"{r['inner_uf1']:.3f}" for r in records))
-    metrics = train_fold(train_shards, test_list, out / "picked", TrainConfig(**candidates[picked]), fold=fold,
-                         progress=progress)
+    pick = dict(candidates[picked])
+    rule = (f"candidate {picked + 1} of {len(records)} picked by {len(groups)}-fold inner cross-validation over the "
+            "training subjects (pooled UF1); ")
+    if pick.get("validation", "clips") != "none":
+        # a candidate that selects its epoch: the inner folds' median selected epoch count, then every
+        # training subject trains for that many epochs (none is held back for a second selection)
+        n = int(np.median(records[picked]["inner_epochs"]))
+        log.info("choose: the pick trains %d epochs on every training subject (median of the inner folds' %s)",
+                 n, records[picked]["inner_epochs"])
+        pick.update(validation="none", max_epochs=n)
+        rule += f"its epoch count {n} the median of the inner folds' selected epochs; "
+    metrics = train_fold(train_shards, test_list, out / "picked", TrainConfig(**pick), fold=fold, progress=progress)
     cfg_dict = asdict(cfg)
     metrics = {**metrics, "config": cfg_dict, "recipe": recipe_report(cfg_dict),
-               "selection": {**metrics["selection"], "rule": f"candidate {picked + 1} of {len(records)} picked by "
-                             f"{len(groups)}-fold inner cross-validation over the training subjects (pooled UF1); "
-                             + metrics["selection"]["rule"]},
+               "selection": {**metrics["selection"], "rule": rule + metrics["selection"]["rule"]},
                "seconds": time.perf_counter() - t_start,
                "choose": {"picked": picked + 1, "candidates": records,
                           "inner_groups": [[Path(p).stem for p in g] for g in groups]}}

@@ -18,6 +18,7 @@ MODEL_DEFAULTS: dict[str, dict] = {
     "offapexnet": {"dropout": 0.5, "sampler": "none"},
     "sssnet": {"dropout": 0.5, "sampler": "none"},
     "rcna": {"dropout": 0.5, "sampler": "none"},
+    "htnet": {"dropout": 0.0, "sampler": "none"},
 }
 
 
@@ -42,7 +43,7 @@ class TrainConfig:
     # a named recipe (microexpr.recipes: ststnet, mscnn): its paper's training settings, applied to the
     # configuration before this class is built; recorded so results name it
     recipe: str | None = None
-    model: str = "mscnn"        # a registered training model (mscnn, ststnet, offapexnet, sssnet, rcna) or a
+    model: str = "mscnn"        # a registered training model (mscnn, ststnet, offapexnet, sssnet, rcna, htnet) or a
                                 # hand-crafted method + linear SVM (lbptop, lbpsip, hoof: microexpr.handcrafted)
     streams: tuple[str, ...] = ("flow", "gray", "masked")  # MSCNN's streams (the small models read uvs)
     width: int = 64

@@ -39,3 +39,15 @@ def test_the_real_size_benchmark_measures_every_stage_and_projects():
     evm, flow, images, total, peak = (float(x) for x in row.split()[3:8])
     assert min(evm, flow) > 0 and images >= 0 and abs(evm + flow + images - total) < 0.02 and peak > 50
     assert "projected CASME II pre-processing (255 clips of 12 frames, 16 cores" in run.stdout
+
+
+def test_the_recipe_benchmark_times_a_step_and_projects_a_loso():
+    import recipes
+
+    assert recipes.loso_hours(442 * 67 / 68 * 68 / 3600, 1) == pytest.approx(1.0)  # all folds of one epoch at that rate: an hour
+    run = subprocess.run([sys.executable, str(ROOT / "benchmarks" / "recipes.py"), "--recipes", "ststnet",
+                          "--steps", "1", "--threads", "1"], capture_output=True, text=True, timeout=300)
+    assert run.returncode == 0, run.stderr
+    row = next(line for line in run.stdout.splitlines() if line.startswith("ststnet"))
+    params, batch, side, rate, epochs, hours = row.split()[1:]
+    assert (params, batch, side, epochs) == ("1,683", "256", "28", "800") and float(rate) > 0 and float(hours) > 0

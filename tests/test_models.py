@@ -69,7 +69,7 @@ def test_every_registered_model_trains_a_step(name):
                 assert logits.shape == (9, 4)  # balanced to 3 per present class
                 model.eval()
                 assert model(_inputs(streams)).shape == (6, 4)
-    elif name in ("ststnet", "offapexnet", "sssnet", "rcna"):
+    elif name in ("ststnet", "offapexnet", "sssnet", "rcna", "htnet"):
         size = 64 if name in ("sssnet", "rcna") else 28  # each at its authors' input size
         model = create_model(name, num_classes=3, sampler="random", uvs_size=size)
         y = torch.tensor([0, 0, 0, 1, 2, 2])
@@ -108,6 +108,39 @@ def test_small_models_follow_their_papers_design():
         rcn = conv(3, 64, 5) + 128 + conv(64, 64, 1) + 128 + conv(64, 64, 3) + 128 + dense(64 * 5 * 5, classes)
         assert count_parameters(create_model("rcna", num_classes=classes)) == rcn
     assert count_parameters(create_model("ststnet", num_classes=3)) == 1683
+
+
+def test_htnet_follows_its_released_design():
+    """HTNet (released Model.py configuration: patch 7 on 28 x 28, dim 256, heads 3, three hierarchies with
+    2, 2, 8 blocks, MLP ratio 4), its parameters counted from that design, not read from our module."""
+    from microexpr.models.htnet import facial_regions
+
+    def conv(cin, cout, k, bias=True):
+        return cin * cout * k * k + (cout if bias else 0)
+
+    def block(d, heads):  # two channel norms, attention (dim // heads a head), feed-forward 4d
+        inner = d // heads * heads
+        return 2 * 2 * d + conv(d, 3 * inner, 1, bias=False) + conv(inner, d, 1) + conv(d, 4 * d, 1) + conv(4 * d, d, 1)
+
+    def merge(d, d2):  # 3 x 3 conv, channel norm, max-pool
+        return conv(d, d2, 3) + 2 * d2
+
+    for classes in (3, 5):
+        tokens = 1  # (28 / 7 / 2 ** 2) ** 2: the released configuration's sequence length
+        design = (conv(3 * 7 * 7, 256, 1)
+                  + tokens + 2 * block(256, 3) + merge(256, 512)
+                  + tokens + 2 * block(512, 6) + merge(512, 1024)
+                  + tokens + 8 * block(1024, 12)
+                  + 2 * 1024 + 1024 * classes + classes)
+        assert count_parameters(create_model("htnet", num_classes=classes)) == design
+    # the regions: eyes above mouth corners, each 14 x 14, at the released fallback landmarks
+    face = torch.arange(28 * 28, dtype=torch.float32).view(1, 1, 28, 28)
+    tiled = facial_regions(face)
+    assert tiled.shape == (1, 1, 28, 28)
+    for (x, y), (row, col) in zip(((9, 11), (21, 10), (10, 21), (20, 21)), ((0, 0), (0, 14), (14, 0), (14, 14))):
+        assert torch.equal(tiled[0, 0, row:row + 14, col:col + 14], face[0, 0, y - 7:y + 7, x - 7:x + 7])
+    with pytest.raises(ValueError, match="divisible by 4"):
+        create_model("htnet", num_classes=3, uvs_size=30)
     with pytest.raises(ValueError, match="at least 16 x 16"):
         create_model("sssnet", num_classes=3, uvs_size=12)
     assert create_model("sssnet", num_classes=3, uvs_size=28)({"uvs": torch.randn(2, 3, 28, 28)}).shape == (2, 3)
@@ -118,10 +151,10 @@ def test_small_models_follow_their_papers_design():
 def test_fold_models_declare_their_streams():
     from microexpr.models import fold_models, model_streams
 
-    assert fold_models() == ["mscnn", "offapexnet", "rcna", "sssnet", "ststnet"]
+    assert fold_models() == ["htnet", "mscnn", "offapexnet", "rcna", "sssnet", "ststnet"]
     assert model_streams("mscnn", ("flow", "gray")) == ("flow", "gray")
     assert model_streams("ststnet", ("flow", "gray")) == ("uvs",)
-    with pytest.raises(ValueError, match="registered: mscnn, offapexnet, rcna, sssnet, ststnet"):
+    with pytest.raises(ValueError, match="registered: htnet, mscnn, offapexnet, rcna, sssnet, ststnet"):
         model_streams("resnet18", ())
 
 

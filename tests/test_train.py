@@ -212,6 +212,14 @@ RCNA_MEB = [  # the same notebook's LOSO(...) call for RCN-A; nn.Dropout() in me
     ("weight_decay", 0.001, "weight_decay=0.001"), ("batch_size", 128, "batch_size=128"), ("max_epochs", 200, "epochs=200"),
     ("validation", "none", "last epoch"), ("augment", False, "as loaded"), ("dropout", 0.5, "nn.Dropout()"),
 ]
+HTNET_RELEASED = [  # github.com/wangzhifengharrison/HTNet, HTNet_for_three_datasets_confusion_matrix.py, main()
+    ("model", "htnet", "model = HTNet(image_size=28, patch_size=7, dim=256, ...)"),
+    ("optimizer", "adam", "torch.optim.Adam(model.parameters(), lr=learning_rate)"), ("lr", 5e-5, "learning_rate = 0.00005"),
+    ("weight_decay", 0.0, "Adam without weight_decay"), ("batch_size", 256, "batch_size = 256"),
+    ("max_epochs", 800, "epochs = 800"), ("validation", "none", "total_pred: the last epoch's predictions"),
+    ("augment", False, "one image per clip"), ("input_scale", "raw", "torch.Tensor(four_parts_train), no division"),
+    ("dropout", 0.0, "Model.py: dropout = 0."), ("sampler", "none", "nn.CrossEntropyLoss() on the data as read"),
+]
 MSCNN_PAPER = [  # the MSCNN paper's training settings
     ("model", "mscnn", "three ResNet-18 streams"), ("optimizer", "sgd", "SGD"), ("lr", 1e-3, "lr 0.001"),
     ("momentum", 0.9, "momentum 0.9"), ("weight_decay", 5e-4, "weight decay 0.0005"), ("batch_size", 64, "batch 64"),
@@ -221,7 +229,7 @@ MSCNN_PAPER = [  # the MSCNN paper's training settings
 
 
 @pytest.mark.parametrize("name,table", [("ststnet", STSTNET_RELEASED), ("sssnet", SSSNET_MEB),
-                                        ("rcna", RCNA_MEB), ("mscnn", MSCNN_PAPER)])
+                                        ("rcna", RCNA_MEB), ("htnet", HTNET_RELEASED), ("mscnn", MSCNN_PAPER)])
 def test_recipes_set_the_values_their_sources_state(name, table):
     from microexpr.config import load_yaml, validate_config
     from microexpr.recipes import RECIPES, recipe_values
@@ -249,7 +257,7 @@ def test_the_configuration_overrides_a_recipe_and_results_say_what_was_set(tmp_p
     assert report["name"] == "ststnet" and report["set"]["batch_size"]["value"] == 256
     assert report["overridden"] == {"lr": {"recipe": 5e-5, "used": 0.01}, "max_epochs": {"recipe": 800, "used": 5}}
     assert apply_recipe(defaults) == defaults and recipe_report(defaults) is None
-    with pytest.raises(RecipeError, match="train.recipe.*'ststnett'.*known: mscnn, rcna, sssnet, ststnet"):
+    with pytest.raises(RecipeError, match="train.recipe.*'ststnett'.*known: htnet, mscnn, rcna, sssnet, ststnet"):
         apply_recipe({**defaults, "recipe": "ststnett"})
 
 
@@ -390,6 +398,23 @@ def test_choose_picks_by_inner_cross_validation_on_training_subjects_only(shards
     for path in (tmp_path / "choose").rglob("predictions.csv"):
         assert not pd.read_csv(path).sample_id.str.contains("/sub01/").any()
     assert pd.read_csv(tmp_path / "predictions.csv").equals(pd.read_csv(tmp_path / "picked" / "predictions.csv"))
+
+
+def test_a_picked_candidate_that_selects_its_epoch_trains_the_inner_folds_median_on_every_subject(shards, tmp_path):
+    # both candidates choose their epoch on validation clips; whichever is picked trains its inner folds' median
+    candidates = ({"model": "ststnet", "validation": "clips", "max_epochs": 3, "patience": 10, "batch_size": 8},
+                  {"model": "ststnet", "validation": "clips", "max_epochs": 3, "patience": 10, "batch_size": 8,
+                   "lr": 0.05})
+    m = train_fold([shards["sub02"], shards["sub03"]], shards["sub01"], tmp_path, config(choose=candidates),
+                   progress=False)
+    inner = m["choose"]["candidates"][m["choose"]["picked"] - 1]["inner_epochs"]
+    assert len(inner) == 2 and all(1 <= e <= 3 for e in inner)
+    n = int(np.median(inner))
+    picked = json.loads((tmp_path / "picked" / "metrics.json").read_text())
+    # no training clip is held back a second time: both subjects' clips train, for the inner folds' median
+    assert picked["config"]["validation"] == "none" and picked["config"]["max_epochs"] == n
+    assert m["best_epoch"] == n - 1 and m["validation_clips"] == [] and m["n_train_samples"] == 100
+    assert f"epoch count {n}" in m["selection"]["rule"]
 
 
 def test_the_final_model_trains_the_candidate_picked_most_often():

@@ -55,7 +55,7 @@ def test_dry_run_of_the_default_config(tmp_path):
       "train={model: resnet50}"],
      ["config key 'evm.alpha' must be of type number", "unknown config key 'alpah'",
       "config key 'synthetic.subjects' must be of type integer", "config key 'experiments.samplers.1' is 'smoth'",
-      "config key 'train.model' is 'resnet50'; allowed: ['mscnn', 'offapexnet', 'rcna', 'sssnet', 'ststnet', 'hoof', 'lbpsip', 'lbptop']"]),
+      "config key 'train.model' is 'resnet50'; allowed: ['htnet', 'mscnn', 'offapexnet', 'rcna', 'sssnet', 'ststnet', 'hoof', 'lbpsip', 'lbptop']"]),
     (["evaluation={protocol: lodo}"], ["lodo needs several datasets"]),
     (["dataset={format: [casme2, samm], root: /data/x}"], ["a composite needs a mapping format -> root"]),
     # across keys, before any job runs (every such check: tests/test_config.py; this shows the wiring)

@@ -88,7 +88,8 @@ def count_parameters(model: nn.Module) -> int:
     return sum(p.numel() for p in model.parameters())
 
 
-from . import mscnn, resnet, small  # noqa: E402,F401  (registers the models)
+from . import htnet, mscnn, resnet, small  # noqa: E402,F401  (registers the models)
+from .htnet import HTNet  # noqa: E402
 from .mscnn import MSCNN  # noqa: E402
 from .oversample import OVERSAMPLERS, FeatureOversampler  # noqa: E402
 from .resnet import ResNet, load_torchvision_weights  # noqa: E402
@@ -96,5 +97,5 @@ from .small import OffApexNet, STSTNet  # noqa: E402
 
 __all__ = ["register_model", "list_models", "fold_models", "model_streams", "create_model", "create_fold_model",
            "model_settings",
-           "count_parameters", "MSCNN", "STSTNet", "OffApexNet", "ResNet", "FeatureOversampler", "OVERSAMPLERS",
+           "count_parameters", "HTNet", "MSCNN", "STSTNet", "OffApexNet", "ResNet", "FeatureOversampler", "OVERSAMPLERS",
            "load_torchvision_weights"]
