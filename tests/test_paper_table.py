@@ -48,9 +48,23 @@ def test_paper_table_on_synthetic_casme2(tmp_path):
 
 
 def test_paper_table_on_synthetic_samm_names_table_iii(tmp_path):
-    rows = [{"name": "HOOF", "paper_row": "HOOF", "evm": {"alpha": 0}, "train": {"model": "hoof"}},
+    # the paper's own two rows (both at the configured alpha, so they share every pre-processing stage)
+    rows = [{"name": "EVM + Optical", "paper_row": "Ours (EVM + Optical)", "train": {"streams": ["flow"]}},
             {"name": "MSCNN", "paper_row": "MSCNN", "train": {"streams": ["flow", "gray", "masked"]}}]
     out, summary, _ = _run(tmp_path, "samm", paper_rows=rows)
     assert summary.loc["MSCNN", "published"].startswith("0.4071 / 0.3173 (arXiv:2011.03756, Table III, row 'MSCNN')")
-    assert summary.loc["HOOF", "published"] == "not transcribed (the paper's Table III row 'HOOF')"
-    assert summary.loc["HOOF", "d_uf1_mean"] == pytest.approx(summary.loc["HOOF", "uf1_mean"] - summary.loc["MSCNN", "uf1_mean"])
+    assert summary.loc["EVM + Optical", "published"].startswith(
+        "0.4304 / 0.3569 (arXiv:2011.03756, Table III, row 'Ours (EVM + Optical)')")
+    d = summary.loc["EVM + Optical", "uf1_mean"] - summary.loc["MSCNN", "uf1_mean"]
+    assert summary.loc["EVM + Optical", "d_uf1_mean"] == pytest.approx(d)
+
+
+def test_the_published_column_says_why_a_row_has_no_figure():
+    from microexpr.references import paper_figure
+
+    samm = ["anger", "contempt", "happiness", "surprise", "other"]
+    assert paper_figure("HOOF", "loso", ["samm"], "paper5", samm) == "not transcribed (the paper's Table III row 'HOOF')"
+    assert paper_figure("MSCNN", "lodo", ["samm"], "paper5", samm).startswith("not comparable")
+    assert paper_figure("MSCNN", "loso", ["casme2", "samm"], "paper5", samm).startswith("not comparable")
+    assert paper_figure("MSCNN", "loso", ["samm"], "all", samm + ["fear"]).startswith("not comparable")
+    assert paper_figure(None, "loso", ["samm"], "paper5", samm) == ""
