@@ -29,7 +29,7 @@ dry-run: install
 
 test: install
 	@bash scripts/ensure_chromium.sh
-	$(BIN)/python -m pytest -n $(TEST_WORKERS) $(PYTEST_ARGS)
+	$(BIN)/python -m pytest -n $(TEST_WORKERS) --durations=15 $(PYTEST_ARGS)
 
 # The default-run figures the README and docs quote, written from (or checked against) the run's metrics.json
 figures: install
