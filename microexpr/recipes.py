@@ -35,22 +35,31 @@ _MEB_LOSO: dict[str, tuple[object, str]] = {
                                 "u/v/strain image is the nearest input"),
 }
 
+
+def _released_adam(code: str) -> dict[str, tuple[object, str]]:
+    """The training that STSTNet's released main.py does and HTNet's released script repeats: Adam at
+    5e-5, batch 256, 800 epochs, 0-255 images, no augmentation, plain cross-entropy."""
+    return {
+        "optimizer": ("adam", f"{code}: torch.optim.Adam"),
+        "lr": (5e-5, f"{code}: learning_rate = 0.00005"),
+        "weight_decay": (0.0, f"{code}: Adam without weight decay"),
+        "batch_size": (256, f"{code}: batch_size = 256"),
+        "max_epochs": (800, f"{code}: epochs = 800"),
+        "schedule": ("constant", f"{code}: no scheduler"),
+        "input_scale": ("raw", f"{code}: the u/v/strain images as read by cv2.imread (0-255)"),
+        "augment": (False, f"{code}: each clip's image once, no augmentation"),
+        "label_smoothing": (0.0, f"{code}: nn.CrossEntropyLoss()"),
+    }
+
+
 # name -> {train key: (value, source)}
 RECIPES: dict[str, dict[str, tuple[object, str]]] = {
     "ststnet": {
         "model": ("ststnet", _STSTNET_CODE),
-        "optimizer": ("adam", f"{_STSTNET_CODE}: torch.optim.Adam"),
-        "lr": (5e-5, f"{_STSTNET_CODE}: learning_rate = 0.00005"),
-        "weight_decay": (0.0, f"{_STSTNET_CODE}: Adam without weight decay"),
-        "batch_size": (256, f"{_STSTNET_CODE}: batch_size = 256"),
-        "max_epochs": (800, f"{_STSTNET_CODE}: epochs = 800"),
-        "schedule": ("constant", f"{_STSTNET_CODE}: no scheduler"),
+        **_released_adam(_STSTNET_CODE),
         "validation": ("none", f"{_STSTNET_CODE}: the weights after the last epoch are tested"),
-        "input_scale": ("raw", f"{_STSTNET_CODE}: the u/v/strain images as read by cv2.imread (0-255)"),
-        "augment": (False, f"{_STSTNET_CODE}: each clip's image once, no augmentation"),
         "sampler": ("none", f"{_STSTNET_CODE}: no over-sampling"),
         "dropout": (0.5, f"{_STSTNET_CODE}: nn.Dropout(p=0.5) after each branch"),
-        "label_smoothing": (0.0, f"{_STSTNET_CODE}: nn.CrossEntropyLoss()"),
     },
     "sssnet": {"model": ("sssnet", f"{_SSSNET_CODE}: SSSNet"), **_MEB_LOSO},
     # meb trains RCN-A through the same LOSO function
@@ -60,19 +69,11 @@ RECIPES: dict[str, dict[str, tuple[object, str]]] = {
     # subject and is never done here: the model after the last epoch is tested, which the script reports too
     "htnet": {
         "model": ("htnet", f"{_HTNET_CODE}: HTNet(image_size=28, patch_size=7, dim=256, heads=3, ...)"),
-        "optimizer": ("adam", f"{_HTNET_CODE}: torch.optim.Adam"),
-        "lr": (5e-5, f"{_HTNET_CODE}: learning_rate = 0.00005"),
-        "weight_decay": (0.0, f"{_HTNET_CODE}: Adam without weight decay"),
-        "batch_size": (256, f"{_HTNET_CODE}: batch_size = 256"),
-        "max_epochs": (800, f"{_HTNET_CODE}: epochs = 800"),
-        "schedule": ("constant", f"{_HTNET_CODE}: no scheduler"),
+        **_released_adam(_HTNET_CODE),
         "validation": ("none", f"{_HTNET_CODE}: the predictions after the last epoch (total_pred), "
                                "not its per-subject best epoch"),
-        "input_scale": ("raw", f"{_HTNET_CODE}: the u/v/strain images as read by cv2.imread (0-255)"),
-        "augment": (False, f"{_HTNET_CODE}: each clip's image once, no augmentation"),
         "sampler": ("none", f"{_HTNET_CODE}: plain nn.CrossEntropyLoss()"),
         "dropout": (0.0, "HTNet released code, Model.py: HTNet(..., dropout=0.)"),
-        "label_smoothing": (0.0, f"{_HTNET_CODE}: nn.CrossEntropyLoss()"),
     },
     "mscnn": {
         "model": ("mscnn", _MSCNN_PAPER),
