@@ -1,4 +1,8 @@
-"""Command line: ``python -m microexpr synth ...``, ``manifest ...`` and ``predict ...``."""
+"""Command line: ``microexpr synth ...``, ``manifest ...``, ``predict ...``, ``figures ...`` and
+``config-reference`` (the same as ``python -m microexpr ...``).
+
+Exit codes: 0 done; 1 an input or a run failed (the message names the file, row or setting);
+2 a usage error (an unknown option or a bad option value)."""
 
 from __future__ import annotations
 
@@ -62,12 +66,9 @@ def _figures(args: argparse.Namespace) -> None:
 
 
 def _config_reference(args: argparse.Namespace) -> None:
-    from pathlib import Path
+    from .config import SCHEMA_PATH, load_yaml, reference_markdown
 
-    from .config import load_yaml, reference_markdown
-
-    schema = Path(__file__).resolve().parents[1] / "config" / "schemas" / "config.schema.yaml"
-    print(reference_markdown(load_yaml(schema)), end="")
+    print(reference_markdown(load_yaml(SCHEMA_PATH)), end="")
 
 
 def _format_name(name: str) -> str:
@@ -81,21 +82,37 @@ def _format_name(name: str) -> str:
     return name
 
 
+class _Defaults(argparse.ArgumentDefaultsHelpFormatter):
+    """Help that states each option's default, where it has one (not for required options and flags)."""
+
+    def _get_help_string(self, action):
+        if action.required or action.default in (None, False, argparse.SUPPRESS):
+            return action.help
+        return super()._get_help_string(action)
+
+
 def build_parser() -> argparse.ArgumentParser:
     from .figures import DEFAULT_FILES
 
-    p = argparse.ArgumentParser(prog="python -m microexpr", description=__doc__)
-    p.add_argument("-v", "--verbose", action="store_true")
-    sub = p.add_subparsers(dest="command", required=True)
+    from . import __version__
 
-    s = sub.add_parser("synth", help="write a synthetic micro-expression dataset in a real format")
+    p = argparse.ArgumentParser(prog="microexpr", description=__doc__,
+                                formatter_class=argparse.RawDescriptionHelpFormatter)
+    p.add_argument("--version", action="version", version=f"microexpr {__version__}")
+    p.add_argument("-v", "--verbose", action="store_true", help="debug logging")
+    sub = p.add_subparsers(dest="command", required=True, metavar="command")
+
+    def command(name: str, text: str) -> argparse.ArgumentParser:
+        return sub.add_parser(name, help=text, description=text, formatter_class=_Defaults)
+
+    s = command("synth", "write a synthetic micro-expression dataset in a real format")
     s.add_argument("--format", type=_format_name, default="casme2", help="a registered dataset format")
     s.add_argument("--out", required=True, help="output folder (must not exist unless --overwrite)")
-    s.add_argument("--subjects", type=int, default=6)
-    s.add_argument("--clips-per-subject", type=int, default=8)
-    s.add_argument("--seed", type=int, default=0)
-    s.add_argument("--height", type=int, default=170)
-    s.add_argument("--width", type=int, default=140)
+    s.add_argument("--subjects", type=int, default=6, help="subjects to write")
+    s.add_argument("--clips-per-subject", type=int, default=8, help="clips each subject has")
+    s.add_argument("--seed", type=int, default=0, help="random seed (the same seed writes the same dataset)")
+    s.add_argument("--height", type=int, default=170, help="frame height, px")
+    s.add_argument("--width", type=int, default=140, help="frame width, px")
     s.add_argument("--amplitude", type=float, default=1.0, help="peak AU displacement at apex, px")
     s.add_argument("--noise", type=float, default=1.5, help="sensor noise std, gray levels")
     s.add_argument("--jitter", type=float, default=0.15, help="global head jitter std, px")
@@ -106,22 +123,23 @@ def build_parser() -> argparse.ArgumentParser:
     s.add_argument("--subject-motion", type=float, default=0.0, help="px of a motion of each subject's own in every clip")
     s.add_argument("--class-variation", type=float, default=0.0,
                    help="degrees (std): each subject turns each class's motion by its own angle")
-    s.add_argument("--overwrite", action="store_true")
+    s.add_argument("--overwrite", action="store_true", help="replace an existing --out folder")
     s.add_argument("--quiet", action="store_true", help="no progress bar")
     s.set_defaults(func=_synth)
 
-    m = sub.add_parser("manifest", help="load a dataset root into manifest.tsv and a report of bad rows")
+    m = command("manifest", "load a dataset root into manifest.tsv and a report of bad rows")
     m.add_argument("--dataset", type=_format_name, required=True, help="a registered dataset format")
-    m.add_argument("--root", required=True)
+    m.add_argument("--root", required=True, help="the dataset's folder (its frames and coding sheet)")
     m.add_argument("--classes", default="paper5", help="scheme name, 'all', or labels a,b,c")
-    m.add_argument("--layout", default="auto")
-    m.add_argument("--sheet", default=None)
-    m.add_argument("--verify", choices=["exists", "header", "decode"], default="header")
-    m.add_argument("--strict", action="store_true")
-    m.add_argument("--out", required=True)
-    m.add_argument("--report", required=True)
+    m.add_argument("--layout", default="auto", help="frame layout (CASME II: cropped or raw; auto finds it)")
+    m.add_argument("--sheet", default=None, help="the coding workbook to read, where the root holds several")
+    m.add_argument("--verify", choices=["exists", "header", "decode"], default="header",
+                   help="how far each frame is checked: exists, its header, or a full decode")
+    m.add_argument("--strict", action="store_true", help="stop at the first bad row instead of dropping it")
+    m.add_argument("--out", required=True, help="manifest file to write (TSV)")
+    m.add_argument("--report", required=True, help="report of dropped and repaired rows to write (TSV)")
     m.set_defaults(func=_manifest)
-    r = sub.add_parser("predict", help="classify clips (folders of frames or video files) with a trained bundle")
+    r = command("predict", "classify clips (folders of frames or video files) with a trained bundle")
     r.add_argument("--model", required=True, help="a run's final_model.pt")
     r.add_argument("inputs", nargs="+", help="folders of frames (numbered file names) or video files")
     r.add_argument("--onset", type=int, help="onset frame (the number in the file name; for videos 0-based)")
@@ -133,12 +151,12 @@ def build_parser() -> argparse.ArgumentParser:
     r.add_argument("--max-frames", type=int, default=None,
                    help="refuse clips longer than this many frames (default: microexpr.predict.MAX_FRAMES)")
     r.set_defaults(func=_predict)
-    f = sub.add_parser("figures", help="write (or --check) the default-run figures the README and docs quote")
+    f = command("figures", "write (or --check) the default-run figures the README and docs quote")
     f.add_argument("run", help="the run's results folder (results/synthetic_casme2) or its reports/.../metrics.json")
-    f.add_argument("files", nargs="*", default=list(DEFAULT_FILES), help=f"default: {' '.join(DEFAULT_FILES)}")
+    f.add_argument("files", nargs="*", default=list(DEFAULT_FILES), help="files that quote the figures")
     f.add_argument("--check", action="store_true", help="compare only; exit 1 when a file quotes other figures")
     f.set_defaults(func=_figures)
-    c = sub.add_parser("config-reference", help="print the configuration reference (markdown) from the schema")
+    c = command("config-reference", "print the configuration reference (markdown) from the schema")
     c.set_defaults(func=_config_reference)
     return p
 
@@ -149,9 +167,9 @@ def main(argv: list[str] | None = None) -> int:
                         format="%(levelname)s %(name)s: %(message)s")
     try:
         args.func(args)
-    except MicroexprError as exc:
+    except MicroexprError as exc:  # a failed input or run; argparse exits 2 on usage errors itself
         print(f"error: {exc}", file=sys.stderr)
-        return 2
+        return 1
     return 0
 
 

@@ -18,6 +18,9 @@ import yaml
 
 from .errors import MicroexprError
 
+# the configuration schema: package data, so commands and the workflow read it from an installed package too
+SCHEMA_PATH = Path(__file__).resolve().parent / "schemas" / "config.schema.yaml"
+
 
 class ConfigError(MicroexprError):
     """The configuration does not match its schema; the message lists every key at fault."""
@@ -381,7 +384,7 @@ def reference_markdown(schema: Mapping) -> str:
         return " ".join(str(text).split()).replace("|", "\\|")
 
     lines = ["# Configuration reference", "",
-             "Made from `config/schemas/config.schema.yaml` (`python -m microexpr config-reference`); a test "
+             "Made from `microexpr/schemas/config.schema.yaml` (`microexpr config-reference`); a test "
              "keeps this page equal to it. The defaults are those of a configuration that leaves the key out; "
              "`config/config.yaml` sets some differently for the CPU demo.", ""]
     for name, node in schema.get("properties", {}).items():

@@ -5,14 +5,14 @@ import json
 import sys
 from pathlib import Path
 
-from microexpr.config import ConfigError, plan_errors, validate_config
+from microexpr.config import SCHEMA_PATH, ConfigError, plan_errors, validate_config
 from microexpr.datasets import format_names, get_format
 
 
 try:
     validate_config(
         config,
-        Path(workflow.basedir) / "config" / "schemas" / "config.schema.yaml",
+        SCHEMA_PATH,
         cli_overrides=workflow.config_settings.config,
     )
 except ConfigError as exc:

@@ -7,7 +7,7 @@ import yaml
 from microexpr.config import ConfigError, validate_config
 from conftest import ROOT
 
-SCHEMA = ROOT / "config" / "schemas" / "config.schema.yaml"
+SCHEMA = ROOT / "microexpr" / "schemas" / "config.schema.yaml"
 
 
 def default():

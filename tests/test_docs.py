@@ -12,7 +12,7 @@ SECTIONS = ("dataset", "synthetic", "face", "evm", "flow", "images", "evaluation
 
 
 def _schema_keys():
-    schema = yaml.safe_load((ROOT / "config" / "schemas" / "config.schema.yaml").read_text())
+    schema = yaml.safe_load((ROOT / "microexpr" / "schemas" / "config.schema.yaml").read_text())
     keys = set()
 
     def walk(node, prefix):
@@ -59,6 +59,6 @@ def test_mkdocs_nav_lists_every_page():
 def test_the_configuration_reference_is_the_schema():
     from microexpr.config import load_yaml, reference_markdown
 
-    made = reference_markdown(load_yaml(ROOT / "config" / "schemas" / "config.schema.yaml"))
+    made = reference_markdown(load_yaml(ROOT / "microexpr" / "schemas" / "config.schema.yaml"))
     assert (ROOT / "docs" / "config-reference.md").read_text() == made, \
         "regenerate: python -m microexpr config-reference > docs/config-reference.md"

@@ -13,7 +13,7 @@ from microexpr.datasets import FORMATS, format_names, get_format, load_manifest,
 from microexpr.datasets.synthetic import SynthConfig, generate
 from conftest import ROOT
 
-SCHEMA = ROOT / "config" / "schemas" / "config.schema.yaml"
+SCHEMA = ROOT / "microexpr" / "schemas" / "config.schema.yaml"
 
 # A whole dataset format: frames in <root>/clips/<subject>/<clip>/f<N>.png, a CSV sheet, 50 fps.
 TOY = textwrap.dedent('''

@@ -279,7 +279,7 @@ def test_schema_lists_the_registered_training_models():
     from microexpr.handcrafted import METHODS
     from microexpr.models import fold_models
 
-    schema = yaml.safe_load((ROOT / "config" / "schemas" / "config.schema.yaml").read_text())
+    schema = yaml.safe_load((ROOT / "microexpr" / "schemas" / "config.schema.yaml").read_text())
     assert schema["properties"]["train"]["properties"]["model"]["enum"] == fold_models() + sorted(METHODS)
 
 

@@ -231,7 +231,7 @@ MSCNN_PAPER = [  # the MSCNN paper's training settings
 @pytest.mark.parametrize("name,table", [("ststnet", STSTNET_RELEASED), ("sssnet", SSSNET_MEB),
                                         ("rcna", RCNA_MEB), ("htnet", HTNET_RELEASED), ("mscnn", MSCNN_PAPER)])
 def test_recipes_set_the_values_their_sources_state(name, table):
-    from microexpr.config import load_yaml, validate_config
+    from microexpr.config import SCHEMA_PATH, load_yaml, validate_config
     from microexpr.recipes import RECIPES, recipe_values
 
     values = recipe_values(name)
@@ -239,7 +239,7 @@ def test_recipes_set_the_values_their_sources_state(name, table):
         assert values[key] == value, (name, key)
     assert all(source for _, source in RECIPES[name].values())  # every value says where it comes from
     TrainConfig(**values)  # each value is one TrainConfig takes
-    cfg = validate_config({"train": {**values, "recipe": name}}, load_yaml("config/schemas/config.schema.yaml"))
+    cfg = validate_config({"train": {**values, "recipe": name}}, load_yaml(SCHEMA_PATH))
     assert cfg["train"]["recipe"] == name
 
 
