@@ -39,18 +39,25 @@ def _manifest(args: argparse.Namespace) -> None:
           f"{int((report.action == 'repaired').sum())} repaired -> {args.out}")
 
 
-def _predict(args: argparse.Namespace) -> None:
+def _predict(args: argparse.Namespace) -> int:
     from .predict import MAX_FRAMES, predict
 
     args.max_frames = args.max_frames or MAX_FRAMES
+    failed: list[dict] = []
     results = predict(args.model, args.inputs, onset=args.onset, apex=args.apex, offset=args.offset, fps=args.fps,
-                      out_dir=args.out, png=args.png, max_frames=args.max_frames)
+                      out_dir=args.out, png=args.png, max_frames=args.max_frames, failed=failed,
+                      progress=len(args.inputs) > 1)
     for r in results:
         probs = ", ".join(f"{c} {p:.3f}" for c, p in r["probabilities"].items())
         print(f"{r['input']}: {r['predicted']} ({probs}); onset {r['onset']}, apex {r['apex']}, "
               f"offset {r['offset']}: {r['how']}")
     if args.out:
-        print(f"written: {args.out}/predictions.csv, predictions.json")
+        print(f"written: {args.out}/predictions.csv, predictions.json" + (" and one PNG per clip" if args.png else ""))
+    for f in failed:
+        print(f"error: {f['error']}", file=sys.stderr)
+    if failed:
+        print(f"{len(failed)} of {len(args.inputs)} clip(s) failed; the others were classified", file=sys.stderr)
+    return 1 if failed else 0
 
 
 def _figures(args: argparse.Namespace) -> None:
@@ -147,7 +154,8 @@ def build_parser() -> argparse.ArgumentParser:
     r.add_argument("--offset", type=int, help="offset frame")
     r.add_argument("--fps", type=float, help="frame rate (read from a video when it states one)")
     r.add_argument("--out", help="folder for predictions.csv / predictions.json (and PNGs)")
-    r.add_argument("--png", action="store_true", help="one figure per clip: onset, apex, flow image, mask, probabilities")
+    r.add_argument("--png", action="store_true", help="one figure per clip into --out (named by the clip's path "
+                   "below the inputs' common folder): onset, apex, flow image, mask, probabilities")
     r.add_argument("--max-frames", type=int, default=None,
                    help="refuse clips longer than this many frames (default: microexpr.predict.MAX_FRAMES)")
     r.set_defaults(func=_predict)
@@ -162,15 +170,17 @@ def build_parser() -> argparse.ArgumentParser:
 
 
 def main(argv: list[str] | None = None) -> int:
-    args = build_parser().parse_args(argv)
+    parser = build_parser()
+    args = parser.parse_args(argv)
+    if args.command == "predict" and args.png and not args.out:
+        parser.error("predict --png writes its figures into --out: give --out")
     logging.basicConfig(level=logging.DEBUG if args.verbose else logging.INFO,
                         format="%(levelname)s %(name)s: %(message)s")
     try:
-        args.func(args)
+        return args.func(args) or 0
     except MicroexprError as exc:  # a failed input or run; argparse exits 2 on usage errors itself
         print(f"error: {exc}", file=sys.stderr)
         return 1
-    return 0
 
 
 if __name__ == "__main__":

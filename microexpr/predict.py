@@ -318,25 +318,70 @@ def figure(result: dict, inputs: dict, out: str | Path) -> Path:
     return Path(out)
 
 
+def output_names(sources: list[str]) -> list[str]:
+    """One file-name stem per input, unique within a batch: the input's path relative to the inputs'
+    common folder, without its extension, with folders joined by ``__`` (``sub01/EP01_01`` and
+    ``sub02/EP01_01`` -> ``sub01__EP01_01``, ``sub02__EP01_01``); a lone input is its own name."""
+    import os
+
+    paths = [Path(p).resolve() for p in sources]
+    if len(paths) == 1:
+        return [paths[0].stem if paths[0].is_file() else paths[0].name]
+    common = Path(os.path.commonpath([p.parent for p in paths]))
+    names = []
+    for p in paths:
+        rel = p.relative_to(common)
+        rel = rel.with_suffix("") if p.is_file() else rel
+        names.append("__".join(rel.parts))
+    seen = {}
+    for i, n in enumerate(names):  # the same clip given twice: number the repeats
+        seen[n] = seen.get(n, 0) + 1
+        if seen[n] > 1:
+            names[i] = f"{n}__{seen[n]}"
+    return names
+
+
 def predict(model_path: str | Path, paths: list[str | Path], *, onset: int | None = None, apex: int | None = None,
             offset: int | None = None, fps: float | None = None, out_dir: str | Path | None = None,
-            png: bool = False, max_frames: int = MAX_FRAMES) -> list[dict]:
+            png: bool = False, max_frames: int = MAX_FRAMES, failed: list | None = None,
+            progress: bool = False) -> list[dict]:
     """Class probabilities of each input clip; with ``out_dir``, ``predictions.csv``, ``predictions.json``
-    (and one PNG per clip with ``png``) are written there."""
+    (and with ``png`` one figure per clip, named by :func:`output_names`) are written there.
+
+    A clip that cannot be read or classified raises :class:`PredictError`, unless a list is given as
+    ``failed``: then each such clip is logged, appended there as ``{"input", "error"}`` (and listed in
+    ``predictions.json``), and the others are still classified and written."""
+    if png and not out_dir:
+        raise PredictError("png figures need an output folder (--out)")
     bundle = load_bundle(model_path)
     model = build_model(bundle)
-    results = []
-    for path in paths:
-        clip = read_clip(path, fps, max_frames)
-        inputs = clip_inputs(clip, bundle["settings"], onset=onset, apex=apex, offset=offset)
-        probs = predict_clip(bundle, model, inputs)
+    results, errors = [], []
+    names = dict(zip(map(str, paths), output_names([str(p) for p in paths])))
+    items = paths
+    if progress:
+        from tqdm import tqdm
+
+        items = tqdm(paths, desc="predict", unit="clip", disable=len(paths) < 2)
+    for path in items:
+        try:
+            clip = read_clip(path, fps, max_frames)
+            inputs = clip_inputs(clip, bundle["settings"], onset=onset, apex=apex, offset=offset)
+            probs = predict_clip(bundle, model, inputs)
+        except PredictError as exc:
+            if failed is None:
+                raise
+            log.error("skipped %s: %s", path, exc)
+            errors.append({"input": str(path), "error": str(exc)})
+            continue
         result = {"input": clip.source, "predicted": bundle["classes"][int(np.argmax(probs))],
                   "probabilities": {c: float(p) for c, p in zip(bundle["classes"], probs)},
                   "onset": inputs["onset"], "apex": inputs["apex"], "offset": inputs["offset"],
                   "how": inputs["how"], "fps": clip.fps, "frames": len(clip.frames)}
         results.append(result)
-        if out_dir and png:
-            figure(result, inputs, Path(out_dir) / f"{Path(clip.source).stem}.png")
+        if png:
+            figure(result, inputs, Path(out_dir) / f"{names[str(path)]}.png")
+    if failed is not None:
+        failed.extend(errors)
     if out_dir:
         import pandas as pd
 
@@ -346,5 +391,6 @@ def predict(model_path: str | Path, paths: list[str | Path], *, onset: int | Non
         with atomic_path(out_dir / "predictions.csv") as tmp:
             table.to_csv(tmp, index=False)
         with atomic_path(out_dir / "predictions.json") as tmp:
-            tmp.write_text(json.dumps({"model": str(model_path), "loso": bundle["loso"], "clips": results}, indent=2))
+            tmp.write_text(json.dumps({"model": str(model_path), "loso": bundle["loso"], "clips": results,
+                                       **({"failed": errors} if failed is not None else {})}, indent=2))
     return results

@@ -107,6 +107,23 @@ def test_final_model_predicts_like_the_pipeline_on_folders_and_videos(tiny_run, 
     bad = _cli("predict", "--model", fold_model, folder, "--fps", 200, check=False)
     assert bad.returncode == 1 and "bundle format" in bad.stderr and str(fold_model) in bad.stderr
 
+    # a batch: two clips of one name in two subjects' folders keep apart, a bad clip is reported and skipped
+    batch = tmp_path / "batch"
+    for subject in ("subA", "subB"):
+        shutil.copytree(folder, batch / subject / "EP01")
+    (batch / "subC" / "EP01").mkdir(parents=True)  # no frames
+    clips = [batch / "subA" / "EP01", batch / "subC" / "EP01", batch / "subB" / "EP01"]
+    run = _cli("predict", "--model", bundle_path, *clips, "--onset", row.onset, "--apex", row.apex,
+               "--offset", row.offset, "--fps", 200, "--out", tmp_path / "batch_out", "--png", check=False)
+    assert run.returncode == 1 and "1 of 3 clip(s) failed" in run.stderr and str(clips[1]) in run.stderr
+    assert sorted(p.name for p in (tmp_path / "batch_out").glob("*.png")) == ["subA__EP01.png", "subB__EP01.png"]
+    written = json.loads((tmp_path / "batch_out" / "predictions.json").read_text())
+    assert [c["input"] for c in written["clips"]] == [str(clips[0]), str(clips[2])]
+    assert [f["input"] for f in written["failed"]] == [str(clips[1])] and "needs at least two frames" in written["failed"][0]["error"]
+    assert len(pd.read_csv(tmp_path / "batch_out" / "predictions.csv")) == 2
+    nowhere = _cli("predict", "--model", bundle_path, folder, "--fps", 200, "--png", check=False)
+    assert nowhere.returncode == 2 and "give --out" in nowhere.stderr
+
 
 def _shard_streams(shard, i):
     from microexpr.flow import StreamImages
@@ -233,3 +250,16 @@ def test_an_unknown_format_is_a_usage_error_listing_the_registered_ones(tmp_path
     assert out.returncode == 2 and "unknown format 'casme9'" in out.stderr, out.stderr
     assert all(name in out.stderr for name in format_names())
     assert not (tmp_path / "x").exists()
+
+
+def test_output_names_are_unique_within_a_batch(tmp_path):
+    from microexpr.predict import output_names
+
+    for p in ("a/sub01/EP01", "a/sub02/EP01", "a/sub02/clip.avi"):
+        (tmp_path / p).parent.mkdir(parents=True, exist_ok=True)
+    (tmp_path / "a/sub01/EP01").mkdir()
+    (tmp_path / "a/sub02/EP01").mkdir()
+    (tmp_path / "a/sub02/clip.avi").write_bytes(b"")
+    paths = [tmp_path / "a/sub01/EP01", tmp_path / "a/sub02/EP01", tmp_path / "a/sub02/clip.avi", tmp_path / "a/sub01/EP01"]
+    assert output_names([str(p) for p in paths]) == ["sub01__EP01", "sub02__EP01", "sub02__clip", "sub01__EP01__2"]
+    assert output_names([str(tmp_path / "a/sub02/clip.avi")]) == ["clip"]
