@@ -89,6 +89,18 @@ def _format_name(name: str) -> str:
     return name
 
 
+def _positive(text: str) -> float:
+    import math
+
+    try:
+        value = float(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"not a number: {text!r}") from None
+    if not (math.isfinite(value) and value > 0):
+        raise argparse.ArgumentTypeError(f"must be a positive number, got {text}")
+    return value
+
+
 class _Defaults(argparse.ArgumentDefaultsHelpFormatter):
     """Help that states each option's default, where it has one (not for required options and flags)."""
 
@@ -152,7 +164,7 @@ def build_parser() -> argparse.ArgumentParser:
     r.add_argument("--onset", type=int, help="onset frame (the number in the file name; for videos 0-based)")
     r.add_argument("--apex", type=int, help="apex frame; spotted from the motion when not given")
     r.add_argument("--offset", type=int, help="offset frame")
-    r.add_argument("--fps", type=float, help="frame rate (read from a video when it states one)")
+    r.add_argument("--fps", type=_positive, help="frame rate (read from a video when it states one)")
     r.add_argument("--out", help="folder for predictions.csv / predictions.json (and PNGs)")
     r.add_argument("--png", action="store_true", help="one figure per clip into --out (named by the clip's path "
                    "below the inputs' common folder): onset, apex, flow image, mask, probabilities")

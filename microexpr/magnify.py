@@ -51,6 +51,11 @@ class EVMSettings:
     levels: int | None = None    # pyramid height; None = as deep as the frame allows
     pad_frames: int = 0          # frames read beyond onset..offset on each side (temporal filter context)
 
+    def min_fps(self) -> float | None:
+        """The lowest frame rate this band can be filtered at (its upper edge at most half the rate); None
+        for the IIR filter, which has no band in Hz."""
+        return 2 * self.high_hz if self.filter in ("ideal", "butterworth") else None
+
     def filter_kwargs(self) -> dict:
         """The keyword arguments of :func:`magnify` (everything but ``pad_frames``)."""
         return {k: v for k, v in asdict(self).items() if k != "pad_frames"}

@@ -151,6 +151,8 @@ def read_clip(path: str | Path, fps: float | None = None, max_frames: int = MAX_
     import cv2
 
     path = Path(path)
+    if fps is not None and not (np.isfinite(fps) and fps > 0):
+        raise PredictError(f"{path}: the frame rate must be a positive number, got {fps}")
     if path.is_dir():
         files = [p for p in path.iterdir() if p.suffix.lower() in FRAME_SUFFIXES and _NUMBER.search(p.stem)]
         files.sort(key=lambda p: int(_NUMBER.search(p.stem).group(1)))
@@ -228,6 +230,10 @@ def clip_inputs(clip: Clip, settings: dict, *, onset: int | None = None, apex: i
         if onset is None or offset is None:
             how = "apex given; onset/offset the first/last frame where not given"
     evm = EVMSettings(**settings["evm"])  # the run's sections, defaults where an older bundle lacks a key
+    if evm.min_fps() and clip.fps < evm.min_fps() - 1e-9:
+        raise PredictError(f"{clip.source}: {clip.fps:g} fps is too low for the model's EVM band "
+                           f"({evm.low_hz:g}-{evm.high_hz:g} Hz, upper edge at most half the frame rate): "
+                           f"it accepts clips of at least {evm.min_fps():g} fps")
     face = FaceSettings(**(settings.get("face") or {}))
     images = ImageSettings(**settings["images"])
     pad = evm.pad_frames  # as the workflow: EVM sees up to pad frames either side

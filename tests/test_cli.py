@@ -51,6 +51,8 @@ def test_exit_codes_tell_a_failed_input_from_a_usage_error(tmp_path):
     usage = _run("synth", "--out", tmp_path / "x", "--subjects", "many")
     assert usage.returncode == 2 and "invalid int value: 'many'" in usage.stderr
     assert _run("no-such-command").returncode == 2
+    zero = _run("predict", "--model", tmp_path / "m.pt", tmp_path, "--fps", "0")
+    assert zero.returncode == 2 and "--fps: must be a positive number, got 0" in zero.stderr
 
 
 def test_config_reference_reads_the_schema_from_the_package_anywhere(tmp_path):

@@ -263,3 +263,15 @@ def test_output_names_are_unique_within_a_batch(tmp_path):
     paths = [tmp_path / "a/sub01/EP01", tmp_path / "a/sub02/EP01", tmp_path / "a/sub02/clip.avi", tmp_path / "a/sub01/EP01"]
     assert output_names([str(p) for p in paths]) == ["sub01__EP01", "sub02__EP01", "sub02__clip", "sub01__EP01__2"]
     assert output_names([str(tmp_path / "a/sub02/clip.avi")]) == ["clip"]
+
+
+def test_a_frame_rate_below_the_models_band_names_the_lowest_it_accepts(tmp_path):
+    from microexpr.predict import Clip, PredictError, clip_inputs, read_clip
+
+    clip = Clip("clip.avi", np.zeros((12, 32, 32), np.uint8), list(range(12)), 30.0)
+    settings = {"evm": {"alpha": 8, "filter": "ideal", "low_hz": 5.0, "high_hz": 20.0}}
+    with pytest.raises(PredictError, match=r"clip.avi: 30 fps is too low for the model's EVM band \(5-20 Hz.*at least 40 fps"):
+        clip_inputs(clip, settings, onset=0, apex=5, offset=11)
+    for bad in (0, -5, float("nan")):
+        with pytest.raises(PredictError, match="frame rate must be a positive number"):
+            read_clip(tmp_path, fps=bad)
