@@ -1,6 +1,8 @@
 """The README and docs/: every relative link resolves, every config key they name exists in the
 schema, and the README stays a quickstart."""
 import re
+import subprocess
+import sys
 
 import pytest
 import yaml
@@ -62,3 +64,11 @@ def test_the_configuration_reference_is_the_schema():
     made = reference_markdown(load_yaml(ROOT / "microexpr" / "schemas" / "config.schema.yaml"))
     assert (ROOT / "docs" / "config-reference.md").read_text() == made, \
         "regenerate: python -m microexpr config-reference > docs/config-reference.md"
+
+
+def test_the_docs_site_builds_strictly(tmp_path):
+    """mkdocs build --strict: every page in the nav, no link to a file outside docs/ or to a missing page."""
+    run = subprocess.run([sys.executable, "-m", "mkdocs", "build", "--strict", "-f", str(ROOT / "mkdocs.yml"),
+                          "-d", str(tmp_path / "site")], capture_output=True, text=True, cwd=ROOT, timeout=300)
+    assert run.returncode == 0, run.stderr
+    assert (tmp_path / "site" / "predict" / "index.html").is_file()
