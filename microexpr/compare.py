@@ -20,6 +20,7 @@ import pandas as pd
 from .errors import MicroexprError
 from .io import atomic_path
 from .pages import git_commit, now_utc, png_data_uri, render
+from .pages import export_tables
 from .pages import table as pages_table
 from .references import paper_figure
 from .studies import study as get_study
@@ -221,8 +222,9 @@ def html_page(experiment: str, table: pd.DataFrame, summary: pd.DataFrame, figur
 def write_comparison(experiment: str, runs: list[dict], *, html: str | Path, summary_tsv: str | Path,
                      runs_tsv: str | Path, figure_png: str | Path, config: dict | None = None,
                      evm_variants: dict | None = None, train_variants: dict | None = None,
-                     name: str = "") -> pd.DataFrame:
-    """Everything rule ``compare`` writes for one study; returns the per-variant summary."""
+                     name: str = "", tables_dir: str | Path | None = None) -> pd.DataFrame:
+    """Everything rule ``compare`` writes for one study (with ``tables_dir``, the page's table of variants
+    and its runs as CSV and LaTeX too); returns the per-variant summary."""
     get_study(experiment)  # an unknown name is refused before anything is read
     table = collect(runs, ((config or {}).get("dataset") or {}).get("classes"))
     summary = summarize(table, experiment)
@@ -231,6 +233,9 @@ def write_comparison(experiment: str, runs: list[dict], *, html: str | Path, sum
     with atomic_path(summary_tsv) as tmp:
         summary.to_csv(tmp, sep="\t", index=False, float_format="%.4f")
     comparison_figure(table, summary, experiment, figure_png)
+    if tables_dir:
+        export_tables({"variants": _summary_table(summary, get_study(experiment).published), "runs": table},
+                      tables_dir)
     html_page(experiment, table, summary, figure_png, html, config=config, evm_variants=evm_variants,
               train_variants=train_variants, name=name)
     return summary

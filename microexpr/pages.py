@@ -64,6 +64,26 @@ def now_utc() -> str:
     return _dt.datetime.now(_dt.timezone.utc).strftime("%Y-%m-%d %H:%M UTC")
 
 
+def export_tables(tables: dict, folder: str | Path) -> list[Path]:
+    """Each named table (a DataFrame; None or empty ones are left out) as ``<name>.csv`` and ``<name>.tex``
+    (a LaTeX booktabs tabular, text escaped, numbers to 4 decimals) in ``folder``, each written atomically,
+    so that what a page shows can be pasted into a paper. Returns the files written."""
+    folder = Path(folder)
+    folder.mkdir(parents=True, exist_ok=True)
+    written = []
+    for name, df in tables.items():
+        if df is None or df.empty:
+            continue
+        df = df.copy()
+        df.columns = [str(c) for c in df.columns]
+        with atomic_path(folder / f"{name}.csv") as tmp:
+            df.to_csv(tmp, index=False, float_format="%.4f")
+        with atomic_path(folder / f"{name}.tex") as tmp:
+            tmp.write_text(df.to_latex(index=False, escape=True, float_format="%.4f"), encoding="utf-8")
+        written += [folder / f"{name}.csv", folder / f"{name}.tex"]
+    return written
+
+
 def table(df: pd.DataFrame, floats: str = "{:.3f}") -> dict:
     """A DataFrame as {columns, rows} of display strings for the ``table`` macro."""
     rows = [[floats.format(v) if isinstance(v, (float, np.floating)) and v == v else

@@ -16,7 +16,7 @@ from . import __version__
 from .errors import MicroexprError
 from .io import atomic_path
 from .metrics import bootstrap_intervals, scores
-from .pages import git_commit, image_data_uri, now_utc, png_data_uri, render, table
+from .pages import export_tables, git_commit, image_data_uri, now_utc, png_data_uri, render, table
 from .references import references
 
 log = logging.getLogger(__name__)
@@ -252,10 +252,39 @@ def is_synthetic(dataset: dict, datasets: list[str]) -> bool:
     return False
 
 
+def report_tables(result: dict) -> dict[str, pd.DataFrame | None]:
+    """The report's tables of numbers, by name (also exported as CSV and LaTeX)."""
+    per_fold_class = pd.DataFrame(result.get("per_fold_class") or [])
+    if not per_fold_class.empty:
+        f1 = per_fold_class.pivot(index="fold", columns="class", values="f1")[result["classes"]].reset_index()
+        f1.columns = ["fold"] + [f"F1 {c}" for c in result["classes"]]
+    else:
+        f1 = None
+    pooled = {"": "pooled", **{k: result["pooled"][k] for k in ("accuracy", "uf1", "uar")}}
+    ci = result.get("pooled_ci") or {}
+    for k in ("accuracy", "uf1", "uar"):
+        if k in ci:
+            pooled[f"{k} 95% low"], pooled[f"{k} 95% high"] = ci[k][0], ci[k][1]
+    return {
+        "pooled": pd.DataFrame([pooled]),
+        "per_class": pd.DataFrame([{"class": c, **v} for c, v in result["per_class"].items()]),
+        "per_dataset": pd.DataFrame([{"dataset": k, **v} for k, v in result["per_dataset"].items()])
+        if result.get("per_dataset") else None,
+        "per_fold": pd.DataFrame(result["per_fold"]),
+        "per_fold_class_f1": f1,
+        "ensemble_members": pd.DataFrame(
+            [{"": "ensemble (mean probabilities)", "settings": "", **{k: result["pooled"][k] for k in ("accuracy", "uf1", "uar")}}]
+            + [{"": f"member {m['member']}", "settings": json.dumps(m["settings"], sort_keys=True),
+                **{k: m[k] for k in ("accuracy", "uf1", "uar")}} for m in result["ensemble_members"]])
+        if result.get("ensemble_members") else None,
+    }
+
+
 def html_report(result: dict, confusion_png: str | Path, out: str | Path, *, config: dict | None = None,
                 title: str = "microexpr LOSO report", curves_png: str | Path | None = None,
-                gallery: list[dict] | None = None) -> Path:
-    """One self-contained HTML page (images embedded) with the metrics and how they were made."""
+                gallery: list[dict] | None = None, tables_dir: str | Path | None = None) -> Path:
+    """One self-contained HTML page (images embedded) with the metrics and how they were made; with
+    ``tables_dir``, its tables also as CSV and LaTeX there (:func:`microexpr.pages.export_tables`)."""
     import yaml
 
     dataset = (config or {}).get("dataset") or {}
@@ -264,12 +293,9 @@ def html_report(result: dict, confusion_png: str | Path, out: str | Path, *, con
     streams = train.get("streams") if train.get("model", "mscnn") == "mscnn" else None
     reference = references(result.get("protocol", "loso"), result["datasets"], dataset.get("classes"),
                            result["classes"], streams) if dataset else None
-    per_fold_class = pd.DataFrame(result.get("per_fold_class") or [])
-    if not per_fold_class.empty:
-        f1 = per_fold_class.pivot(index="fold", columns="class", values="f1")[result["classes"]].reset_index()
-        f1.columns = ["fold"] + [f"F1 {c}" for c in result["classes"]]
-    else:
-        f1 = pd.DataFrame()
+    tables = report_tables(result)
+    if tables_dir:
+        export_tables(tables, tables_dir)
     provenance = {
         "created": result.get("created") or now_utc(), "microexpr": result["microexpr"], "torch": result.get("torch"),
         "device": ", ".join(result["device"]),
@@ -286,15 +312,11 @@ def html_report(result: dict, confusion_png: str | Path, out: str | Path, *, con
         lodo=result.get("protocol") == "lodo",
         cards=[(label, key) for label, key in (("Accuracy", "accuracy"), ("UF1 (macro-F1)", "uf1"), ("UAR", "uar"))],
         confusion=png_data_uri(confusion_png), curves=png_data_uri(curves_png) if curves_png else None,
-        per_class=table(pd.DataFrame([{"class": c, **v} for c, v in result["per_class"].items()])),
-        per_dataset=table(pd.DataFrame([{"dataset": k, **v} for k, v in result["per_dataset"].items()]))
-        if result.get("per_dataset") else None,
-        per_fold=table(pd.DataFrame(result["per_fold"])), per_fold_class=table(f1) if not f1.empty else None,
-        members=table(pd.DataFrame(
-            [{"": "ensemble (mean probabilities)", "settings": "", **result["pooled"]}]
-            + [{"": f"member {m['member']}", "settings": json.dumps(m["settings"], sort_keys=True),
-                **{k: m[k] for k in ("accuracy", "uf1", "uar")}} for m in result["ensemble_members"]]))
-        if result.get("ensemble_members") else None,
+        per_class=table(tables["per_class"]),
+        per_dataset=table(tables["per_dataset"]) if tables["per_dataset"] is not None else None,
+        per_fold=table(tables["per_fold"]),
+        per_fold_class=table(tables["per_fold_class_f1"]) if tables["per_fold_class_f1"] is not None else None,
+        members=table(tables["ensemble_members"]) if tables["ensemble_members"] is not None else None,
         gallery=gallery or [], provenance=table(pd.DataFrame([{"item": k, "value": str(v)} for k, v in provenance.items()])),
         train_config=yaml.safe_dump(result["train_config"], sort_keys=False),
         workflow_config=yaml.safe_dump(config or {}, sort_keys=False),
@@ -340,9 +362,11 @@ def write_aggregate(fold_metrics, fold_predictions, *, metrics_json, per_fold_ts
                     report_html, config: dict | None = None, title: str = "microexpr LOSO report",
                     protocol: str = "loso", histories: list[str | Path] | None = None,
                     curves_png: str | Path | None = None, shards: list[str | Path] | None = None,
-                    index_html: str | Path | None = None, manifest: str | Path | None = None) -> dict:
+                    index_html: str | Path | None = None, manifest: str | Path | None = None,
+                    tables_dir: str | Path | None = None) -> dict:
     """Everything rule ``aggregate`` writes; with ``index_html`` the run list of the configuration
-    name is rebuilt too (its folder is the parent of ``index_html``)."""
+    name is rebuilt too (its folder is the parent of ``index_html``); with ``tables_dir`` the report's
+    tables as CSV and LaTeX."""
     result = aggregate(fold_metrics, fold_predictions, protocol)
     result["created"], result["git_commit"] = now_utc(), git_commit()
     with atomic_path(metrics_json) as tmp:
@@ -357,7 +381,7 @@ def write_aggregate(fold_metrics, fold_predictions, *, metrics_json, per_fold_ts
         curves_figure(curves, {str(f["fold"]): f["best_epoch"] for f in result["per_fold"]}, curves_png)
     gallery = misclassified(fold_predictions, shards, manifest=manifest) if shards else []
     html_report(result, confusion_png, report_html, config=config, title=title,
-                curves_png=curves_png if histories else None, gallery=gallery)
+                curves_png=curves_png if histories else None, gallery=gallery, tables_dir=tables_dir)
     if index_html:
         write_index(Path(index_html).parent, index_html)
     return result

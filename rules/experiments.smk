@@ -12,6 +12,7 @@ rule compare:
         summary=f"{OUT}/experiments/{{experiment}}/summary.tsv",
         runs=f"{OUT}/experiments/{{experiment}}/runs.tsv",
         figure=f"{OUT}/experiments/{{experiment}}/comparison.png",
+        tables=directory(f"{OUT}/experiments/{{experiment}}/tables"),  # the page's tables as CSV and LaTeX
     params:
         details=experiment_details,
         config={k: v for k, v in config.items() if k not in ("experiments", "predict")},

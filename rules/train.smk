@@ -46,6 +46,7 @@ rule aggregate:
         confusion=report(f"{REPORTS}/confusion.png", caption="../report/confusion.rst", category="Evaluation"),
         html=report(f"{REPORTS}/report.html", caption="../report/report.rst", category="Evaluation"),
         curves=f"{REPORTS}/curves.png",
+        tables=directory(f"{REPORTS}/tables"),  # the report's tables as CSV and LaTeX
     params:
         config=run_config,
         index=f"{OUT}/index.html",  # every finished run of this name; rebuilt here (not an output: shared)

@@ -45,6 +45,9 @@ def test_paper_table_on_synthetic_casme2(tmp_path):
     page = (out / "experiments" / "paper_table" / "report.html").read_text()
     assert "published accuracy / F1" in page and "Table II" in page and "LBP-SIP" in page
     assert not (out / "experiments" / "paper_table" / "report.html.tmp").exists()
+    variants = pd.read_csv(out / "experiments" / "paper_table" / "tables" / "variants.csv")
+    assert variants.variant.tolist() == ["LBP-TOP", "LBP-SIP", "HOOF", "EVM + Optical", "MSCNN (reference)"]
+    assert "0.5650 / 0.5325" in (out / "experiments" / "paper_table" / "tables" / "variants.tex").read_text()
 
 
 def test_paper_table_on_synthetic_samm_names_table_iii(tmp_path):

@@ -160,3 +160,16 @@ def test_report_renders_in_headless_chromium(composite_run):
     assert laid_out["images"] >= 4 and laid_out["decoded"] == laid_out["images"]  # every embedded PNG decodes
     assert laid_out["confusion_w"] > 200 and laid_out["curves_w"] > 600 and laid_out["gallery_w"] > 600
     assert laid_out["reference_rows"] == 3 and laid_out["dataset_rows"] == 3 and laid_out["tables"] >= 6
+
+
+def test_tables_export_as_csv_and_booktabs_latex(tmp_path):
+    from microexpr.pages import export_tables
+
+    df = pd.DataFrame({"class": ["happiness", "sad_ness & co"], "f1": [0.5, 0.123456]})
+    written = export_tables({"per_class": df, "empty": pd.DataFrame(), "none": None}, tmp_path / "tables")
+    assert sorted(p.name for p in written) == ["per_class.csv", "per_class.tex"]
+    assert pd.read_csv(tmp_path / "tables" / "per_class.csv").f1.tolist() == [0.5, 0.1235]
+    tex = (tmp_path / "tables" / "per_class.tex").read_text()
+    assert tex.startswith("\\begin{tabular}") and "\\toprule" in tex and "\\midrule" in tex and "\\bottomrule" in tex
+    assert "sad\\_ness \\& co & 0.1235 \\\\" in tex  # text escaped for LaTeX
+    assert not list((tmp_path / "tables").glob("*.tmp"))

@@ -5,6 +5,7 @@ import shutil
 import subprocess
 import sys
 
+import numpy as np
 import pandas as pd
 import pytest
 
@@ -161,6 +162,15 @@ def test_tiny_end_to_end_from_a_root_on_disk(tiny_run):
     assert ('id="gallery"' in page) == wrong and (page.count('alt="flow image"') == min(24, 12 - round(12 * metrics["pooled"]["accuracy"])))
     assert page.count(", AU ") == page.count('alt="flow image"')  # each mistake with its coding sheet's AUs
     assert (report_dir / "curves.png").stat().st_size > 10_000
+    # the report's tables, to paste into a paper: CSV with the numbers the TSVs hold, LaTeX booktabs
+    exported = pd.read_csv(report_dir / "tables" / "per_class.csv")
+    tsv = pd.read_csv(report_dir / "per_class.tsv", sep="\t")
+    assert exported["class"].tolist() == tsv["class"].tolist() and np.allclose(exported.f1, tsv.f1, atol=1e-4)
+    pooled = pd.read_csv(report_dir / "tables" / "pooled.csv").iloc[0]
+    assert np.allclose([pooled["uf1"], pooled["uf1 95% low"], pooled["uf1 95% high"]],
+                       [metrics["pooled"]["uf1"], *metrics["pooled_ci"]["uf1"]], atol=1e-4)
+    tex = (report_dir / "tables" / "per_fold.tex").read_text()
+    assert "\\toprule" in tex and "\\bottomrule" in tex and tex.count("\\\\") == 1 + 3  # header and 3 folds
     index = (out / "index.html").read_text()
     assert str((report_dir / "report.html").relative_to(out)) in index and f"{metrics['pooled']['uf1']:.3f}" in index
     assert "index.html" in run.stdout + run.stderr  # the end-of-run message points there

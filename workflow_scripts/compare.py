@@ -14,5 +14,5 @@ runs = [{**run, "metrics": path} for run, path in zip(details["runs"], snakemake
 out = snakemake.output
 write_comparison(snakemake.wildcards.experiment, runs, html=out.html, summary_tsv=out.summary, runs_tsv=out.runs,
                  figure_png=out.figure, config=dict(snakemake.params.config), evm_variants=details["evm"],
-                 train_variants=details["train"], name=snakemake.params.name)
+                 train_variants=details["train"], name=snakemake.params.name, tables_dir=out.tables)
 write_index(Path(out.html).parents[2])  # results/<name>/index.html lists the study pages too
