@@ -7,6 +7,9 @@ min_version("9.0")
 configfile: "config/config.yaml"
 
 
+report: "report/workflow.rst"
+
+
 include: "rules/config.smk"
 include: "rules/tags.smk"
 include: "rules/folds.smk"

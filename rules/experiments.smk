@@ -11,7 +11,8 @@ rule compare:
                     category="Experiments"),
         summary=f"{OUT}/experiments/{{experiment}}/summary.tsv",
         runs=f"{OUT}/experiments/{{experiment}}/runs.tsv",
-        figure=f"{OUT}/experiments/{{experiment}}/comparison.png",
+        figure=report(f"{OUT}/experiments/{{experiment}}/comparison.png", caption="../report/comparison.rst",
+                      category="Experiments"),
         tables=directory(f"{OUT}/experiments/{{experiment}}/tables"),  # the page's tables as CSV and LaTeX
     params:
         details=experiment_details,

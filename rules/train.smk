@@ -45,7 +45,7 @@ rule aggregate:
         per_class=report(f"{REPORTS}/per_class.tsv", caption="../report/per_class.rst", category="Evaluation"),
         confusion=report(f"{REPORTS}/confusion.png", caption="../report/confusion.rst", category="Evaluation"),
         html=report(f"{REPORTS}/report.html", caption="../report/report.rst", category="Evaluation"),
-        curves=f"{REPORTS}/curves.png",
+        curves=report(f"{REPORTS}/curves.png", caption="../report/curves.rst", category="Evaluation"),
         tables=directory(f"{REPORTS}/tables"),  # the report's tables as CSV and LaTeX
     params:
         config=run_config,

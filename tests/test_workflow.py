@@ -177,6 +177,8 @@ def test_tiny_end_to_end_from_a_root_on_disk(tiny_run):
     report = tmp_path / "snakemake_report.html"
     snakemake("--report", str(report), "--configfile", str(cfg))
     assert report.stat().st_size > 50_000
+    text = report.read_text()
+    assert "leave-one-subject-out" in text and "Training curves per fold" in text  # description, registered figures
     # several folds per GPU: each fold job takes one gpu_share; on a CPU the resource changes nothing
     plan = snakemake("-n", "--forcerun", "train_fold", "--resources", "gpu_share=2", "--configfile", str(cfg))
     assert (plan.stdout + plan.stderr).count("gpu_share=1") == 3 + 1  # the folds and the final model
