@@ -78,12 +78,12 @@ def _config_reference(args: argparse.Namespace) -> None:
     print(reference_markdown(load_yaml(SCHEMA_PATH)), end="")
 
 
-def _format_name(name: str) -> str:
+def _format_name(name: str, allow_manifest: bool = False) -> str:
     """A registered dataset format; checked only when a command takes one, so that ``predict`` never
     imports the dataset loaders (and pandas) to build its parser."""
     from .datasets import format_names  # the registered formats (each format's module owns its name)
 
-    names = format_names()
+    names = format_names() + (["manifest"] if allow_manifest else [])
     if name not in names:
         raise argparse.ArgumentTypeError(f"unknown format {name!r}; registered: {', '.join(names)}")
     return name
@@ -147,8 +147,9 @@ def build_parser() -> argparse.ArgumentParser:
     s.set_defaults(func=_synth)
 
     m = command("manifest", "load a dataset root into manifest.tsv and a report of bad rows")
-    m.add_argument("--dataset", type=_format_name, required=True, help="a registered dataset format")
-    m.add_argument("--root", required=True, help="the dataset's folder (its frames and coding sheet)")
+    m.add_argument("--dataset", type=lambda n: _format_name(n, allow_manifest=True), required=True,
+                   help="a registered dataset format, or manifest for a bring-your-own CSV")
+    m.add_argument("--root", required=True, help="the dataset's folder (its frames and coding sheet), or the CSV")
     m.add_argument("--classes", default="paper5", help="scheme name, 'all', or labels a,b,c")
     m.add_argument("--layout", default="auto", help="frame layout (CASME II: cropped or raw; auto finds it)")
     m.add_argument("--sheet", default=None, help="the coding workbook to read, where the root holds several")

@@ -1,5 +1,7 @@
 """Bring-your-own inputs: a CSV of flow/apex (or onset/apex) images enters the pipeline where it can."""
 import json
+import subprocess
+import sys
 
 import cv2
 import numpy as np
@@ -45,6 +47,20 @@ def test_manifest_loads_and_says_where_samples_enter(byo_csv):
     m = load_byo_manifest(byo_csv)
     assert len(m) == 12 and set(m.entry) == {"flow", "onset+apex"} and (m.entry == "onset+apex").sum() == 3
     assert m.sample_id.str.startswith("manifest/").all() and set(m.subject) == {"sub01", "sub02", "sub03"}
+
+
+def test_one_load_manifest_reads_every_format_a_csv_included(byo_csv, tmp_path):
+    from microexpr.datasets import load_manifest
+
+    via = load_manifest("manifest", byo_csv, "all")
+    pd.testing.assert_frame_equal(via, load_byo_manifest(byo_csv))
+    with pytest.raises(DatasetError, match="not allowed|unknown label|label"):
+        load_manifest("manifest", byo_csv, ["nothing_like_these"])
+    run = subprocess.run([sys.executable, "-m", "microexpr", "manifest", "--dataset", "manifest", "--root", str(byo_csv),
+                          "--classes", "all", "--out", str(tmp_path / "m.tsv"), "--report", str(tmp_path / "r.tsv")],
+                         capture_output=True, text=True, timeout=120)
+    assert run.returncode == 0, run.stderr
+    assert len(pd.read_csv(tmp_path / "m.tsv", sep="\t")) == len(via)
 
 
 def test_bad_rows_are_all_named(byo_csv, tmp_path):

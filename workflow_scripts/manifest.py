@@ -4,17 +4,14 @@ from pathlib import Path
 
 sys.path.insert(0, str(Path(snakemake.scriptdir).parent))  # microexpr, also in a conda env
 
-from microexpr.datasets import load_byo_manifest, load_composite, load_manifest, write_manifest
-from microexpr.datasets.byo import allowed_labels
+from microexpr.datasets import load_composite, load_manifest, write_manifest
 from microexpr.datasets.manifest import require_classes
 from microexpr.logs import log_to_file
 
 log_to_file(snakemake.log[0])
 p = snakemake.params
 roots = dict(p.roots)
-if list(roots) == ["manifest"]:
-    manifest = load_byo_manifest(roots["manifest"], allowed_labels(p.classes))
-elif len(roots) == 1:
+if len(roots) == 1:  # one dataset, or a bring-your-own CSV (format manifest)
     (fmt, root), = roots.items()
     manifest = load_manifest(fmt, root, p.classes, layout=p.layout, sheet=p.sheet, verify=p.verify, strict=p.strict,
                              apex=p.apex)

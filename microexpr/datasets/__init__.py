@@ -39,7 +39,9 @@ def load_manifest(
     strict: bool = False,
     apex: str = "annotated",
 ) -> pd.DataFrame:
-    """Read dataset ``name`` at ``root`` into a manifest (one row per usable clip).
+    """Read dataset ``name`` at ``root`` into a manifest (one row per usable clip). ``name`` is a
+    registered format, or ``manifest`` for a bring-your-own CSV (``root`` its path; ``classes`` the labels
+    it may use; the other options are the CSV's own columns' business and do not apply).
 
     ``classes``: a scheme name (``"paper5"``), ``None``/``"all"``, or a list of labels to keep.
     ``layout``: where frames live (CASME II: ``auto``, ``cropped`` or ``raw``).
@@ -51,6 +53,10 @@ def load_manifest(
 
     The returned frame's ``attrs["report"]`` lists every sheet row dropped or repaired, with why.
     """
+    if name == "manifest":
+        from .byo import allowed_labels
+
+        return load_byo_manifest(root, allowed_labels(classes))
     fmt = get_format(name)
     root = Path(root)
     if not root.is_dir():
