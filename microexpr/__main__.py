@@ -40,13 +40,16 @@ def _manifest(args: argparse.Namespace) -> None:
 
 
 def _predict(args: argparse.Namespace) -> int:
-    from .predict import MAX_FRAMES, predict
+    from .predict import MAX_FRAMES, predict, read_clip_table
 
     args.max_frames = args.max_frames or MAX_FRAMES
     failed: list[dict] = []
-    results = predict(args.model, args.inputs, onset=args.onset, apex=args.apex, offset=args.offset, fps=args.fps,
+    per_clip = read_clip_table(args.clips) if args.clips else None
+    inputs = list(args.inputs) + list(per_clip or {})
+    args.inputs = inputs
+    results = predict(args.model, inputs, onset=args.onset, apex=args.apex, offset=args.offset, fps=args.fps,
                       out_dir=args.out, png=args.png, max_frames=args.max_frames, failed=failed,
-                      progress=len(args.inputs) > 1)
+                      progress=len(inputs) > 1, per_clip=per_clip)
     for r in results:
         probs = ", ".join(f"{c} {p:.3f}" for c, p in r["probabilities"].items())
         print(f"{r['input']}: {r['predicted']} ({probs}); onset {r['onset']}, apex {r['apex']}, "
@@ -161,7 +164,9 @@ def build_parser() -> argparse.ArgumentParser:
     m.set_defaults(func=_manifest)
     r = command("predict", "classify clips (folders of frames or video files) with a trained bundle")
     r.add_argument("--model", required=True, help="a run's final_model.pt")
-    r.add_argument("inputs", nargs="+", help="folders of frames (numbered file names) or video files")
+    r.add_argument("inputs", nargs="*", help="folders of frames (numbered file names) or video files")
+    r.add_argument("--clips", help="a CSV of clips, one row each: path and, where known, onset, apex, offset, fps "
+                   "(these override the options below for that clip; paths relative to the CSV's folder)")
     r.add_argument("--onset", type=int, help="onset frame (the number in the file name; for videos 0-based)")
     r.add_argument("--apex", type=int, help="apex frame; spotted from the motion when not given")
     r.add_argument("--offset", type=int, help="offset frame")
@@ -187,6 +192,8 @@ def main(argv: list[str] | None = None) -> int:
     args = parser.parse_args(argv)
     if args.command == "predict" and args.png and not args.out:
         parser.error("predict --png writes its figures into --out: give --out")
+    if args.command == "predict" and not args.inputs and not args.clips:
+        parser.error("predict needs inputs (folders of frames or videos) or --clips table.csv")
     logging.basicConfig(level=logging.DEBUG if args.verbose else logging.INFO,
                         format="%(levelname)s %(name)s: %(message)s")
     try:

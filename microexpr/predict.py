@@ -347,16 +347,62 @@ def output_names(sources: list[str]) -> list[str]:
     return names
 
 
+CLIP_TABLE_COLUMNS = ("path", "onset", "apex", "offset", "fps")
+
+
+def read_clip_table(csv_path: str | Path) -> dict[str, dict]:
+    """A CSV of clips to classify, one row each: ``path`` (a folder of frames or a video; relative to the
+    CSV's folder unless absolute) and, optionally, ``onset``, ``apex``, ``offset`` (frame numbers) and
+    ``fps``; an empty cell is "not given". Returns {path: {onset, apex, offset, fps}} in the file's order.
+    A bad cell is an error naming the file, its line and the column."""
+    import csv
+
+    csv_path = Path(csv_path)
+    try:
+        with open(csv_path, newline="", encoding="utf-8") as fh:
+            rows = list(csv.DictReader(fh))
+            header = [c.strip().lower() for c in (rows[0].keys() if rows else [])]
+    except FileNotFoundError:
+        raise PredictError(f"clip table not found: {csv_path}") from None
+    except UnicodeDecodeError as exc:
+        raise PredictError(f"{csv_path}: not UTF-8 text ({exc.reason} at byte {exc.start})") from None
+    if not rows:
+        raise PredictError(f"{csv_path}: no clips (a header with a path column, then one row per clip)")
+    if "path" not in header or set(header) - set(CLIP_TABLE_COLUMNS):
+        raise PredictError(f"{csv_path}: columns {header}; expected path and any of {list(CLIP_TABLE_COLUMNS[1:])}")
+    table = {}
+    for line, raw in enumerate(rows, start=2):
+        row = {k.strip().lower(): (v or "").strip() for k, v in raw.items() if k is not None}
+        if None in raw:
+            raise PredictError(f"{csv_path}, line {line}: more cells than columns")
+        if not row["path"]:
+            raise PredictError(f"{csv_path}, line {line}: empty path")
+        path = Path(row["path"])
+        path = path if path.is_absolute() else csv_path.parent / path
+        values = {}
+        for key, kind in (("onset", int), ("apex", int), ("offset", int), ("fps", float)):
+            text = row.get(key, "")
+            try:
+                values[key] = kind(text) if text else None
+            except ValueError:
+                raise PredictError(f"{csv_path}, line {line}: {key} {text!r} is not a{'n integer' if kind is int else ' number'}") from None
+        if str(path) in table:
+            raise PredictError(f"{csv_path}, line {line}: {path} is listed twice")
+        table[str(path)] = values
+    return table
+
+
 def predict(model_path: str | Path, paths: list[str | Path], *, onset: int | None = None, apex: int | None = None,
             offset: int | None = None, fps: float | None = None, out_dir: str | Path | None = None,
             png: bool = False, max_frames: int = MAX_FRAMES, failed: list | None = None,
-            progress: bool = False) -> list[dict]:
+            progress: bool = False, per_clip: dict[str, dict] | None = None) -> list[dict]:
     """Class probabilities of each input clip; with ``out_dir``, ``predictions.csv``, ``predictions.json``
     (and with ``png`` one figure per clip, named by :func:`output_names`) are written there.
 
     A clip that cannot be read or classified raises :class:`PredictError`, unless a list is given as
     ``failed``: then each such clip is logged, appended there as ``{"input", "error"}`` (and listed in
-    ``predictions.json``), and the others are still classified and written."""
+    ``predictions.json``), and the others are still classified and written. ``per_clip`` (from
+    :func:`read_clip_table`) gives a clip its own onset, apex, offset and fps where it states them."""
     if png and not out_dir:
         raise PredictError("png figures need an output folder (--out)")
     bundle = load_bundle(model_path)
@@ -369,9 +415,11 @@ def predict(model_path: str | Path, paths: list[str | Path], *, onset: int | Non
 
         items = tqdm(paths, desc="predict", unit="clip", disable=len(paths) < 2)
     for path in items:
+        own = {k: v for k, v in ((per_clip or {}).get(str(path)) or {}).items() if v is not None}
+        marks = {"onset": onset, "apex": apex, "offset": offset, **{k: own[k] for k in ("onset", "apex", "offset") if k in own}}
         try:
-            clip = read_clip(path, fps, max_frames)
-            inputs = clip_inputs(clip, bundle["settings"], onset=onset, apex=apex, offset=offset)
+            clip = read_clip(path, own.get("fps", fps), max_frames)
+            inputs = clip_inputs(clip, bundle["settings"], **marks)
             probs = predict_clip(bundle, model, inputs)
         except PredictError as exc:
             if failed is None:

@@ -121,6 +121,16 @@ def test_final_model_predicts_like_the_pipeline_on_folders_and_videos(tiny_run, 
     assert [c["input"] for c in written["clips"]] == [str(clips[0]), str(clips[2])]
     assert [f["input"] for f in written["failed"]] == [str(clips[1])] and "needs at least two frames" in written["failed"][0]["error"]
     assert len(pd.read_csv(tmp_path / "batch_out" / "predictions.csv")) == 2
+    # a table of clips, each with its own onset, apex, offset and frame rate (paths relative to the table)
+    (batch / "clips.csv").write_text("path,onset,apex,offset,fps\n"
+                                     f"subA/EP01,{row.onset},{row.apex},{row.offset},200\n"
+                                     f"subB/EP01,,{row.apex},,200\n")
+    _cli("predict", "--model", bundle_path, "--clips", batch / "clips.csv", "--out", tmp_path / "table_out")
+    table = pd.read_csv(tmp_path / "table_out" / "predictions.csv")
+    assert table.input.tolist() == [str(batch / "subA" / "EP01"), str(batch / "subB" / "EP01")]
+    assert table.how.tolist() == ["onset, apex and offset given",
+                                  "apex given; onset/offset the first/last frame where not given"]
+    assert (table.apex == int(row.apex)).all() and table.onset.iloc[0] == int(row.onset)
     nowhere = _cli("predict", "--model", bundle_path, folder, "--fps", 200, "--png", check=False)
     assert nowhere.returncode == 2 and "give --out" in nowhere.stderr
 
@@ -275,3 +285,21 @@ def test_a_frame_rate_below_the_models_band_names_the_lowest_it_accepts(tmp_path
     for bad in (0, -5, float("nan")):
         with pytest.raises(PredictError, match="frame rate must be a positive number"):
             read_clip(tmp_path, fps=bad)
+
+
+def test_a_clip_table_is_read_with_errors_named_by_line(tmp_path):
+    from microexpr.predict import PredictError, read_clip_table
+
+    good = tmp_path / "clips.csv"
+    good.write_text("path,apex,fps\nsub01/EP01,714,200\n/abs/clip.avi,,\n")
+    assert read_clip_table(good) == {str(tmp_path / "sub01" / "EP01"): {"onset": None, "apex": 714, "offset": None, "fps": 200.0},
+                                     "/abs/clip.avi": {"onset": None, "apex": None, "offset": None, "fps": None}}
+    for text, message in (("path,apex\na,7\nb,seven\n", "line 3: apex 'seven' is not an integer"),
+                          ("path,apexx\na,7\n", "expected path and any of"),
+                          ("path,fps\na,fast\n", "line 2: fps 'fast' is not a number"),
+                          ("path\na\na\n", "line 3: .* is listed twice"),
+                          ("path\n", "no clips")):
+        bad = tmp_path / "bad.csv"
+        bad.write_text(text)
+        with pytest.raises(PredictError, match=message):
+            read_clip_table(bad)
