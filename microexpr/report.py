@@ -387,6 +387,18 @@ def write_aggregate(fold_metrics, fold_predictions, *, metrics_json, per_fold_ts
     return result
 
 
+def _variant_settings(result: dict) -> str:
+    """The settings behind a run's variant hashes, as YAML: the EVM, flow and image sections of its
+    configuration and the training settings its folds used."""
+    import yaml
+
+    config = result.get("config") or {}
+    shown = {k: config[k] for k in ("evm", "flow", "images") if k in config}
+    if result.get("train_config"):
+        shown["train"] = result["train_config"]
+    return yaml.safe_dump(shown, sort_keys=False) if shown else ""
+
+
 def runs_table(name_dir: str | Path) -> pd.DataFrame:
     """Every finished run under ``results/<name>/reports`` (one row per aggregate metrics.json)."""
     name_dir = Path(name_dir)
@@ -405,8 +417,15 @@ def runs_table(name_dir: str | Path) -> pd.DataFrame:
             "uf1": result["pooled"]["uf1"], "uar": result["pooled"]["uar"], "accuracy": result["pooled"]["accuracy"],
             "uf1_ci": (result.get("pooled_ci") or {}).get("uf1"),
             "folds": result["n_folds"], "clips": result["n_clips"],
+            "fold_uf1_mean": (result.get("per_fold_mean") or {}).get("uf1"),
+            "fold_uf1_std": (result.get("per_fold_std") or {}).get("uf1"),
+            "majority_uf1": (result.get("chance") or {}).get("majority_uf1"),
+            "majority_accuracy": (result.get("chance") or {}).get("majority_accuracy"),
             "created": result.get("created", ""), "git_commit": result.get("git_commit", ""),
             "report": os.path.relpath(path.parent / "report.html", name_dir),
+            "final_model": os.path.relpath(path.parent / "final_model.pt", name_dir)
+            if (path.parent / "final_model.pt").is_file() else "",
+            "settings": _variant_settings(result),
         })
     return pd.DataFrame(rows)
 

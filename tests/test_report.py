@@ -86,7 +86,8 @@ def composite_run(tmp_path):
     name_dir = tmp_path / "results" / "megc"
     report = name_dir / "reports" / "alpha8-x" / "tvl1-x" / "s32-x" / "model-x" / "loso"
     config = {"name": "megc", "dataset": {"format": ["casme2", "samm", "smic"], "classes": "megc2019",
-                                          "root": {"casme2": "/data/CASME2", "samm": "/data/SAMM", "smic": "/data/SMIC"}}}
+                                          "root": {"casme2": "/data/CASME2", "samm": "/data/SAMM", "smic": "/data/SMIC"}},
+              "evm": {"alpha": 8, "low_hz": 5.0, "high_hz": 20.0}}
     result = write_aggregate(
         [d / "metrics.json" for d, _ in folds], [d / "predictions.csv" for d, _ in folds],
         metrics_json=report / "metrics.json", per_fold_tsv=report / "per_fold.tsv",
@@ -125,8 +126,15 @@ def test_index_lists_every_finished_run_and_survives_a_broken_one(composite_run)
     broken = report.parents[1] / "model-z" / "loso"
     broken.mkdir(parents=True)
     (broken / "metrics.json").write_text("{not json")
+    (other / "final_model.pt").write_bytes(b"")  # a run whose final model is there
     index = write_index(name_dir).read_text()
     assert index.count(">report</a>") == 2 and "0.123" in index and "model-z" not in index
+    # each run's settings behind its hashes, its folds' spread, the majority level, its final model
+    assert index.count("<details>") == 2 and index.count("alpha: 8") == 2 and "high_hz: 20.0" in index
+    fold, chance = metrics["per_fold_mean"]["uf1"], metrics["chance"]["majority_uf1"]
+    assert f"{fold:.3f} &plusmn; {metrics['per_fold_std']['uf1']:.3f}" in index
+    assert f"{chance:.3f} / {metrics['chance']['majority_accuracy']:.3f}" in index
+    assert index.count(">final model</a>") == 1 and "model-y/loso/final_model.pt" in index
 
 
 # Appended to a copy of the page: after loading, the browser writes what it laid out into the title.

@@ -173,6 +173,7 @@ def test_tiny_end_to_end_from_a_root_on_disk(tiny_run):
     assert "\\toprule" in tex and "\\bottomrule" in tex and tex.count("\\\\") == 1 + 3  # header and 3 folds
     index = (out / "index.html").read_text()
     assert str((report_dir / "report.html").relative_to(out)) in index and f"{metrics['pooled']['uf1']:.3f}" in index
+    assert f'href="{(report_dir / "final_model.pt").relative_to(out)}">final model</a>' in index  # rebuilt after it
     assert "index.html" in run.stdout + run.stderr  # the end-of-run message points there
     report = tmp_path / "snakemake_report.html"
     snakemake("--report", str(report), "--configfile", str(cfg))

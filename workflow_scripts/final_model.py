@@ -6,6 +6,7 @@ from pathlib import Path
 sys.path.insert(0, str(Path(snakemake.scriptdir).parent))  # microexpr, also in a conda env
 
 from microexpr.logs import log_to_file
+from microexpr.report import write_index
 from microexpr.train import TrainConfig, final_plan, train_final
 
 log_to_file(snakemake.log[0])
@@ -17,3 +18,5 @@ loso["report"] = str(Path(snakemake.input.report).parent / "report.html")
 cfg, epochs = final_plan(TrainConfig(**settings), folds)
 train_final(list(snakemake.input.shards), snakemake.output[0], cfg, epochs=epochs,
             settings=dict(snakemake.params.config), loso=loso)
+# results/<name>/index.html links the final model (reports/{evm}/{flow}/{images}/{model}/{protocol}/final_model.pt)
+write_index(Path(snakemake.output[0]).parents[6])
