@@ -252,6 +252,28 @@ def is_synthetic(dataset: dict, datasets: list[str]) -> bool:
     return False
 
 
+def data_tables(manifest: str | Path | None, manifest_report: str | Path | None,
+                classes: list[str]) -> dict[str, pd.DataFrame | None]:
+    """What the run's data held and lost: clips per subject and class (the run's classes, from the
+    manifest) and every sheet row the manifest dropped or repaired, with its code and reason."""
+    from .datasets.manifest import read_manifest
+
+    out: dict[str, pd.DataFrame | None] = {"clips_per_subject": None, "rows_dropped_or_repaired": None}
+    if manifest is not None and Path(manifest).is_file():
+        m = read_manifest(manifest)
+        m = m[m.label.isin(classes)]
+        keys = ["dataset", "subject"] if "dataset" in m.columns and m.dataset.nunique() > 1 else ["subject"]
+        counts = m.groupby(keys + ["label"]).size().unstack("label", fill_value=0)
+        counts = counts.reindex(columns=classes, fill_value=0)
+        counts["clips"] = counts.sum(axis=1)
+        out["clips_per_subject"] = counts.reset_index()
+    if manifest_report is not None and Path(manifest_report).is_file():
+        rep = pd.read_csv(manifest_report, sep="\t", dtype=str, keep_default_na=False)
+        cols = [c for c in ("dataset", "sheet_row", "subject", "clip", "action", "code", "reason") if c in rep.columns]
+        out["rows_dropped_or_repaired"] = rep[cols]
+    return out
+
+
 def report_tables(result: dict) -> dict[str, pd.DataFrame | None]:
     """The report's tables of numbers, by name (also exported as CSV and LaTeX)."""
     per_fold_class = pd.DataFrame(result.get("per_fold_class") or [])
@@ -282,7 +304,8 @@ def report_tables(result: dict) -> dict[str, pd.DataFrame | None]:
 
 def html_report(result: dict, confusion_png: str | Path, out: str | Path, *, config: dict | None = None,
                 title: str = "microexpr LOSO report", curves_png: str | Path | None = None,
-                gallery: list[dict] | None = None, tables_dir: str | Path | None = None) -> Path:
+                gallery: list[dict] | None = None, tables_dir: str | Path | None = None,
+                data: dict[str, pd.DataFrame | None] | None = None) -> Path:
     """One self-contained HTML page (images embedded) with the metrics and how they were made; with
     ``tables_dir``, its tables also as CSV and LaTeX there (:func:`microexpr.pages.export_tables`)."""
     import yaml
@@ -293,9 +316,12 @@ def html_report(result: dict, confusion_png: str | Path, out: str | Path, *, con
     streams = train.get("streams") if train.get("model", "mscnn") == "mscnn" else None
     reference = references(result.get("protocol", "loso"), result["datasets"], dataset.get("classes"),
                            result["classes"], streams) if dataset else None
-    tables = report_tables(result)
+    tables = {**report_tables(result), **(data or {})}
     if tables_dir:
         export_tables(tables, tables_dir)
+    lost = tables.get("rows_dropped_or_repaired")
+    lost_summary = (lost.groupby(["action", "code"]).size().rename("rows").reset_index()
+                    if lost is not None and not lost.empty else None)
     provenance = {
         "created": result.get("created") or now_utc(), "microexpr": result["microexpr"], "torch": result.get("torch"),
         "device": ", ".join(result["device"]),
@@ -317,6 +343,11 @@ def html_report(result: dict, confusion_png: str | Path, out: str | Path, *, con
         per_fold=table(tables["per_fold"]),
         per_fold_class=table(tables["per_fold_class_f1"]) if tables["per_fold_class_f1"] is not None else None,
         members=table(tables["ensemble_members"]) if tables["ensemble_members"] is not None else None,
+        data_available=data is not None,
+        clips_per_subject=table(tables["clips_per_subject"])
+        if tables.get("clips_per_subject") is not None else None,
+        lost=table(lost) if lost is not None and not lost.empty else None,
+        lost_summary=table(lost_summary) if lost_summary is not None else None,
         gallery=gallery or [], provenance=table(pd.DataFrame([{"item": k, "value": str(v)} for k, v in provenance.items()])),
         train_config=yaml.safe_dump(result["train_config"], sort_keys=False),
         workflow_config=yaml.safe_dump(config or {}, sort_keys=False),
@@ -363,7 +394,7 @@ def write_aggregate(fold_metrics, fold_predictions, *, metrics_json, per_fold_ts
                     protocol: str = "loso", histories: list[str | Path] | None = None,
                     curves_png: str | Path | None = None, shards: list[str | Path] | None = None,
                     index_html: str | Path | None = None, manifest: str | Path | None = None,
-                    tables_dir: str | Path | None = None) -> dict:
+                    tables_dir: str | Path | None = None, manifest_report: str | Path | None = None) -> dict:
     """Everything rule ``aggregate`` writes; with ``index_html`` the run list of the configuration
     name is rebuilt too (its folder is the parent of ``index_html``); with ``tables_dir`` the report's
     tables as CSV and LaTeX."""
@@ -380,8 +411,9 @@ def write_aggregate(fold_metrics, fold_predictions, *, metrics_json, per_fold_ts
         curves = {str(f["fold"]): pd.read_csv(h, sep="\t") for f, h in zip(result["per_fold"], histories)}
         curves_figure(curves, {str(f["fold"]): f["best_epoch"] for f in result["per_fold"]}, curves_png)
     gallery = misclassified(fold_predictions, shards, manifest=manifest) if shards else []
+    data = data_tables(manifest, manifest_report, result["classes"]) if manifest or manifest_report else None
     html_report(result, confusion_png, report_html, config=config, title=title,
-                curves_png=curves_png if histories else None, gallery=gallery, tables_dir=tables_dir)
+                curves_png=curves_png if histories else None, gallery=gallery, tables_dir=tables_dir, data=data)
     if index_html:
         write_index(Path(index_html).parent, index_html)
     return result

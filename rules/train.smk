@@ -37,7 +37,8 @@ rule aggregate:
         predictions=fold_outputs("predictions.csv"),
         histories=fold_outputs("history.tsv"),
         shards=all_shards,  # thumbnails of the misclassified clips
-        manifest=ancient(f"{OUT}/manifest.tsv"),  # their action units
+        manifest=ancient(f"{OUT}/manifest.tsv"),  # their action units; clips per subject and class
+        manifest_report=ancient(f"{OUT}/manifest_report.tsv"),  # rows the data lost, for the report's data section
         stamp=stamp(f"{REPORTS}/metrics.json", "aggregate.py"),
     output:
         metrics=f"{REPORTS}/metrics.json",

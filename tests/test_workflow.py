@@ -171,6 +171,13 @@ def test_tiny_end_to_end_from_a_root_on_disk(tiny_run):
                        [metrics["pooled"]["uf1"], *metrics["pooled_ci"]["uf1"]], atol=1e-4)
     tex = (report_dir / "tables" / "per_fold.tex").read_text()
     assert "\\toprule" in tex and "\\bottomrule" in tex and tex.count("\\\\") == 1 + 3  # header and 3 folds
+    # the data section: clips per subject and class, and every sheet row the manifest dropped or repaired
+    per_subject = pd.read_csv(report_dir / "tables" / "clips_per_subject.csv", dtype={"subject": str})
+    assert per_subject.clips.sum() == metrics["n_clips"] and sorted(per_subject.subject) == ["sub01", "sub02", "sub03"]
+    assert list(per_subject.columns[1:-1]) == metrics["classes"] and 'id="clips-per-subject"' in page
+    lost = pd.read_csv(out / "manifest_report.tsv", sep="\t")
+    assert len(lost) > 0 and page.count("<tr>", page.index('id="lost-rows"')) >= len(lost)  # the generator's quirks
+    assert len(pd.read_csv(report_dir / "tables" / "rows_dropped_or_repaired.csv")) == len(lost)
     index = (out / "index.html").read_text()
     assert str((report_dir / "report.html").relative_to(out)) in index and f"{metrics['pooled']['uf1']:.3f}" in index
     assert f'href="{(report_dir / "final_model.pt").relative_to(out)}">final model</a>' in index  # rebuilt after it
