@@ -56,9 +56,7 @@ def _predict(args: argparse.Namespace) -> int:
               f"offset {r['offset']}: {r['how']}")
     if args.out:
         print(f"written: {args.out}/predictions.csv, predictions.json" + (" and one PNG per clip" if args.png else ""))
-    for f in failed:
-        print(f"error: {f['error']}", file=sys.stderr)
-    if failed:
+    if failed:  # each was logged as it was skipped
         print(f"{len(failed)} of {len(args.inputs)} clip(s) failed; the others were classified", file=sys.stderr)
     return 1 if failed else 0
 

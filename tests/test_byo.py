@@ -213,6 +213,10 @@ def test_byo_with_a_dataset_column_under_loso_and_lodo(byo_with_datasets, tmp_pa
     chosen = [json.loads(p.read_text()) for p in (tmp_path / "byo_ds" / "folds").rglob("choose2-*/loso/*/metrics.json")]
     assert len(chosen) == 3 and all(len(f["choose"]["candidates"]) == 2 for f in chosen)
     assert all(f["test_subjects"][0] not in sum(f["choose"]["inner_groups"], []) for f in chosen)
+    for fold in chosen:
+        assert sorted(s for g in fold["choose"]["inner_groups"] for s in g) == sorted(fold["train_subjects"])
+    report = next((tmp_path / "byo_ds" / "reports").rglob("choose2-*/loso/report.html")).read_text()
+    assert "picked in" in report  # the report's provenance says how often each candidate was picked
     without = snakemake("-n", "--config", f"results={tmp_path}", "name=byo_plain",
                         f"dataset={{format: manifest, root: {byo_with_datasets.parent / 'samples.csv'}, classes: all}}",
                         "evaluation={protocol: lodo}", check=False)

@@ -194,7 +194,7 @@ def test_cli(tmp_path, capsys):
     assert rc == 0
     assert (out / "CASME2-coding-20190701.xlsx").is_file()
     assert len(read_ground_truth(out)) == 2 + 2  # two regular clips + fear + sadness
-    assert main(["synth", "--out", str(out), "--quiet"]) == 2  # exists: a clear error, no traceback
+    assert main(["synth", "--out", str(out), "--quiet"]) == 1  # exists: a failed input, a clear error, no traceback
     assert "already exists" in capsys.readouterr().err
 
 

@@ -10,7 +10,6 @@ import pandas as pd
 import pytest
 
 from microexpr.datasets.synthetic import SynthConfig, generate
-from microexpr.predict import load_bundle
 from conftest import ROOT
 
 pytestmark = pytest.mark.workflow
@@ -195,7 +194,8 @@ def test_tiny_end_to_end_from_a_root_on_disk(tiny_run):
 def test_small_models_end_to_end_with_final_model_and_predict(tiny_run):
     """STSTNet on the same tree: the shards are re-used (they hold the uvs stream), folds choose on whole
     training subjects, the final model's bundle classifies a clip. An ensemble of STSTNet and OFF-ApexNet
-    runs to its report and final model, which classifies the clip too."""
+    runs to its report and final model, which classifies the clip too. (train.choose runs end to end in
+    test_byo, and the final model's pick is tested in test_train.)"""
     tmp_path, root, cfg, _ = tiny_run
     model = "ststnet"
     config = ["--configfile", str(cfg), "--config",
@@ -232,20 +232,6 @@ def test_small_models_end_to_end_with_final_model_and_predict(tiny_run):
     pred = subprocess.run([sys.executable, "-m", "microexpr", "predict", "--model", str(bundle), str(clip), "--fps", "200"],
                           cwd=ROOT, capture_output=True, text=True, timeout=300)
     assert pred.returncode == 0 and str(clip) in pred.stdout, pred.stderr
-    # a no-peek choice between two recipes' variants, to the final model (the candidate picked most often)
-    choose = ("train={choose: [{model: ststnet, validation: none, max_epochs: 1}, "
-              "{model: offapexnet, validation: none, max_epochs: 1}], choose_folds: 2}")
-    snakemake("--configfile", str(cfg), "--config", choose)
-    folds = [json.loads(p.read_text()) for p in (out / "folds").rglob("choose2-*/loso/*/metrics.json")]
-    assert len(folds) == 3 and all(f["choose"]["picked"] in (1, 2) for f in folds)
-    for fold in folds:
-        assert all(fold["fold"] not in group for group in fold["choose"]["inner_groups"])
-        assert sorted(s for g in fold["choose"]["inner_groups"] for s in g) == sorted(fold["train_subjects"])
-    report = next((out / "reports").rglob("choose2-*/loso/report.html")).read_text()
-    assert "picked in" in report
-    final = load_bundle(next((out / "reports").rglob("choose2-*/loso/final_model.pt")))
-    picks = [f["choose"]["picked"] for f in folds]
-    assert final["train"]["model"] == ("ststnet", "offapexnet")[max((1, 2), key=lambda c: (picks.count(c), -c)) - 1]
 
 
 def _summary(*config):
@@ -267,7 +253,7 @@ def test_changing_alpha_reruns_only_evm_and_downstream(tmp_path):
     downstream = [r for r in plan if r["rule"] in ("magnify", "flow", "shard", "shard_index", "figure_preprocessing",
                                                    "train_fold", "aggregate")]
     assert len(upstream) == 3 and all(r["plan"] == "no update" for r in upstream)
-    assert len(downstream) == 3 * 2 + 2 + 4 * 2 + 6  # aggregate: 6 files
+    assert len(downstream) == 3 * 2 + 2 + 4 * 2 + 7  # aggregate: 6 files and the tables folder
     assert all(r["plan"] == "update pending" and "/alpha4-" in r["output_file"] for r in downstream)
 
     run = snakemake("evaluate", "--config", *base, "evm={alpha: 4}")
