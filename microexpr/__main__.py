@@ -46,7 +46,6 @@ def _predict(args: argparse.Namespace) -> int:
     failed: list[dict] = []
     per_clip = read_clip_table(args.clips) if args.clips else None
     inputs = list(args.inputs) + list(per_clip or {})
-    args.inputs = inputs
     results = predict(args.model, inputs, onset=args.onset, apex=args.apex, offset=args.offset, fps=args.fps,
                       out_dir=args.out, png=args.png, max_frames=args.max_frames, failed=failed,
                       progress=len(inputs) > 1, per_clip=per_clip)
@@ -57,7 +56,7 @@ def _predict(args: argparse.Namespace) -> int:
     if args.out:
         print(f"written: {args.out}/predictions.csv, predictions.json" + (" and one PNG per clip" if args.png else ""))
     if failed:  # each was logged as it was skipped
-        print(f"{len(failed)} of {len(args.inputs)} clip(s) failed; the others were classified", file=sys.stderr)
+        print(f"{len(failed)} of {len(inputs)} clip(s) failed; the others were classified", file=sys.stderr)
     return 1 if failed else 0
 
 

@@ -225,7 +225,7 @@ def write_comparison(experiment: str, runs: list[dict], *, html: str | Path, sum
                      name: str = "", tables_dir: str | Path | None = None) -> pd.DataFrame:
     """Everything rule ``compare`` writes for one study (with ``tables_dir``, the page's table of variants
     and its runs as CSV and LaTeX too); returns the per-variant summary."""
-    get_study(experiment)  # an unknown name is refused before anything is read
+    study = get_study(experiment)  # an unknown name is refused before anything is read
     table = collect(runs, ((config or {}).get("dataset") or {}).get("classes"))
     summary = summarize(table, experiment)
     with atomic_path(runs_tsv) as tmp:
@@ -234,7 +234,7 @@ def write_comparison(experiment: str, runs: list[dict], *, html: str | Path, sum
         summary.to_csv(tmp, sep="\t", index=False, float_format="%.4f")
     comparison_figure(table, summary, experiment, figure_png)
     if tables_dir:
-        export_tables({"variants": _summary_table(summary, get_study(experiment).published), "runs": table},
+        export_tables({"variants": _summary_table(summary, study.published), "runs": table},
                       tables_dir)
     html_page(experiment, table, summary, figure_png, html, config=config, evm_variants=evm_variants,
               train_variants=train_variants, name=name)

@@ -408,7 +408,7 @@ def predict(model_path: str | Path, paths: list[str | Path], *, onset: int | Non
     bundle = load_bundle(model_path)
     model = build_model(bundle)
     results, errors = [], []
-    names = dict(zip(map(str, paths), output_names([str(p) for p in paths])))
+    names = dict(zip(map(str, paths), output_names([str(p) for p in paths]))) if png else {}
     items = paths
     if progress:
         from tqdm import tqdm

@@ -320,8 +320,9 @@ def html_report(result: dict, confusion_png: str | Path, out: str | Path, *, con
     if tables_dir:
         export_tables(tables, tables_dir)
     lost = tables.get("rows_dropped_or_repaired")
-    lost_summary = (lost.groupby(["action", "code"]).size().rename("rows").reset_index()
-                    if lost is not None and not lost.empty else None)
+    if lost is not None and not lost.empty:
+        tables["lost_summary"] = lost.groupby(["action", "code"]).size().rename("rows").reset_index()
+    shown = {k: table(v) for k, v in tables.items() if v is not None and not v.empty}  # page tables
     provenance = {
         "created": result.get("created") or now_utc(), "microexpr": result["microexpr"], "torch": result.get("torch"),
         "device": ", ".join(result["device"]),
@@ -338,16 +339,10 @@ def html_report(result: dict, confusion_png: str | Path, out: str | Path, *, con
         lodo=result.get("protocol") == "lodo",
         cards=[(label, key) for label, key in (("Accuracy", "accuracy"), ("UF1 (macro-F1)", "uf1"), ("UAR", "uar"))],
         confusion=png_data_uri(confusion_png), curves=png_data_uri(curves_png) if curves_png else None,
-        per_class=table(tables["per_class"]),
-        per_dataset=table(tables["per_dataset"]) if tables["per_dataset"] is not None else None,
-        per_fold=table(tables["per_fold"]),
-        per_fold_class=table(tables["per_fold_class_f1"]) if tables["per_fold_class_f1"] is not None else None,
-        members=table(tables["ensemble_members"]) if tables["ensemble_members"] is not None else None,
-        data_available=data is not None,
-        clips_per_subject=table(tables["clips_per_subject"])
-        if tables.get("clips_per_subject") is not None else None,
-        lost=table(lost) if lost is not None and not lost.empty else None,
-        lost_summary=table(lost_summary) if lost_summary is not None else None,
+        per_class=shown["per_class"], per_dataset=shown.get("per_dataset"), per_fold=shown["per_fold"],
+        per_fold_class=shown.get("per_fold_class_f1"), members=shown.get("ensemble_members"),
+        data_available=data is not None, clips_per_subject=shown.get("clips_per_subject"),
+        lost=shown.get("rows_dropped_or_repaired"), lost_summary=shown.get("lost_summary"),
         gallery=gallery or [], provenance=table(pd.DataFrame([{"item": k, "value": str(v)} for k, v in provenance.items()])),
         train_config=yaml.safe_dump(result["train_config"], sort_keys=False),
         workflow_config=yaml.safe_dump(config or {}, sort_keys=False),

@@ -76,6 +76,7 @@ rule final_model:
     params:
         train=model_params,
         config=run_config,
+        index=f"{OUT}/index.html",  # rebuilt here too, so it links the final model
     log:
         f"{RESULTS}/logs/final_model/{NAME}/{{evm}}/{{model}}/{PROTOCOL}.log",
     benchmark:

@@ -18,5 +18,4 @@ loso["report"] = str(Path(snakemake.input.report).parent / "report.html")
 cfg, epochs = final_plan(TrainConfig(**settings), folds)
 train_final(list(snakemake.input.shards), snakemake.output[0], cfg, epochs=epochs,
             settings=dict(snakemake.params.config), loso=loso)
-# results/<name>/index.html links the final model (reports/{evm}/{flow}/{images}/{model}/{protocol}/final_model.pt)
-write_index(Path(snakemake.output[0]).parents[6])
+write_index(Path(snakemake.params.index).parent, snakemake.params.index)  # now with a link to the final model
