@@ -17,17 +17,27 @@ from collections.abc import Sequence
 import numpy as np
 
 
-def scores(y_true: Sequence[int], y_pred: Sequence[int], n_classes: int, *, all_classes: bool = True) -> dict:
-    """accuracy, uf1, uar (+ per-class arrays), computed with scikit-learn over every class index
-    ``0..n_classes-1`` (``zero_division=0``). ``all_classes=False``: per-fold rule (see module doc)."""
-    from sklearn.metrics import confusion_matrix, precision_recall_fscore_support
+def confusion(y_true: Sequence[int], y_pred: Sequence[int], n_classes: int) -> np.ndarray:
+    """``n_classes x n_classes`` counts, rows the true class and columns the predicted one."""
+    y_true, y_pred = np.asarray(y_true, int).ravel(), np.asarray(y_pred, int).ravel()
+    for name, y in (("true", y_true), ("predicted", y_pred)):
+        if y.size and (y.min() < 0 or y.max() >= n_classes):
+            raise ValueError(f"{name} class indices must lie in 0..{n_classes - 1}, got {sorted(set(y.tolist()))}")
+    return np.bincount(y_true * n_classes + y_pred, minlength=n_classes * n_classes).reshape(n_classes, n_classes)
 
-    labels = list(range(n_classes))
-    y_true, y_pred = np.asarray(y_true, int), np.asarray(y_pred, int)
-    cm = confusion_matrix(y_true, y_pred, labels=labels) if len(y_true) else np.zeros((n_classes, n_classes), np.int64)
-    precision, recall, f1, support = (precision_recall_fscore_support(y_true, y_pred, labels=labels, zero_division=0)
-                                      if len(y_true) else [np.zeros(n_classes)] * 3 + [np.zeros(n_classes, int)])
-    predicted = cm.sum(axis=0)
+
+def scores(y_true: Sequence[int], y_pred: Sequence[int], n_classes: int, *, all_classes: bool = True) -> dict:
+    """accuracy, uf1, uar (+ per-class arrays) over every class index ``0..n_classes-1``, a class without
+    predictions (or without clips) having precision (recall) 0, as scikit-learn's ``zero_division=0``;
+    ``all_classes=False``: per-fold rule (see module doc). Plain numpy: the training and report jobs
+    do not pay scikit-learn's import (tests/test_metrics.py checks the figures against scikit-learn)."""
+    cm = confusion(y_true, y_pred, n_classes).astype(np.int64)
+    tp = np.diagonal(cm).astype(float)
+    support, predicted = cm.sum(axis=1), cm.sum(axis=0)
+    with np.errstate(invalid="ignore", divide="ignore"):
+        precision = np.where(predicted > 0, tp / predicted, 0.0)
+        recall = np.where(support > 0, tp / support, 0.0)
+        f1 = np.where(support + predicted > 0, 2 * tp / (support + predicted), 0.0)
     occurs = support > 0
     f1_classes = np.ones(n_classes, bool) if all_classes else occurs | (predicted > 0)
     recall_classes = np.ones(n_classes, bool) if all_classes else occurs
@@ -37,9 +47,9 @@ def scores(y_true: Sequence[int], y_pred: Sequence[int], n_classes: int, *, all_
         "accuracy": float(np.trace(cm) / n) if n else float("nan"),
         "uf1": float(f1[f1_classes].mean()) if f1_classes.any() else float("nan"),
         "uar": float(recall[recall_classes].mean()) if recall_classes.any() else float("nan"),
-        "confusion": cm.astype(np.int64),
-        "precision": np.asarray(precision, float), "recall": np.asarray(recall, float), "f1": np.asarray(f1, float),
-        "support": np.asarray(support, np.int64), "predicted": predicted.astype(np.int64),
+        "confusion": cm,
+        "precision": precision, "recall": recall, "f1": f1,
+        "support": support.astype(np.int64), "predicted": predicted.astype(np.int64),
     }
 
 

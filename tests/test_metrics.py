@@ -62,3 +62,31 @@ def test_bootstrap_resamples_subjects_and_brackets_the_pooled_score():
     by_subject = bootstrap_intervals(y, q, groups, 3, resamples=500)["accuracy"]
     by_clip = bootstrap_intervals(y, q, np.arange(len(y)), 3, resamples=500)["accuracy"]
     assert by_subject[1] - by_subject[0] > 1.5 * (by_clip[1] - by_clip[0])
+
+
+@pytest.mark.parametrize("y,p", CASES)
+def test_per_class_figures_match_sklearn(y, p):
+    from sklearn.metrics import precision_recall_fscore_support
+
+    s = scores(y, p, 5)
+    precision, recall, f1, support = precision_recall_fscore_support(y, p, labels=list(range(5)), zero_division=0)
+    for ours, theirs in ((s["precision"], precision), (s["recall"], recall), (s["f1"], f1)):
+        np.testing.assert_allclose(ours, theirs)
+    np.testing.assert_array_equal(s["support"], support)
+
+
+def test_a_class_index_outside_the_scheme_is_refused():
+    with pytest.raises(ValueError, match=r"predicted class indices must lie in 0\.\.2"):
+        scores([0, 1, 2], [0, 1, 3], 3)
+    assert scores([], [], 3)["n"] == 0
+
+
+def test_scoring_does_not_import_scikit_learn():
+    """Training, report and predict jobs score without paying scikit-learn's import (about 2 s a job)."""
+    import subprocess
+    import sys
+
+    code = ("import sys; from microexpr.metrics import scores; scores([0, 1], [1, 1], 2); "
+            "assert 'sklearn' not in sys.modules, 'sklearn imported'")
+    run = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=120)
+    assert run.returncode == 0, run.stderr
