@@ -26,18 +26,24 @@ def confusion(y_true: Sequence[int], y_pred: Sequence[int], n_classes: int) -> n
     return np.bincount(y_true * n_classes + y_pred, minlength=n_classes * n_classes).reshape(n_classes, n_classes)
 
 
+def _per_class(cm: np.ndarray) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """Per-class precision, recall and F1 of one or many confusion matrices (``... x C x C``); a class
+    without predictions (clips) has precision (recall) 0, and F1 0 when it has neither."""
+    tp = np.diagonal(cm, axis1=-2, axis2=-1).astype(float)
+    support, predicted = cm.sum(axis=-1), cm.sum(axis=-2)
+    with np.errstate(invalid="ignore", divide="ignore"):
+        return (np.where(predicted > 0, tp / predicted, 0.0), np.where(support > 0, tp / support, 0.0),
+                np.where(support + predicted > 0, 2 * tp / (support + predicted), 0.0))
+
+
 def scores(y_true: Sequence[int], y_pred: Sequence[int], n_classes: int, *, all_classes: bool = True) -> dict:
     """accuracy, uf1, uar (+ per-class arrays) over every class index ``0..n_classes-1``, a class without
     predictions (or without clips) having precision (recall) 0, as scikit-learn's ``zero_division=0``;
     ``all_classes=False``: per-fold rule (see module doc). Plain numpy: the training and report jobs
     do not pay scikit-learn's import (tests/test_metrics.py checks the figures against scikit-learn)."""
-    cm = confusion(y_true, y_pred, n_classes).astype(np.int64)
-    tp = np.diagonal(cm).astype(float)
+    cm = confusion(y_true, y_pred, n_classes)
     support, predicted = cm.sum(axis=1), cm.sum(axis=0)
-    with np.errstate(invalid="ignore", divide="ignore"):
-        precision = np.where(predicted > 0, tp / predicted, 0.0)
-        recall = np.where(support > 0, tp / support, 0.0)
-        f1 = np.where(support + predicted > 0, 2 * tp / (support + predicted), 0.0)
+    precision, recall, f1 = _per_class(cm)
     occurs = support > 0
     f1_classes = np.ones(n_classes, bool) if all_classes else occurs | (predicted > 0)
     recall_classes = np.ones(n_classes, bool) if all_classes else occurs
@@ -49,7 +55,7 @@ def scores(y_true: Sequence[int], y_pred: Sequence[int], n_classes: int, *, all_
         "uar": float(recall[recall_classes].mean()) if recall_classes.any() else float("nan"),
         "confusion": cm,
         "precision": precision, "recall": recall, "f1": f1,
-        "support": support.astype(np.int64), "predicted": predicted.astype(np.int64),
+        "support": support, "predicted": predicted,
     }
 
 
@@ -57,13 +63,10 @@ def scores_from_confusion(cm: np.ndarray) -> dict[str, np.ndarray]:
     """Pooled accuracy, UF1 and UAR of one or many confusion matrices (``... x C x C``), every class
     counted (a class absent and never predicted has F1 0 and recall 0, as in :func:`scores`)."""
     cm = np.asarray(cm, float)
-    tp = np.diagonal(cm, axis1=-2, axis2=-1)
-    support, predicted = cm.sum(axis=-1), cm.sum(axis=-2)
+    _, recall, f1 = _per_class(cm)
     n = cm.sum(axis=(-2, -1))
     with np.errstate(invalid="ignore", divide="ignore"):
-        f1 = np.where(support + predicted > 0, 2 * tp / (support + predicted), 0.0)
-        recall = np.where(support > 0, tp / support, 0.0)
-        accuracy = np.where(n > 0, tp.sum(axis=-1) / n, np.nan)
+        accuracy = np.where(n > 0, np.diagonal(cm, axis1=-2, axis2=-1).sum(axis=-1) / n, np.nan)
     return {"accuracy": accuracy, "uf1": f1.mean(axis=-1), "uar": recall.mean(axis=-1)}
 
 
