@@ -18,6 +18,7 @@ sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
 from microexpr.models import count_parameters, create_fold_model  # noqa: E402
 from microexpr.recipes import recipe_values  # noqa: E402
+from microexpr import optim  # noqa: E402  (what training steps with)
 from microexpr.train import pick_device  # noqa: E402
 
 MEGC2019_CLIPS, MEGC2019_SUBJECTS = 442, 68  # the composite's clips and LOSO folds (docs/datasets.md)
@@ -38,8 +39,8 @@ def measure(recipe: str, steps: int, device: torch.device, uvs_size: int | None 
     batch = values["batch_size"]
     x = {"uvs": torch.rand(batch, 3, size, size, device=device) * 255}
     y = torch.randint(0, 3, (batch,), device=device)
-    opt = (torch.optim.Adam(model.parameters(), lr=values["lr"]) if values["optimizer"] == "adam"
-           else torch.optim.SGD(model.parameters(), lr=values["lr"], momentum=values.get("momentum", 0.9)))
+    opt = (optim.Adam(model.parameters(), lr=values["lr"]) if values["optimizer"] == "adam"
+           else optim.SGD(model.parameters(), lr=values["lr"], momentum=values.get("momentum", 0.9)))
     model.train()
     times = []
     for _ in range(steps + 1):  # the first step (allocation) is not counted

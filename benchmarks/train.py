@@ -18,6 +18,7 @@ import torch
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
 from microexpr.models import create_model  # noqa: E402
+from microexpr import optim  # noqa: E402  (what training steps with)
 from microexpr.train import TrainConfig, load_shards, pick_device, train_fold  # noqa: E402
 
 CLASSES = ["a", "b", "c", "d", "e"]
@@ -47,7 +48,7 @@ def bare_loop(cfg: TrainConfig, train_shards, epochs: int) -> float:
     inputs, labels = data.batch(torch.arange(len(data)), device)  # normalised once, up front
     model = create_model("mscnn", num_classes=5, streams=cfg.streams, width=cfg.width, dense=cfg.dense,
                          sampler=cfg.sampler or "random").to(device)
-    opt = torch.optim.SGD(model.parameters(), lr=cfg.lr, momentum=cfg.momentum, weight_decay=cfg.weight_decay)
+    opt = optim.SGD(model.parameters(), lr=cfg.lr, momentum=cfg.momentum, weight_decay=cfg.weight_decay)
     model.train()
     rates = []
     for _ in range(epochs):

@@ -26,7 +26,7 @@ import pandas as pd
 import torch
 import torch.nn as nn
 
-from . import __version__, handcrafted
+from . import __version__, handcrafted, optim
 from .errors import MicroexprError
 from .handcrafted import is_handcrafted
 from .io import atomic_path
@@ -229,10 +229,12 @@ def _model_and_optimizer(cfg: TrainConfig, n_classes: int, device: torch.device,
     model = build_model(cfg, n_classes, uvs_size).to(device)
     if device.type == "cuda":  # convolutions under AMP run faster on NHWC tensors
         model = model.to(memory_format=torch.channels_last)
+    # torch.optim's SGD and Adam without torch.optim.Optimizer, whose first step imports torch._dynamo (about
+    # 2 s a job on 2 cores; microexpr/optim.py)
     if cfg.optimizer == "adam":
-        opt = torch.optim.Adam(model.parameters(), lr=cfg.lr, weight_decay=cfg.weight_decay)
+        opt = optim.Adam(model.parameters(), lr=cfg.lr, weight_decay=cfg.weight_decay)
     else:
-        opt = torch.optim.SGD(model.parameters(), lr=cfg.lr, momentum=cfg.momentum, weight_decay=cfg.weight_decay)
+        opt = optim.SGD(model.parameters(), lr=cfg.lr, momentum=cfg.momentum, weight_decay=cfg.weight_decay)
     scaler = torch.amp.GradScaler("cuda", enabled=device.type == "cuda" and cfg.amp)
     return model, opt, scaler
 

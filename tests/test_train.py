@@ -290,7 +290,7 @@ def test_a_fold_under_the_ststnet_recipe_trains_as_released(shards, tmp_path, mo
     assert m["recipe"]["name"] == "ststnet" and m["recipe"]["set"]["optimizer"]["value"] == "adam"
     assert set(m["recipe"]["overridden"]) == {"max_epochs", "batch_size"}
     assert m["model_settings"]["dropout"] == 0.5
-    assert made and all(isinstance(opt, torch.optim.Adam) and opt.defaults["lr"] == 5e-5 for _, opt, _ in made)
+    assert made and all(isinstance(opt, train_mod.optim.Adam) and opt.defaults["lr"] == 5e-5 for _, opt, _ in made)
 
 
 def test_raw_input_scale_feeds_the_stored_values():
