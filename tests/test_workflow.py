@@ -191,12 +191,12 @@ def test_tiny_end_to_end_from_a_root_on_disk(tiny_run):
     assert (plan.stdout + plan.stderr).count("gpu_share=1") == 3 + 1  # the folds and the final model
 
 
-def test_small_models_end_to_end_with_final_model_and_predict(tiny_run):
+def test_small_models_end_to_end_with_final_model_and_predict(tiny_copy):
     """STSTNet on the same tree: the shards are re-used (they hold the uvs stream), folds choose on whole
     training subjects, the final model's bundle classifies a clip. An ensemble of STSTNet and OFF-ApexNet
     runs to its report and final model, which classifies the clip too. (train.choose runs end to end in
     test_byo, and the final model's pick is tested in test_train.)"""
-    tmp_path, root, cfg, _ = tiny_run
+    tmp_path, root, cfg = tiny_copy
     model = "ststnet"
     config = ["--configfile", str(cfg), "--config",
               f"train={{model: {model}, validation: subjects, max_epochs: 3, patience: 5, batch_size: 16}}"]
