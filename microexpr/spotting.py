@@ -1,8 +1,8 @@
 """Apex spotting: where a clip's motion peaks, for clips whose apex is not annotated (SMIC, new recordings).
 
 The motion of frame ``t`` is measured against the onset: the dense optical flow onset -> t (TV-L1, the
-pipeline's method: DIS and Farneback miss sub-pixel expressions), with the head's translation (the
-median flow vector) removed, summarised as the mean of its largest 5 % magnitudes (a micro-expression
+pipeline's method: :data:`SPOT_FLOW`), with the head's translation (the median flow vector) removed,
+summarised as the mean of its largest 5 % magnitudes (a micro-expression
 moves a small part of the face). The apex is the frame where that motion peaks inside onset..offset,
 searched coarse to fine (every third frame, then the neighbours of the best). Without onset and offset,
 the motion interval is found first: relative to the first frame, up to the last frame whose motion
@@ -17,7 +17,11 @@ import numpy as np
 
 APEX_MODES = ("annotated", "spotted", "middle")
 
-# The flow that measures motion for spotting: a method of microexpr.flow and its parameters.
+# The flow that measures motion for spotting: a method of microexpr.flow, its parameters, and optionally
+# min_height (frames shorter than that are enlarged to it first, for flows whose window is in pixels).
+# TV-L1 stays: on synthetic clips of known apex (benchmarks/spotting.py, figures in docs/predict.md)
+# Farneback (11-pixel window, min_height 120) is 10-20x faster but puts fewer clips within 5 frames of
+# the truth at 72 x 64 and 340 x 280; DIS, other windows and smaller working frames did worse.
 SPOT_FLOW = {"method": "tvl1"}
 
 
@@ -27,8 +31,8 @@ class _Motion:
     def __init__(self, frames: np.ndarray, reference: int, top: float = 0.05, flow: dict | None = None):
         from .flow import make_flow_estimator
 
-        self.frames, self.reference, self.top = frames, reference, top
         params = dict(SPOT_FLOW if flow is None else flow)
+        self.frames, self.reference, self.top = _enlarged(frames, params.pop("min_height", None)), reference, top
         self.estimate = make_flow_estimator(params.pop("method"), **params)
         self.cache: dict[int, float] = {reference: 0.0}
 
@@ -41,6 +45,16 @@ class _Motion:
             k = max(1, int(self.top * mag.size))
             self.cache[t] = float(np.partition(mag, -k)[-k:].mean())
         return self.cache[t]
+
+
+def _enlarged(frames: np.ndarray, min_height: int | None) -> np.ndarray:
+    """Frames shorter than ``min_height`` rows enlarged to it (aspect kept, bilinear); others as they are."""
+    if min_height is None or frames.shape[1] >= min_height:
+        return frames
+    import cv2
+
+    width = max(1, round(frames.shape[2] * min_height / frames.shape[1]))
+    return np.stack([cv2.resize(f, (width, int(min_height)), interpolation=cv2.INTER_LINEAR) for f in frames])
 
 
 def _peak(motion: _Motion, lo: int, hi: int, step: int = 3) -> int:

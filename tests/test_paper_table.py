@@ -14,8 +14,8 @@ SMALL = dict(images={"size": 32, "augment": False}, flow={"method": "dis"},
              features={m: {"grid": [2, 2]} for m in ("lbptop", "lbpsip", "hoof")})
 
 
-def _run(tmp_path, fmt, **experiments):
-    root = write_tree(fmt, tmp_path / fmt.upper(), subjects=3, clips=4)
+def _run(tmp_path, fmt, subjects=3, **experiments):
+    root = write_tree(fmt, tmp_path / fmt.upper(), subjects=subjects, clips=4)
     cfg = write_config(tmp_path / "c.yaml", name=f"pt_{fmt}", results=str(tmp_path / "results"),
                        dataset={"format": fmt, "root": str(root), "classes": "paper5"},
                        experiments={"seeds": [0], **experiments}, **SMALL)
@@ -54,7 +54,7 @@ def test_paper_table_on_synthetic_samm_names_table_iii(tmp_path):
     # the paper's own two rows (both at the configured alpha, so they share every pre-processing stage)
     rows = [{"name": "EVM + Optical", "paper_row": "Ours (EVM + Optical)", "train": {"streams": ["flow"]}},
             {"name": "MSCNN", "paper_row": "MSCNN", "train": {"streams": ["flow", "gray", "masked"]}}]
-    out, summary, _ = _run(tmp_path, "samm", paper_rows=rows)
+    out, summary, _ = _run(tmp_path, "samm", subjects=2, paper_rows=rows)  # no inner cross-validation to show
     assert summary.loc["MSCNN", "published"].startswith("0.4071 / 0.3173 (arXiv:2011.03756, Table III, row 'MSCNN')")
     assert summary.loc["EVM + Optical", "published"].startswith(
         "0.4304 / 0.3569 (arXiv:2011.03756, Table III, row 'Ours (EVM + Optical)')")
