@@ -59,7 +59,7 @@ def test_paper_table_on_synthetic_samm_names_table_iii(tmp_path):
     assert summary.loc["EVM + Optical", "published"].startswith(
         "0.4304 / 0.3569 (arXiv:2011.03756, Table III, row 'Ours (EVM + Optical)')")
     d = summary.loc["EVM + Optical", "uf1_mean"] - summary.loc["MSCNN", "uf1_mean"]
-    assert summary.loc["EVM + Optical", "d_uf1_mean"] == pytest.approx(d)
+    assert summary.loc["EVM + Optical", "d_uf1_mean"] == pytest.approx(d, abs=1e-4)  # the summary rounds to 4 places
 
 
 def test_the_published_column_says_why_a_row_has_no_figure():
