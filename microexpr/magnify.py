@@ -201,6 +201,39 @@ def magnify(
     ``alpha`` 0 returns the input unchanged.
     """
     frames = np.asarray(frames)
+    deltas, (lo, hi) = _deltas(frames, fps, alpha=alpha, low_hz=low_hz, high_hz=high_hz, filter=filter,
+                               lambda_c=lambda_c, levels=levels, r1=r1, r2=r2, order=order,
+                               exaggeration=exaggeration)
+    out = frames.astype(np.float32, copy=True)
+    for i, delta in deltas:
+        np.add(out[i], delta, out=out[i])
+    return np.clip(out, lo, hi, out=out)
+
+
+def magnify_uint8(frames: np.ndarray, fps: float, **evm) -> np.ndarray:
+    """:func:`magnify` rounded to uint8 0..255 (``evm``: its keyword arguments), one frame at a time: the
+    same values as ``clip(rint(magnify(...)), 0, 255)`` without a float32 copy of the whole clip. Besides
+    the input and the result, memory holds only the frames at the first amplified pyramid level (a
+    quarter of the pixels or fewer, float32) and their band-passed copy."""
+    frames = np.asarray(frames)
+    deltas, (lo, hi) = _deltas(frames, fps, **evm)
+    out = np.empty(frames.shape, np.uint8)
+    done = np.zeros(len(frames), bool)
+    for i, delta in deltas:
+        frame = np.add(frames[i], delta, dtype=np.float32)
+        out[i] = np.clip(np.rint(np.clip(frame, lo, hi, out=frame), out=frame), 0, 255, out=frame)
+        done[i] = True
+    for i in np.flatnonzero(~done):  # nothing amplified: the input, rounded and clipped
+        out[i] = np.clip(np.rint(np.clip(frames[i].astype(np.float32), lo, hi)), 0, 255)
+    return out
+
+
+def _deltas(frames: np.ndarray, fps: float, *, alpha: float, low_hz: float = _D.low_hz,
+            high_hz: float = _D.high_hz, filter: str = _D.filter, lambda_c: float = _D.lambda_c,
+            levels: int | None = _D.levels, r1: float = _D.r1, r2: float = _D.r2, order: int = 1,
+            exaggeration: float = 2.0):
+    """Check the settings; return (an iterator of (frame index, the amplified motion to add to it),
+    the input's value range). The iterator is empty when nothing is amplified."""
     if frames.ndim not in (3, 4):
         raise ValueError(f"frames must be T x H x W or T x H x W x C, got shape {frames.shape}")
     if filter not in FILTERS:
@@ -211,13 +244,12 @@ def magnify(
         raise ValueError(f"need 0 < low_hz < high_hz <= fps/2; got {low_hz}, {high_hz} at {fps} fps")
     if filter == "iir" and not 0 < r2 < r1 <= 1:
         raise ValueError(f"iir needs 0 < r2 < r1 <= 1, got r1={r1}, r2={r2}")
+    value_range = _value_range(frames)
     t, h, w = frames.shape[:3]
-    out = frames.astype(np.float32, copy=True)
     if alpha == 0 or t < 2:
-        return out
+        return iter(()), value_range
     n_levels = min(levels, max_levels(h, w)) if levels else max_levels(h, w)
     gains = level_gains(n_levels, alpha, lambda_c, h, w, exaggeration)
-    lo, hi = _value_range(frames)
 
     # Every step is linear: the temporal band-pass commutes with the per-frame pyramid operations. So
     # the band-pass runs once, on the frames reduced to the first level with a non-zero gain (the finest
@@ -225,20 +257,27 @@ def magnify(
     # Same result as filtering every band on its own, at a fraction of the work and memory.
     amplified = [i for i, g in enumerate(gains) if g]
     if not amplified:
-        return np.clip(out, lo, hi).astype(np.float32, copy=False)
+        return iter(()), value_range
     first = amplified[0]
-    sizes = [out.shape[1:]]
-    reduced = []
-    for frame in out:
+    sizes = [frames.shape[1:]]
+    reduced = None
+    for i in range(t):
+        frame = frames[i].astype(np.float32)
         for _ in range(first):
             frame = _down(frame)
             if len(sizes) <= first:
                 sizes.append(frame.shape)
-        reduced.append(frame)
-    filtered = _temporal_filter(np.stack(reduced), fps, filter, low_hz, high_hz, r1, r2, order)
-    for i, frame in enumerate(filtered):
-        delta = _weighted_bands(frame, gains[first:])
-        for level in range(first - 1, -1, -1):
-            delta = _up(delta, sizes[level])
-        np.add(out[i], delta, out=out[i])
-    return np.clip(out, lo, hi, out=out)
+        if reduced is None:
+            reduced = np.empty((t,) + frame.shape, np.float32)
+        reduced[i] = frame
+    filtered = _temporal_filter(reduced, fps, filter, low_hz, high_hz, r1, r2, order)
+    del reduced
+
+    def collapse():
+        for i, frame in enumerate(filtered):
+            delta = _weighted_bands(frame, gains[first:])
+            for level in range(first - 1, -1, -1):
+                delta = _up(delta, sizes[level])
+            yield i, delta
+
+    return collapse(), value_range

@@ -32,7 +32,7 @@ from .flow import (
 )
 from .io import atomic_path, read_frame
 from .config import typed_section
-from .magnify import EVMSettings, magnify
+from .magnify import EVMSettings, magnify_uint8
 
 os.environ.setdefault("HDF5_USE_FILE_LOCKING", "FALSE")  # HDF5 on NFS (cluster home folders)
 import h5py  # noqa: E402
@@ -107,7 +107,7 @@ def _key(clip: str) -> str:
 def magnify_frames(frames: np.ndarray, fps: float, **evm) -> np.ndarray:
     """EVM of one clip's frames as the pipeline stores them: uint8, rounded (``evm``: the keyword
     arguments of :func:`microexpr.magnify.magnify`; ``pad_frames`` is not one of them)."""
-    return np.clip(np.rint(magnify(frames, fps, **evm)), 0, 255).astype(np.uint8)
+    return magnify_uint8(frames, fps, **evm)
 
 
 def model_inputs(flow: np.ndarray, apex: np.ndarray, *, size: int, threshold: int = _I.threshold,

@@ -175,3 +175,18 @@ def test_bad_parameters(kw, match):
     args.update(kw)
     with pytest.raises(ValueError, match=match):
         magnify(np.zeros((10, 32, 32), np.uint8), FPS, **args)
+
+
+@pytest.mark.parametrize("kw", [dict(alpha=8), dict(alpha=20, filter="butterworth"), dict(alpha=8, filter="iir"),
+                                dict(alpha=0), dict(alpha=8, levels=1)])
+@pytest.mark.parametrize("shape", [(30, 64, 56), (12, 40, 48, 3)])
+def test_the_uint8_magnification_equals_the_rounded_float_one(kw, shape):
+    """What the pipeline stores (magnify_uint8: one frame at a time, no float copy of the clip) is the
+    float result rounded and clipped, to the bit; levels=1 amplifies nothing (only the residual is left)."""
+    from microexpr.magnify import magnify_uint8
+
+    frames = (np.random.default_rng(0).random(shape) * 255).astype(np.uint8)
+    want = np.clip(np.rint(magnify(frames, 200.0, **kw)), 0, 255).astype(np.uint8)
+    got = magnify_uint8(frames, 200.0, **kw)
+    assert got.dtype == np.uint8 and np.array_equal(got, want)
+    assert kw["alpha"] == 0 or "levels" in kw or not np.array_equal(got, frames)  # it did magnify
