@@ -23,13 +23,21 @@ from microexpr.magnify import magnify  # noqa: E402
 from microexpr.preprocess import flow_subject, read_shard, shard_subject  # noqa: E402
 
 
-def synthetic_clip(height: int, width: int, frames: int, seed: int = 0) -> np.ndarray:
+def synthetic_clip(height: int, width: int, frames: int, seed: int = 0, truth: bool = False):
+    """A gray clip (T x H x W uint8) with its apex at frame ``frames // 2``; with ``truth``, also the
+    true displacement of each pixel from frame 0 to the apex (H x W x 2: the expression and the head's
+    translation)."""
     rng = np.random.default_rng(seed)
     face = make_face(rng, height, width, 1)
     flow = motion_field(face, ("AU6", "AU12"), (1.0, 1.0), 1.0, height, width, rng)
     numbers = np.arange(frames)
     env = envelope(numbers, 2, frames // 2, frames - 3)
-    return render_clip(face, flow, env, smooth_jitter(rng, frames, 0.15), 1.5, rng)[..., 0]
+    jitter = smooth_jitter(rng, frames, 0.15)
+    clip = render_clip(face, flow, env, jitter, 1.5, rng)[..., 0]
+    if not truth:
+        return clip
+    a = frames // 2
+    return clip, (np.float32(env[a] - env[0]) * flow + (jitter[a] - jitter[0])).astype(np.float32)
 
 
 def bare_call(method: str, onset: np.ndarray, apex: np.ndarray):

@@ -61,8 +61,31 @@ def _to_uint8(img: np.ndarray) -> np.ndarray:
     return np.clip(np.rint(img), 0, 255).astype(np.uint8)
 
 
-def make_flow_estimator(method: str = "tvl1", **params):
-    """Return ``f(prev, next) -> H x W x 2``; build once, call per pair (OpenCV objects are reused)."""
+def make_flow_estimator(method: str = "tvl1", max_height: int | None = None, **params):
+    """Return ``f(prev, next) -> H x W x 2``; build once, call per pair (OpenCV objects are reused).
+
+    ``max_height``: frames taller than this are reduced to it (aspect kept, area interpolation) before the
+    flow is computed, and the field is enlarged back to the frames' size with its vectors scaled, so it is
+    in the frames' pixels either way (the configuration's ``flow.max_height``; None: the frames' size)."""
+    estimate = _estimator(method, **params)
+    if max_height is None:
+        return estimate
+    if int(max_height) < 8:
+        raise ValueError(f"max_height must be at least 8 rows, got {max_height}")
+    import cv2
+
+    def at_working_size(a, b):
+        h, w = np.shape(a)[:2]
+        if h <= max_height:
+            return estimate(a, b)
+        size = (max(1, round(w * max_height / h)), int(max_height))
+        small = [cv2.resize(np.asarray(x), size, interpolation=cv2.INTER_AREA) for x in (a, b)]
+        return resize_flow(np.ascontiguousarray(estimate(*small), dtype=np.float32), (h, w))
+
+    return at_working_size
+
+
+def _estimator(method: str, **params):
     import cv2
 
     if method == "tvl1":

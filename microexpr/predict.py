@@ -251,7 +251,8 @@ def clip_inputs(clip: Clip, settings: dict, *, onset: int | None = None, apex: i
     except ValueError as exc:
         raise PredictError(f"{clip.source}: {exc}") from None
     flow_cfg = settings["flow"]
-    estimate = make_flow_estimator(flow_cfg["method"], **dict(flow_cfg.get(flow_cfg["method"]) or {}))
+    estimate = make_flow_estimator(flow_cfg["method"], max_height=flow_cfg.get("max_height"),
+                                   **dict(flow_cfg.get(flow_cfg["method"]) or {}))
     flow = np.ascontiguousarray(estimate(magnified[k_on], magnified[k_apex]), dtype=np.float32)
     streams = model_inputs(flow, magnified[k_apex], size=images.size, threshold=images.threshold,
                            max_magnitude=images.max_magnitude, global_motion=images.global_motion, augment=False,

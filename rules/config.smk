@@ -117,7 +117,10 @@ def synthetic_params(fmt):
 
 
 def flow_params():
-    return dict(FLOW[FLOW["method"]])
+    """The flow method's parameters, and max_height where one is set (absent otherwise, so the flow tags of
+    configurations without it stay as they were)."""
+    working = {"max_height": FLOW["max_height"]} if FLOW.get("max_height") is not None else {}
+    return {**FLOW[FLOW["method"]], **working}
 
 
 def synthetic_dir(fmt):

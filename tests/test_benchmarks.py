@@ -39,6 +39,11 @@ def test_the_real_size_benchmark_measures_every_stage_and_projects():
     evm, flow, images, total, peak = (float(x) for x in row.split()[3:8])
     assert min(evm, flow) > 0 and images >= 0 and abs(evm + flow + images - total) < 0.02 and peak > 50
     assert "projected CASME II pre-processing (255 clips of 12 frames, 16 cores" in run.stdout
+    # the flow at working heights: seconds and the error against the true motion, for full, 224 and 112 rows
+    working = [line for line in run.stdout.splitlines() if line.strip().startswith("casme2 340x280")][1]
+    figures = [float(x) for x in working.split()[2:]]
+    assert len(figures) == 6 and all(0 < x < 10 for x in figures), working
+    assert figures[1] < 0.5 and figures[1] <= figures[5] + 0.05  # full size: sub-pixel, not worse than at 112 rows
 
 
 def test_the_recipe_benchmark_times_a_step_and_projects_a_loso():

@@ -54,6 +54,21 @@ def test_tvl1_recovers_a_known_smooth_field(pair):
     assert epe(optical_flow(u8(prev), u8(nxt), "tvl1"), field) < 0.1
 
 
+def test_flow_at_a_working_height_is_in_the_frames_pixels(pair):
+    """max_height: computed on frames halved, the field comes back at the frames' size with its vectors
+    doubled (a smooth field is recovered about as well); frames no taller than it are left alone."""
+    from microexpr.flow import make_flow_estimator
+
+    prev, nxt, field = pair
+    half = make_flow_estimator("tvl1", max_height=H // 2)(prev, nxt)
+    assert half.shape == field.shape and epe(half, field) < 0.2
+    assert epe(half * 0.5, field) > 0.4  # the vectors were scaled back, not left at the working size
+    full = make_flow_estimator("tvl1")(prev, nxt)
+    assert np.array_equal(make_flow_estimator("tvl1", max_height=H)(prev, nxt), full)
+    with pytest.raises(ValueError, match="max_height must be at least 8"):
+        make_flow_estimator("tvl1", max_height=4)
+
+
 @pytest.mark.parametrize("method", ["dis", "farneback"])
 def test_other_methods(pair, method):
     prev, nxt, field = pair

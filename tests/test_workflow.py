@@ -191,6 +191,16 @@ def test_tiny_end_to_end_from_a_root_on_disk(tiny_run):
     assert (plan.stdout + plan.stderr).count("gpu_share=1") == 3 + 1  # the folds and the final model
 
 
+def test_flow_at_a_working_height_is_a_new_flow_variant_on_the_same_evm(tiny_run):
+    base, _, cfg, _ = tiny_run
+    existing = {p.name for p in (base / "results" / "tiny" / "flow").glob("*/*")}
+    plan = snakemake("-n", "--configfile", str(cfg), "--config", "flow={max_height: 40}")
+    text = plan.stdout + plan.stderr
+    tags = set(re.findall(r"/flow/[^/]+/(tvl1-[0-9a-f]+)/sub0", text))
+    assert len(existing) == 1 and len(tags) == 1 and not tags & existing, (existing, tags)
+    assert "rule flow" in text and "rule magnify" not in text  # the magnified clips are re-used
+
+
 def test_small_models_end_to_end_with_final_model_and_predict(tiny_copy):
     """STSTNet on the same tree: the shards are re-used (they hold the uvs stream), folds choose on whole
     training subjects, the final model's bundle classifies a clip. An ensemble of STSTNet and OFF-ApexNet
