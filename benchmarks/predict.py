@@ -3,6 +3,7 @@ further clip in the same call, as a user runs it (a fresh process each time), wi
 (nothing given) and with onset, apex and offset given; and how close the spotted apex is to the truth.
 
 Run: .venv/bin/python benchmarks/predict.py [--clips 6] [--model results/.../final_model.pt]
+[--spotting farneback] (the flow that spots the apex: predict's --spotting)
 Without --model, a bundle of the default config's model (config/config.yaml: streams, width, image
 size, EVM, flow) with untrained weights is used: the time does not depend on what the weights learned.
 """
@@ -58,6 +59,7 @@ def main(argv=None) -> dict:
     ap.add_argument("--clips", type=int, default=6, help="clips in the many-clip call")
     ap.add_argument("--model", help="a run's final_model.pt (default: the default config's, untrained)")
     ap.add_argument("--repeat", type=int, default=2, help="best of this many calls")
+    ap.add_argument("--spotting", default="tvl1", help="predict's --spotting: the flow that spots the apex")
     args = ap.parse_args(argv)
     with tempfile.TemporaryDirectory() as tmp:
         tmp = Path(tmp)
@@ -66,7 +68,8 @@ def main(argv=None) -> dict:
         truth = read_ground_truth(root).head(args.clips)
         folders = [str(root / "Cropped" / r.subject / r.clip) for r in truth.itertuples()]
         model = args.model or str(default_bundle(tmp / "bundle.pt"))
-        base = [sys.executable, "-m", "microexpr", "predict", "--model", model, "--fps", "200"]
+        base = [sys.executable, "-m", "microexpr", "predict", "--model", model, "--fps", "200",
+                "--spotting", args.spotting]
         r0 = truth.iloc[0]
         given = ["--onset", str(r0.onset), "--apex", str(r0.apex), "--offset", str(r0.offset)]
         figures = {}
@@ -82,7 +85,7 @@ def main(argv=None) -> dict:
     error = np.abs(table["apex"].to_numpy() - truth["apex"].to_numpy())
     further = (figures[f"spotted, {len(folders)} clips"] - figures["spotted, first clip"]) / max(1, len(folders) - 1)
     print(f"cores: {os.cpu_count()}; synthetic CASME II clips 170x140 at 200 fps; best of {args.repeat} calls; "
-          f"model: {'given' if args.model else 'the default config (untrained weights)'}")
+          f"model: {'given' if args.model else 'the default config (untrained weights)'}; spotting: {args.spotting}")
     for name, seconds in figures.items():
         print(f"  {name:22s} {seconds:6.2f} s (the whole call)")
     print(f"  each further clip      {further:6.2f} s (apex spotted)")

@@ -48,7 +48,7 @@ def _predict(args: argparse.Namespace) -> int:
     inputs = list(args.inputs) + list(per_clip or {})
     results = predict(args.model, inputs, onset=args.onset, apex=args.apex, offset=args.offset, fps=args.fps,
                       out_dir=args.out, png=args.png, max_frames=args.max_frames, failed=failed,
-                      progress=len(inputs) > 1, per_clip=per_clip)
+                      progress=len(inputs) > 1, per_clip=per_clip, spotting=args.spotting)
     for r in results:
         probs = ", ".join(f"{c} {p:.3f}" for c, p in r["probabilities"].items())
         print(f"{r['input']}: {r['predicted']} ({probs}); onset {r['onset']}, apex {r['apex']}, "
@@ -171,6 +171,11 @@ def build_parser() -> argparse.ArgumentParser:
     r.add_argument("--out", help="folder for predictions.csv / predictions.json (and PNGs)")
     r.add_argument("--png", action="store_true", help="one figure per clip into --out (named by the clip's path "
                    "below the inputs' common folder): onset, apex, flow image, mask, probabilities")
+    from .spotting import SPOT_FLOWS
+
+    r.add_argument("--spotting", choices=sorted(SPOT_FLOWS), default="tvl1",
+                   help="the flow that measures the motion where the apex is spotted: tvl1 or farneback (10-20x "
+                   "faster, less often within 5 frames of the true apex on small and large frames: docs/predict.md)")
     r.add_argument("--max-frames", type=int, default=None,
                    help="refuse clips longer than this many frames (default: microexpr.predict.MAX_FRAMES)")
     r.set_defaults(func=_predict)

@@ -134,8 +134,6 @@ def _temporal_filter(x: np.ndarray, fps: float, kind: str, low_hz: float, high_h
     """Band-pass ``x`` (time on axis 0)."""
     n = x.shape[0]
     if kind == "ideal":
-        from scipy import fft
-
         freqs = np.fft.rfftfreq(n, d=1.0 / fps)
         keep = (freqs >= low_hz) & (freqs <= high_hz)
         if n <= _IDEAL_MATRIX_MAX_FRAMES:
@@ -145,6 +143,8 @@ def _temporal_filter(x: np.ndarray, fps: float, kind: str, low_hz: float, high_h
             matrix = np.fft.irfft(spectrum, n=n, axis=0).astype(np.float32)
             flat = np.ascontiguousarray(x, dtype=np.float32).reshape(n, -1)
             return (matrix @ flat).reshape(x.shape)
+        from scipy import fft  # only here: importing SciPy costs about 0.4 s a process
+
         spectrum = fft.rfft(x, axis=0)  # float32 in, complex64 out (NumPy's FFT would work in complex128)
         spectrum[~keep] = 0
         return fft.irfft(spectrum, n=n, axis=0).astype(np.float32, copy=False)

@@ -207,15 +207,18 @@ def _index(clip: Clip, number: int | None, what: str) -> int | None:
 
 
 def clip_inputs(clip: Clip, settings: dict, *, onset: int | None = None, apex: int | None = None,
-                offset: int | None = None) -> dict:
+                offset: int | None = None, spotting: str = "tvl1") -> dict:
     """The model inputs of one clip (what the workflow's magnify, flow and shard stages make of it),
-    with the onset/apex/offset used and how they were found."""
+    with the onset/apex/offset used and how they were found; ``spotting`` names the flow that measures
+    the motion where the apex is spotted (a key of :data:`microexpr.spotting.SPOT_FLOWS`)."""
     from .face import FaceSettings, crop_box, detect_face
     from .flow import make_flow_estimator
     from .magnify import EVMSettings
     from .preprocess import ImageSettings, magnify_frames, model_inputs
-    from .spotting import spot_apex
+    from .spotting import SPOT_FLOWS, spot_apex
 
+    if spotting not in SPOT_FLOWS:
+        raise PredictError(f"spotting must be one of {sorted(SPOT_FLOWS)}, got {spotting!r}")
     i_on, i_apex, i_off = _index(clip, onset, "onset"), _index(clip, apex, "apex"), _index(clip, offset, "offset")
     if i_on is not None and i_off is not None and i_on > i_off:
         raise PredictError(f"{clip.source}: onset {onset} is after offset {offset}")
@@ -223,7 +226,8 @@ def clip_inputs(clip: Clip, settings: dict, *, onset: int | None = None, apex: i
         raise PredictError(f"{clip.source}: apex {apex} lies outside onset..offset")
     how = "onset, apex and offset given"
     if i_apex is None:
-        i_on, i_apex, i_off, how = spot_apex(clip.frames, i_on, i_off)
+        i_on, i_apex, i_off, how = spot_apex(clip.frames, i_on, i_off, flow=SPOT_FLOWS[spotting])
+        how = f"{how[:-1]}; {spotting} flow)"
     else:
         i_on = 0 if i_on is None else i_on
         i_off = len(clip.frames) - 1 if i_off is None else i_off
@@ -396,14 +400,15 @@ def read_clip_table(csv_path: str | Path) -> dict[str, dict]:
 def predict(model_path: str | Path, paths: list[str | Path], *, onset: int | None = None, apex: int | None = None,
             offset: int | None = None, fps: float | None = None, out_dir: str | Path | None = None,
             png: bool = False, max_frames: int = MAX_FRAMES, failed: list | None = None,
-            progress: bool = False, per_clip: dict[str, dict] | None = None) -> list[dict]:
+            progress: bool = False, per_clip: dict[str, dict] | None = None, spotting: str = "tvl1") -> list[dict]:
     """Class probabilities of each input clip; with ``out_dir``, ``predictions.csv``, ``predictions.json``
     (and with ``png`` one figure per clip, named by :func:`output_names`) are written there.
 
     A clip that cannot be read or classified raises :class:`PredictError`, unless a list is given as
     ``failed``: then each such clip is logged, appended there as ``{"input", "error"}`` (and listed in
     ``predictions.json``), and the others are still classified and written. ``per_clip`` (from
-    :func:`read_clip_table`) gives a clip its own onset, apex, offset and fps where it states them."""
+    :func:`read_clip_table`) gives a clip its own onset, apex, offset and fps where it states them.
+    ``spotting``: the flow that spots an apex not given (see :func:`clip_inputs`)."""
     if png and not out_dir:
         raise PredictError("png figures need an output folder (--out)")
     bundle = load_bundle(model_path)
@@ -420,7 +425,7 @@ def predict(model_path: str | Path, paths: list[str | Path], *, onset: int | Non
         marks = {"onset": onset, "apex": apex, "offset": offset, **{k: own[k] for k in ("onset", "apex", "offset") if k in own}}
         try:
             clip = read_clip(path, own.get("fps", fps), max_frames)
-            inputs = clip_inputs(clip, bundle["settings"], **marks)
+            inputs = clip_inputs(clip, bundle["settings"], **marks, spotting=spotting)
             probs = predict_clip(bundle, model, inputs)
         except PredictError as exc:
             if failed is None:

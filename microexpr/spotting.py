@@ -17,12 +17,15 @@ import numpy as np
 
 APEX_MODES = ("annotated", "spotted", "middle")
 
-# The flow that measures motion for spotting: a method of microexpr.flow, its parameters, and optionally
-# min_height (frames shorter than that are enlarged to it first, for flows whose window is in pixels).
-# TV-L1 stays: on synthetic clips of known apex (benchmarks/spotting.py, figures in docs/predict.md)
-# Farneback (11-pixel window, min_height 120) is 10-20x faster but puts fewer clips within 5 frames of
-# the truth at 72 x 64 and 340 x 280; DIS, other windows and smaller working frames did worse.
-SPOT_FLOW = {"method": "tvl1"}
+# The flows that can measure motion for spotting, by name: a method of microexpr.flow, its parameters, and
+# optionally min_height (frames shorter than that are enlarged to it first, for flows whose window is in
+# pixels). Measured with benchmarks/spotting.py on synthetic clips of known apex (docs/predict.md):
+# farneback (an 11-pixel window, min_height 120, the best of the windows and working sizes tried) is
+# 10-20x faster than TV-L1 but puts fewer clips within 5 frames of the truth at 72 x 64 and 340 x 280, so
+# TV-L1 is the default (SPOT_FLOW). DIS, other windows and frames made smaller spotted worse.
+SPOT_FLOWS = {"tvl1": {"method": "tvl1"},
+              "farneback": {"method": "farneback", "winsize": 11, "min_height": 120}}
+SPOT_FLOW = SPOT_FLOWS["tvl1"]
 
 
 class _Motion:

@@ -75,9 +75,12 @@ def test_final_model_predicts_like_the_pipeline_on_folders_and_videos(tiny_run, 
     assert by_video.predicted.tolist() == by_folder.predicted.tolist() and start >= 0
     assert np.abs(by_video[probs].to_numpy() - by_folder[probs].to_numpy()).max() < 1e-4
     mp4 = _write_video(clip.frames, tmp_path / "clip.mp4", "mp4v")  # lossy: readable, probabilities valid
-    lossy = json.loads(_cli("predict", "--model", bundle_path, mp4, "--out", tmp_path / "mp4").returncode == 0
-                       and (tmp_path / "mp4" / "predictions.json").read_text())
-    assert abs(sum(lossy["clips"][0]["probabilities"].values()) - 1) < 1e-5 and "spotted" in lossy["clips"][0]["how"]
+    lossy = json.loads(_cli("predict", "--model", bundle_path, mp4, "--out", tmp_path / "mp4", "--spotting",
+                            "farneback").returncode == 0 and (tmp_path / "mp4" / "predictions.json").read_text())
+    assert abs(sum(lossy["clips"][0]["probabilities"].values()) - 1) < 1e-5
+    assert "spotted" in lossy["clips"][0]["how"] and lossy["clips"][0]["how"].endswith("; farneback flow)")
+    with pytest.raises(PredictError, match="spotting must be one of \\['farneback', 'tvl1'\\], got 'dis'"):
+        clip_inputs(clip, bundle["settings"], spotting="dis")
 
     # the bundle's model on the shard's sample gives the probabilities predict printed
     from microexpr.predict import build_model
