@@ -103,6 +103,7 @@ rule predict_clips:
         json=f"{OUT}/predictions/{PREDICT_TAG}/predictions.json",
     params:
         fps=config["predict"]["fps"],
+        spotting=config["predict"]["spotting"],
     log:
         f"{RESULTS}/logs/predict/{NAME}/{PREDICT_TAG}.log",
     conda:

@@ -121,6 +121,19 @@ def test_schema_defaults_are_the_library_defaults(section, cls):
         assert node["default"] == (list(default) if isinstance(default, tuple) else default), f"{section}.{key}"
 
 
+def test_the_spotting_choices_are_the_named_spotting_flows():
+    """predict.spotting (schema), predict --spotting (CLI) and the library take the names SPOT_FLOWS holds;
+    the default is the library's SPOT_FLOW."""
+    from microexpr.__main__ import build_parser
+    from microexpr.spotting import SPOT_FLOW, SPOT_FLOWS
+
+    node = yaml.safe_load(SCHEMA.read_text())["properties"]["predict"]["properties"]["spotting"]
+    assert node["enum"] == sorted(SPOT_FLOWS) and SPOT_FLOWS[node["default"]] == SPOT_FLOW
+    predict = next(a for a in build_parser()._actions if getattr(a, "choices", None) and "predict" in a.choices)
+    option = next(a for a in predict.choices["predict"]._actions if "--spotting" in a.option_strings)
+    assert option.choices == sorted(SPOT_FLOWS) and option.default == node["default"]
+
+
 def test_every_study_has_its_variants_key_in_the_schema():
     from microexpr.studies import STUDIES
 

@@ -100,10 +100,11 @@ def test_final_model_predicts_like_the_pipeline_on_folders_and_videos(tiny_run, 
     cfg = tiny_run[2]
     from test_workflow import snakemake
 
-    snakemake("predict", "--configfile", str(cfg), "--config", f"predict={{clips: {new}, fps: 200}}")
+    snakemake("predict", "--configfile", str(cfg), "--config", f"predict={{clips: {new}, fps: 200, spotting: farneback}}")
     table = pd.read_csv(next((out / "predictions").rglob("predictions.csv")))
     assert sorted(Path(p).name for p in table.input) == sorted(["clip.avi", folder.name])
     assert np.isclose(table[probs].sum(axis=1), 1, atol=1e-5).all() and table.how.str.contains("spotted").all()
+    assert table.how.str.endswith("; farneback flow)").all()  # predict.spotting reached the spotter
 
     # a fold's model.pt is no bundle: one line naming it
     fold_model = next((out / "folds").rglob("model.pt"))

@@ -9,4 +9,4 @@ from microexpr.predict import predict
 
 log_to_file(snakemake.log[0])
 predict(snakemake.input.model, list(snakemake.input.clips), fps=snakemake.params.fps,
-        out_dir=Path(snakemake.output.csv).parent)
+        out_dir=Path(snakemake.output.csv).parent, spotting=snakemake.params.spotting)
