@@ -171,9 +171,9 @@ def build_parser() -> argparse.ArgumentParser:
     r.add_argument("--out", help="folder for predictions.csv / predictions.json (and PNGs)")
     r.add_argument("--png", action="store_true", help="one figure per clip into --out (named by the clip's path "
                    "below the inputs' common folder): onset, apex, flow image, mask, probabilities")
-    from .spotting import SPOT_FLOWS
+    from .spotting import DEFAULT_SPOTTING, SPOT_FLOWS
 
-    r.add_argument("--spotting", choices=sorted(SPOT_FLOWS), default="tvl1",
+    r.add_argument("--spotting", choices=sorted(SPOT_FLOWS), default=DEFAULT_SPOTTING,
                    help="the flow that measures the motion where the apex is spotted: tvl1 or farneback (10-20x "
                    "faster, less often within 5 frames of the true apex on small and large frames: docs/predict.md)")
     r.add_argument("--max-frames", type=int, default=None,

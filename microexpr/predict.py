@@ -22,6 +22,7 @@ import numpy as np
 from . import __version__
 from .errors import MicroexprError
 from .io import atomic_path, read_frame
+from .spotting import DEFAULT_SPOTTING
 
 log = logging.getLogger(__name__)
 
@@ -207,7 +208,7 @@ def _index(clip: Clip, number: int | None, what: str) -> int | None:
 
 
 def clip_inputs(clip: Clip, settings: dict, *, onset: int | None = None, apex: int | None = None,
-                offset: int | None = None, spotting: str = "tvl1") -> dict:
+                offset: int | None = None, spotting: str = DEFAULT_SPOTTING) -> dict:
     """The model inputs of one clip (what the workflow's magnify, flow and shard stages make of it),
     with the onset/apex/offset used and how they were found; ``spotting`` names the flow that measures
     the motion where the apex is spotted (a key of :data:`microexpr.spotting.SPOT_FLOWS`)."""
@@ -400,7 +401,8 @@ def read_clip_table(csv_path: str | Path) -> dict[str, dict]:
 def predict(model_path: str | Path, paths: list[str | Path], *, onset: int | None = None, apex: int | None = None,
             offset: int | None = None, fps: float | None = None, out_dir: str | Path | None = None,
             png: bool = False, max_frames: int = MAX_FRAMES, failed: list | None = None,
-            progress: bool = False, per_clip: dict[str, dict] | None = None, spotting: str = "tvl1") -> list[dict]:
+            progress: bool = False, per_clip: dict[str, dict] | None = None,
+            spotting: str = DEFAULT_SPOTTING) -> list[dict]:
     """Class probabilities of each input clip; with ``out_dir``, ``predictions.csv``, ``predictions.json``
     (and with ``png`` one figure per clip, named by :func:`output_names`) are written there.
 

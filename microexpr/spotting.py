@@ -25,7 +25,8 @@ APEX_MODES = ("annotated", "spotted", "middle")
 # TV-L1 is the default (SPOT_FLOW). DIS, other windows and frames made smaller spotted worse.
 SPOT_FLOWS = {"tvl1": {"method": "tvl1"},
               "farneback": {"method": "farneback", "winsize": 11, "min_height": 120}}
-SPOT_FLOW = SPOT_FLOWS["tvl1"]
+DEFAULT_SPOTTING = "tvl1"  # what predict --spotting and predict.spotting default to
+SPOT_FLOW = SPOT_FLOWS[DEFAULT_SPOTTING]
 
 
 class _Motion:

@@ -125,10 +125,11 @@ def test_the_spotting_choices_are_the_named_spotting_flows():
     """predict.spotting (schema), predict --spotting (CLI) and the library take the names SPOT_FLOWS holds;
     the default is the library's SPOT_FLOW."""
     from microexpr.__main__ import build_parser
-    from microexpr.spotting import SPOT_FLOW, SPOT_FLOWS
+    from microexpr.spotting import DEFAULT_SPOTTING, SPOT_FLOW, SPOT_FLOWS
 
     node = yaml.safe_load(SCHEMA.read_text())["properties"]["predict"]["properties"]["spotting"]
-    assert node["enum"] == sorted(SPOT_FLOWS) and SPOT_FLOWS[node["default"]] == SPOT_FLOW
+    assert node["enum"] == sorted(SPOT_FLOWS) and node["default"] == DEFAULT_SPOTTING
+    assert SPOT_FLOWS[DEFAULT_SPOTTING] == SPOT_FLOW
     predict = next(a for a in build_parser()._actions if getattr(a, "choices", None) and "predict" in a.choices)
     option = next(a for a in predict.choices["predict"]._actions if "--spotting" in a.option_strings)
     assert option.choices == sorted(SPOT_FLOWS) and option.default == node["default"]
