@@ -59,7 +59,10 @@ def main(argv=None) -> dict:
     ap.add_argument("--clips", type=int, default=6, help="clips in the many-clip call")
     ap.add_argument("--model", help="a run's final_model.pt (default: the default config's, untrained)")
     ap.add_argument("--repeat", type=int, default=2, help="best of this many calls")
-    ap.add_argument("--spotting", default="tvl1", help="predict's --spotting: the flow that spots the apex")
+    from microexpr.spotting import DEFAULT_SPOTTING, SPOT_FLOWS
+
+    ap.add_argument("--spotting", choices=sorted(SPOT_FLOWS), default=DEFAULT_SPOTTING,
+                    help="predict's --spotting: the flow that spots the apex")
     args = ap.parse_args(argv)
     with tempfile.TemporaryDirectory() as tmp:
         tmp = Path(tmp)

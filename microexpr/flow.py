@@ -61,26 +61,33 @@ def _to_uint8(img: np.ndarray) -> np.ndarray:
     return np.clip(np.rint(img), 0, 255).astype(np.uint8)
 
 
-def make_flow_estimator(method: str = "tvl1", max_height: int | None = None, **params):
+def make_flow_estimator(method: str = "tvl1", max_height: int | None = None, min_height: int | None = None,
+                        **params):
     """Return ``f(prev, next) -> H x W x 2``; build once, call per pair (OpenCV objects are reused).
 
-    ``max_height``: frames taller than this are reduced to it (aspect kept, area interpolation) before the
-    flow is computed, and the field is enlarged back to the frames' size with its vectors scaled, so it is
-    in the frames' pixels either way (the configuration's ``flow.max_height``; None: the frames' size)."""
+    A working height: frames taller than ``max_height`` are reduced to it (area interpolation), frames
+    shorter than ``min_height`` enlarged to it (bilinear; for flows whose window is in pixels), aspect
+    kept, before the flow is computed; the field is then resized back to the frames' size with its vectors
+    scaled, so it is in the frames' pixels either way (``flow.max_height`` of the configuration; None:
+    the frames' size)."""
     estimate = _estimator(method, **params)
-    if max_height is None:
+    if max_height is None and min_height is None:
         return estimate
-    if int(max_height) < 8:
-        raise ValueError(f"max_height must be at least 8 rows, got {max_height}")
+    for name, value in (("max_height", max_height), ("min_height", min_height)):
+        if value is not None and int(value) < 8:
+            raise ValueError(f"{name} must be at least 8 rows, got {value}")
     import cv2
 
     def at_working_size(a, b):
         h, w = np.shape(a)[:2]
-        if h <= max_height:
+        target = min(h, max_height) if max_height is not None else h
+        target = max(target, min_height) if min_height is not None else target
+        if target == h:
             return estimate(a, b)
-        size = (max(1, round(w * max_height / h)), int(max_height))
-        small = [cv2.resize(np.asarray(x), size, interpolation=cv2.INTER_AREA) for x in (a, b)]
-        return resize_flow(np.ascontiguousarray(estimate(*small), dtype=np.float32), (h, w))
+        size = (max(1, round(w * target / h)), int(target))
+        interp = cv2.INTER_AREA if target < h else cv2.INTER_LINEAR
+        pair = [cv2.resize(np.asarray(x), size, interpolation=interp) for x in (a, b)]
+        return resize_flow(np.ascontiguousarray(estimate(*pair), dtype=np.float32), (h, w))
 
     return at_working_size
 

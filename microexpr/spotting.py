@@ -17,9 +17,8 @@ import numpy as np
 
 APEX_MODES = ("annotated", "spotted", "middle")
 
-# The flows that can measure motion for spotting, by name: a method of microexpr.flow, its parameters, and
-# optionally min_height (frames shorter than that are enlarged to it first, for flows whose window is in
-# pixels). Measured with benchmarks/spotting.py on synthetic clips of known apex (docs/predict.md):
+# The flows that can measure motion for spotting, by name: the arguments of
+# microexpr.flow.make_flow_estimator (a method, its parameters, and a working height where one is wanted). Measured with benchmarks/spotting.py on synthetic clips of known apex (docs/predict.md):
 # farneback (an 11-pixel window, min_height 120, the best of the windows and working sizes tried) is
 # 10-20x faster than TV-L1 but puts fewer clips within 5 frames of the truth at 72 x 64 and 340 x 280, so
 # TV-L1 is the default (SPOT_FLOW). DIS, other windows and frames made smaller spotted worse.
@@ -36,7 +35,7 @@ class _Motion:
         from .flow import make_flow_estimator
 
         params = dict(SPOT_FLOW if flow is None else flow)
-        self.frames, self.reference, self.top = _enlarged(frames, params.pop("min_height", None)), reference, top
+        self.frames, self.reference, self.top = frames, reference, top
         self.estimate = make_flow_estimator(params.pop("method"), **params)
         self.cache: dict[int, float] = {reference: 0.0}
 
@@ -49,16 +48,6 @@ class _Motion:
             k = max(1, int(self.top * mag.size))
             self.cache[t] = float(np.partition(mag, -k)[-k:].mean())
         return self.cache[t]
-
-
-def _enlarged(frames: np.ndarray, min_height: int | None) -> np.ndarray:
-    """Frames shorter than ``min_height`` rows enlarged to it (aspect kept, bilinear); others as they are."""
-    if min_height is None or frames.shape[1] >= min_height:
-        return frames
-    import cv2
-
-    width = max(1, round(frames.shape[2] * min_height / frames.shape[1]))
-    return np.stack([cv2.resize(f, (width, int(min_height)), interpolation=cv2.INTER_LINEAR) for f in frames])
 
 
 def _peak(motion: _Motion, lo: int, hi: int, step: int = 3) -> int:

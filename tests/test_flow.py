@@ -67,6 +67,12 @@ def test_flow_at_a_working_height_is_in_the_frames_pixels(pair):
     assert np.array_equal(make_flow_estimator("tvl1", max_height=H)(prev, nxt), full)
     with pytest.raises(ValueError, match="max_height must be at least 8"):
         make_flow_estimator("tvl1", max_height=4)
+    # min_height: small frames enlarged for the flow, the field back at their size in their pixels
+    small = [cv2.resize(x, (W // 2, H // 2), interpolation=cv2.INTER_AREA) for x in (prev, nxt)]
+    enlarged = make_flow_estimator("tvl1", min_height=H)(*small)
+    assert enlarged.shape == (H // 2, W // 2, 2)
+    assert epe(enlarged, resize_flow(field, (H // 2, W // 2)), margin=8) < 0.2
+    assert np.array_equal(make_flow_estimator("tvl1", min_height=H // 2)(*small), make_flow_estimator("tvl1")(*small))
 
 
 @pytest.mark.parametrize("method", ["dis", "farneback"])

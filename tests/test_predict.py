@@ -247,9 +247,6 @@ def test_spotting_measures_motion_with_the_flow_it_is_given():
         spot_apex(frames, 0, 10, flow={"method": "nope"})
     for flow in ({"method": "tvl1"}, {"method": "farneback"}, {"method": "farneback", "min_height": 96}):
         assert abs(spot_apex(frames, 0, 10, flow=flow)[1] - 6) <= 1, flow
-    from microexpr.spotting import _enlarged
-
-    assert _enlarged(frames, 96).shape == (11, 96, 96) and _enlarged(frames, 40) is frames  # never made smaller
 
 
 def test_building_the_cli_parser_imports_no_dataset_loader():
