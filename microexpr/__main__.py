@@ -1,5 +1,5 @@
-"""Command line: ``microexpr synth ...``, ``manifest ...``, ``predict ...``, ``figures ...`` and
-``config-reference`` (the same as ``python -m microexpr ...``).
+"""Command line: ``microexpr synth ...``, ``synth-long ...``, ``manifest ...``, ``predict ...``, ``spot ...``,
+``figures ...`` and ``config-reference`` (the same as ``python -m microexpr ...``).
 
 Exit codes: 0 done; 1 an input or a run failed (the message names the file, row or setting);
 2 a usage error (an unknown option or a bad option value)."""
@@ -27,6 +27,52 @@ def _synth(args: argparse.Namespace) -> None:
     print(args.out)
 
 
+def _synth_long(args: argparse.Namespace) -> None:
+    from .datasets.synthetic_long import LongSynthConfig, generate_long
+
+    cfg = LongSynthConfig(format=args.format, subjects=args.subjects, videos_per_subject=args.videos_per_subject,
+                          seconds=args.seconds, micro_per_video=args.micro, macro_per_video=args.macro,
+                          blinks_per_minute=args.blinks_per_minute, seed=args.seed, height=args.height,
+                          width=args.width, micro_amplitude=args.micro_amplitude, quirks=not args.no_quirks)
+    generate_long(cfg, args.out, overwrite=args.overwrite, progress=not args.quiet)
+    print(args.out)
+
+
+def _spot_settings(args: argparse.Namespace):
+    from .longspot import LongSpotSettings
+
+    return LongSpotSettings(threshold=args.spot_threshold) if args.spot_threshold else LongSpotSettings()
+
+
+def _spot(args: argparse.Namespace) -> None:
+    import json
+    from pathlib import Path
+
+    from .io import atomic_path
+    from .spot_recognise import evaluate_dataset, timeline_figure
+
+    result = evaluate_dataset(args.dataset, args.root, settings=_spot_settings(args), model_path=args.model,
+                              progress=not args.quiet)
+    out = Path(args.out)
+    out.mkdir(parents=True, exist_ok=True)
+    for name in ("spotted", "truth", "report"):
+        with atomic_path(out / f"{name}.csv") as tmp:
+            result[name].to_csv(tmp, index=False)
+    with atomic_path(out / "scores.json") as tmp:
+        tmp.write_text(json.dumps(result["scores"], indent=2))
+    spotted, truth = result["spotted"], result["truth"]
+    for (subject, video), signal in list(result["signals"].items())[:args.png]:
+        def of(table):
+            return table[(table.subject == subject) & (table.video == video)].to_dict("records")
+
+        timeline_figure(signal, of(spotted), out / f"timeline_{subject}_{video}.png",
+                        title=f"{args.dataset} {subject} {video}", truth=of(truth))
+    sc = result["scores"]
+    print(" | ".join(f"{k} F1 {sc[k]['f1']:.3f} (P {sc[k]['precision']:.3f}, R {sc[k]['recall']:.3f}; "
+                     f"TP {sc[k]['tp']}, FP {sc[k]['fp']}, FN {sc[k]['fn']})" for k in ("micro", "macro", "overall")))
+    print(f"{sc['videos']} videos, {sc['rows_dropped']} sheet rows dropped -> {out}")
+
+
 def _manifest(args: argparse.Namespace) -> None:
     from .datasets import load_manifest, write_manifest
 
@@ -46,6 +92,12 @@ def _predict(args: argparse.Namespace) -> int:
     failed: list[dict] = []
     per_clip = read_clip_table(args.clips) if args.clips else None
     inputs = list(args.inputs) + list(per_clip or {})
+    long_inputs = [p for p in inputs if _is_long(p, args, per_clip)]
+    if long_inputs:
+        _predict_long(args, long_inputs, failed)
+    inputs = [p for p in inputs if p not in long_inputs]
+    if not inputs:
+        return 1 if failed else 0
     results = predict(args.model, inputs, onset=args.onset, apex=args.apex, offset=args.offset, fps=args.fps,
                       out_dir=args.out, png=args.png, max_frames=args.max_frames, failed=failed,
                       progress=len(inputs) > 1, per_clip=per_clip, spotting=args.spotting)
@@ -58,6 +110,52 @@ def _predict(args: argparse.Namespace) -> int:
     if failed:  # each was logged as it was skipped
         print(f"{len(failed)} of {len(inputs)} clip(s) failed; the others were classified", file=sys.stderr)
     return 1 if failed else 0
+
+
+def _is_long(path, args: argparse.Namespace, per_clip: dict | None) -> bool:
+    """Whether ``path`` is a long video to spot in: --long / --clip decide, else its length."""
+    if args.length != "auto":
+        return args.length == "long"
+    from .predict import PredictError
+    from .spot_recognise import LONG_VIDEO_S, FrameSource
+
+    fps = ((per_clip or {}).get(str(path)) or {}).get("fps") or args.fps
+    try:
+        return FrameSource(path, fps).seconds > LONG_VIDEO_S
+    except PredictError:
+        return False  # predict names what is wrong with it
+
+
+def _predict_long(args: argparse.Namespace, paths: list, failed: list) -> None:
+    from .predict import PredictError, build_model, load_bundle, output_names
+    from .spot_recognise import predict_long
+
+    bundle = load_bundle(args.model)
+    model = build_model(bundle)
+    names = dict(zip(map(str, paths), output_names([str(p) for p in paths])))
+    for path in paths:
+        try:
+            result = predict_long(None, path, fps=args.fps, out_dir=args.out, png=args.png,
+                                  settings=_spot_settings(args), name=names[str(path)], bundle=bundle, model=model)
+        except PredictError as exc:
+            print(f"error: {exc}", file=sys.stderr)
+            failed.append({"input": str(path), "error": str(exc)})
+            continue
+        found = result["intervals"]
+        print(f"{path}: long video ({result['seconds']:g} s, {result['frames']} frames at {result['fps']:g} fps): "
+              f"{sum(r['type'] == 'micro' for r in found)} micro- and {sum(r['type'] == 'macro' for r in found)} "
+              f"macro-expression(s) spotted")
+        for r in found:
+            if r.get("predicted"):
+                probs = ", ".join(f"{c} {r['p_' + c]:.3f}" for c in bundle["classes"])
+                what = f"{r['predicted']} ({probs})"
+            else:
+                what = "not classified: " + r["note"] if r.get("note") else "not classified (macro-expression)"
+            print(f"  {r['type']:5s} frames {r['onset']}-{r['apex']}-{r['offset']} "
+                  f"({r['onset_s']:.2f}-{r['offset_s']:.2f} s, score {r['score']:.1f}): {what}")
+        if args.out:
+            print(f"written: {args.out}/{names[str(path)]}_intervals.csv, _intervals.json"
+                  + (", _timeline.png" if args.png else ""))
 
 
 def _figures(args: argparse.Namespace) -> None:
@@ -146,6 +244,28 @@ def build_parser() -> argparse.ArgumentParser:
     s.add_argument("--quiet", action="store_true", help="no progress bar")
     s.set_defaults(func=_synth)
 
+    from .datasets.synthetic_long import LongSynthConfig
+
+    d = LongSynthConfig()
+    sl = command("synth-long", "write synthetic long videos of faces with coded expressions (CAS(ME)^2 or SAMM long videos)")
+    sl.add_argument("--format", choices=["casme_sq", "samm_lv"], default=d.format,
+                    help="casme_sq: CAS(ME)^2 (30 fps, colour); samm_lv: SAMM long videos (200 fps, gray)")
+    sl.add_argument("--out", required=True, help="output folder (must not exist unless --overwrite)")
+    sl.add_argument("--subjects", type=int, default=d.subjects, help="subjects to write")
+    sl.add_argument("--videos-per-subject", type=int, default=d.videos_per_subject, help="videos each subject has")
+    sl.add_argument("--seconds", type=float, default=d.seconds, help="length of each video")
+    sl.add_argument("--micro", type=int, default=d.micro_per_video, help="micro-expressions per video")
+    sl.add_argument("--macro", type=int, default=d.macro_per_video, help="macro-expressions per video")
+    sl.add_argument("--blinks-per-minute", type=float, default=d.blinks_per_minute, help="blinks (not coded)")
+    sl.add_argument("--micro-amplitude", type=float, default=d.micro_amplitude, help="peak displacement of a micro-expression, px")
+    sl.add_argument("--height", type=int, default=d.height, help="frame height, px")
+    sl.add_argument("--width", type=int, default=d.width, help="frame width, px")
+    sl.add_argument("--seed", type=int, default=d.seed, help="random seed (the same seed writes the same videos)")
+    sl.add_argument("--no-quirks", action="store_true", help="do not plant the real sheets' odd rows")
+    sl.add_argument("--overwrite", action="store_true", help="replace an existing --out folder")
+    sl.add_argument("--quiet", action="store_true", help="no progress bar")
+    sl.set_defaults(func=_synth_long)
+
     m = command("manifest", "load a dataset root into manifest.tsv and a report of bad rows")
     m.add_argument("--dataset", type=lambda n: _format_name(n, allow_manifest=True), required=True,
                    help="a registered dataset format, or manifest for a bring-your-own CSV")
@@ -178,7 +298,29 @@ def build_parser() -> argparse.ArgumentParser:
                    "faster, less often within 5 frames of the true apex on small and large frames: docs/predict.md)")
     r.add_argument("--max-frames", type=int, default=None,
                    help="refuse clips longer than this many frames (default: microexpr.predict.MAX_FRAMES)")
+    from .spot_recognise import LONG_VIDEO_S
+
+    length = r.add_mutually_exclusive_group()
+    length.add_argument("--long", dest="length", action="store_const", const="long",
+                        help="treat every input as a long video: spot its intervals, classify each micro-expression")
+    length.add_argument("--clip", dest="length", action="store_const", const="clip",
+                        help="treat every input as one clip around one expression")
+    r.set_defaults(length="auto")
+    r.add_argument("--spot-threshold", type=_positive, default=None,
+                   help=f"long videos (inputs over {LONG_VIDEO_S:g} s unless --long/--clip): spot peaks above this many "
+                   "noise standard deviations (default: microexpr.longspot.LongSpotSettings.threshold)")
     r.set_defaults(func=_predict)
+    sp = command("spot", "spot the intervals of every video of a coded long-video dataset and score them "
+                 "(MEGC protocol: IoU >= 0.5)")
+    sp.add_argument("--dataset", choices=["casme_sq", "samm_lv"], required=True, help="the long-video format")
+    sp.add_argument("--root", required=True, help="the dataset's folder (its frames folder and coding sheet)")
+    sp.add_argument("--out", required=True, help="folder for spotted.csv, truth.csv, report.csv, scores.json")
+    sp.add_argument("--model", help="a run's final_model.pt: classify each spotted micro-expression")
+    sp.add_argument("--spot-threshold", type=_positive, default=None,
+                    help="spot peaks above this many noise standard deviations")
+    sp.add_argument("--png", type=int, default=3, help="timeline figures of the first N videos")
+    sp.add_argument("--quiet", action="store_true", help="no progress bar")
+    sp.set_defaults(func=_spot)
     f = command("figures", "write (or --check) the default-run figures the README and docs quote")
     f.add_argument("run", help="the run's results folder (results/synthetic_casme2) or its reports/.../metrics.json")
     f.add_argument("files", nargs="*", default=list(DEFAULT_FILES), help="files that quote the figures")

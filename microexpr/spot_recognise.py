@@ -1,0 +1,278 @@
+"""Spot, then recognise: the intervals of a long video (:mod:`microexpr.longspot`), each micro-expression
+classified by a trained bundle, and the scores of both on a coded long-video dataset.
+
+A long video is a folder of numbered frames or a video file; it is read twice, once as small aligned
+images for the spotting signal (so its length is bounded by disk, not memory) and once for the frames of
+each spotted micro-expression, which go through the bundle's own pre-processing
+(:func:`microexpr.predict.clip_inputs` with the spotted onset, apex and offset) to the model.
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+from pathlib import Path
+
+import numpy as np
+
+from .io import atomic_path, read_frame
+from .longspot import LongSpotSettings, SpotSignal, intervals, score_spotting, spot_signal
+
+log = logging.getLogger(__name__)
+
+# An input longer than this is a long video to spot in (auto mode of predict); a clip cut around one
+# expression lasts well under it (CASME II's and SAMM's longest clips are about 1 to 2 s).
+LONG_VIDEO_S = 4.0
+INTERVAL_COLUMNS = ("input", "type", "onset", "apex", "offset", "onset_s", "apex_s", "offset_s", "score",
+                    "predicted")
+
+
+class FrameSource:
+    """The frames of a folder (numbered files, in number order) or a video file, read as gray on demand."""
+
+    def __init__(self, path: str | Path, fps: float | None = None):
+        import cv2
+
+        from .predict import _NUMBER, FRAME_SUFFIXES, PredictError
+
+        self.path = Path(path)
+        if fps is not None and not (np.isfinite(fps) and fps > 0):
+            raise PredictError(f"{self.path}: the frame rate must be a positive number, got {fps}")
+        if self.path.is_dir():
+            files = [p for p in self.path.iterdir() if p.suffix.lower() in FRAME_SUFFIXES and _NUMBER.search(p.stem)]
+            files.sort(key=lambda p: int(_NUMBER.search(p.stem).group(1)))
+            self.files = files
+            self.numbers = [int(_NUMBER.search(p.stem).group(1)) for p in files]
+            if fps is None:
+                raise PredictError(f"{self.path}: a folder of frames has no frame rate: give --fps")
+            self.fps = float(fps)
+        elif self.path.is_file():
+            cap = cv2.VideoCapture(str(self.path))
+            if not cap.isOpened():
+                raise PredictError(f"{self.path}: cannot be read as a video")
+            n = int(cap.get(cv2.CAP_PROP_FRAME_COUNT) or 0)
+            stated = cap.get(cv2.CAP_PROP_FPS)
+            cap.release()
+            self.files = None
+            self.numbers = list(range(n))
+            self.fps = float(fps or (stated if stated and stated > 0 else 0)) or None
+            if self.fps is None:
+                raise PredictError(f"{self.path}: the video states no frame rate: give --fps")
+        else:
+            raise PredictError(f"input not found: {self.path}")
+        if len(self.numbers) < 2:
+            raise PredictError(f"{self.path}: needs at least two frames, found {len(self.numbers)}")
+
+    def __len__(self) -> int:
+        return len(self.numbers)
+
+    @property
+    def seconds(self) -> float:
+        return len(self) / self.fps
+
+    def frames(self, start: int = 0, stop: int | None = None):
+        """Gray frames start..stop-1 (indices), one at a time."""
+        import cv2
+
+        stop = len(self) if stop is None else stop
+        if self.files is not None:
+            for p in self.files[start:stop]:
+                yield read_frame(p, gray=True)
+            return
+        cap = cv2.VideoCapture(str(self.path))
+        try:
+            if start:
+                cap.set(cv2.CAP_PROP_POS_FRAMES, start)
+            for _ in range(start, stop):
+                ok, frame = cap.read()
+                if not ok:
+                    return
+                yield cv2.cvtColor(frame, cv2.COLOR_BGR2GRAY) if frame.ndim == 3 else frame
+        finally:
+            cap.release()
+
+
+def spot_source(source: FrameSource, settings: LongSpotSettings | None = None) -> tuple[SpotSignal, list[dict]]:
+    """The spotting signal of a whole source and its intervals, with frame numbers and seconds."""
+    from .predict import PredictError
+
+    try:
+        signal = spot_signal(source.frames(), source.fps, settings)
+    except ValueError as exc:
+        raise PredictError(f"{source.path}: {exc}") from None
+    found = []
+    for iv in intervals(signal):
+        row = {"type": iv["type"], "score": round(float(iv["score"]), 2), "index": (iv["onset"], iv["apex"], iv["offset"])}
+        for key in ("onset", "apex", "offset"):
+            row[key] = source.numbers[iv[key]]
+            row[f"{key}_s"] = round(iv[key] / source.fps, 3)
+        found.append(row)
+    return signal, found
+
+
+def classify_interval(bundle: dict, model, source: FrameSource, interval: dict, spotting: str | None = None) -> np.ndarray:
+    """Class probabilities of one spotted interval: its frames (with the EVM pad either side) through the
+    bundle's pre-processing, onset, apex and offset as spotted."""
+    from .magnify import EVMSettings
+    from .predict import Clip, clip_inputs, predict_clip
+
+    i_on, i_apex, i_off = interval["index"]
+    pad = EVMSettings(**bundle["settings"]["evm"]).pad_frames
+    lo, hi = max(0, i_on - pad), min(len(source) - 1, i_off + pad)
+    frames = np.stack(list(source.frames(lo, hi + 1)))
+    clip = Clip(f"{source.path}@{interval['onset']}", frames, source.numbers[lo:lo + len(frames)], source.fps)
+    inputs = clip_inputs(clip, bundle["settings"], onset=interval["onset"], apex=interval["apex"],
+                         offset=interval["offset"])
+    return predict_clip(bundle, model, inputs)
+
+
+def recognise(bundle: dict, model, source: FrameSource, found: list[dict]) -> list[dict]:
+    """``found`` with each micro-expression's predicted class and probabilities (macro-expressions are
+    not classified: the model knows micro-expressions). An interval the model cannot take (a frame rate
+    below its EVM band) gets ``predicted`` empty and the reason in ``note``."""
+    from .predict import PredictError
+
+    classes = bundle["classes"]
+    for row in found:
+        row.update({"predicted": "", **{f"p_{c}": None for c in classes}})
+        if row["type"] != "micro":
+            continue
+        try:
+            probs = classify_interval(bundle, model, source, row)
+        except PredictError as exc:
+            row["note"] = str(exc)
+            log.warning("%s: interval %s-%s not classified: %s", source.path, row["onset"], row["offset"], exc)
+            continue
+        row["predicted"] = classes[int(np.argmax(probs))]
+        row.update({f"p_{c}": float(p) for c, p in zip(classes, probs)})
+    return found
+
+
+def timeline_figure(signal: SpotSignal, found: list[dict], out: str | Path, title: str = "",
+                    truth: list[dict] | None = None) -> Path:
+    """The contrast at both scales against time, the threshold, each spotted interval shaded (micro
+    orange, macro blue, with its class) and, where given, the true intervals as bars below."""
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+
+    t = np.arange(len(signal.micro)) / signal.fps
+    z = signal.settings.threshold
+    fig, axes = plt.subplots(2, 1, figsize=(12, 4.2), sharex=True)
+    colours = {"micro": "#e8862a", "macro": "#4a74d9"}
+    for ax, C, noise, name in ((axes[0], signal.micro, signal.micro_noise, "micro"),
+                               (axes[1], signal.macro, signal.macro_noise, "macro")):
+        ax.plot(t, C / noise, lw=0.8, color="#333333")
+        ax.axhline(z, color="#aa2222", lw=0.8, ls="--", label=f"threshold ({z:g} noise std)")
+        for row in found:
+            if row["type"] == name:
+                ax.axvspan(row["onset_s"], row["offset_s"], color=colours[name], alpha=0.35)
+                if row.get("predicted"):
+                    ax.text(row["apex_s"], z * 1.05, row["predicted"], fontsize=7, ha="center", va="bottom")
+        for row in truth or []:
+            if row["type"] == name:
+                ax.plot([row["onset_s"], row["offset_s"]], [-1.5, -1.5], lw=4, color=colours[name], solid_capstyle="butt")
+        ax.set_yscale("symlog", linthresh=z)  # small peaks near the threshold and large ones both readable
+        ax.set_ylabel(f"{name} scale\ncontrast / noise")
+        ax.legend(loc="upper right", fontsize=7)
+    axes[1].set_xlabel("time (s)")
+    fig.suptitle(title + ("  (bars below: the coded intervals)" if truth else ""), fontsize=9)
+    fig.tight_layout()
+    with atomic_path(out) as tmp:
+        fig.savefig(tmp, dpi=100, format="png")
+    plt.close(fig)
+    return Path(out)
+
+
+def predict_long(model_path: str | Path | None, path: str | Path, *, fps: float | None = None,
+                 out_dir: str | Path | None = None, png: bool = False, settings: LongSpotSettings | None = None,
+                 name: str | None = None, bundle: dict | None = None, model=None) -> dict:
+    """Spot the intervals of one long video and classify its micro-expressions with the bundle at
+    ``model_path`` (or the loaded ``bundle`` and ``model``; neither: spotting only). With ``out_dir``:
+    ``<name>_intervals.csv`` and ``<name>_intervals.json`` (and with ``png`` the timeline
+    ``<name>_timeline.png``) are written there."""
+    from .predict import PredictError, build_model, load_bundle
+
+    if png and not out_dir:
+        raise PredictError("png figures need an output folder (--out)")
+    source = FrameSource(path, fps)
+    if bundle is None and model_path:
+        bundle = load_bundle(model_path)
+    signal, found = spot_source(source, settings)
+    if bundle is not None:
+        found = recognise(bundle, model if model is not None else build_model(bundle), source, found)
+    for row in found:
+        row["input"] = str(source.path)
+    result = {"input": str(source.path), "fps": source.fps, "frames": len(source), "seconds": round(source.seconds, 3),
+              "spotting": signal.settings.to_dict(), "intervals": [{k: v for k, v in r.items() if k != "index"} for r in found]}
+    if out_dir:
+        import pandas as pd
+
+        out_dir = Path(out_dir)
+        stem = name or (source.path.stem if source.path.is_file() else source.path.name)
+        table = pd.DataFrame(result["intervals"])
+        if table.empty:
+            table = pd.DataFrame(columns=list(INTERVAL_COLUMNS))
+        with atomic_path(out_dir / f"{stem}_intervals.csv") as tmp:
+            table.to_csv(tmp, index=False)
+        with atomic_path(out_dir / f"{stem}_intervals.json") as tmp:
+            tmp.write_text(json.dumps({"model": str(model_path) if model_path else None, **result}, indent=2))
+        if png:
+            timeline_figure(signal, found, out_dir / f"{stem}_timeline.png", title=str(source.path))
+    return result
+
+
+# ----------------------------------------------------------------------------- a coded long-video dataset
+
+def evaluate_dataset(fmt: str, root: str | Path, *, settings: LongSpotSettings | None = None,
+                     model_path: str | Path | None = None, labels: dict | None = None, progress: bool = False) -> dict:
+    """Spot every video of a long-video dataset and score the spots by the MEGC protocol (IoU >= 0.5,
+    pooled over the dataset, micro, macro and overall). The method learns nothing, so there is nothing to
+    hold out. With a bundle, spotted micro-expressions are classified; with ``labels``
+    ({(subject, video, apex frame): class} of the coded micro-expressions, e.g. a synthetic set's ground
+    truth), the spot-then-recognise score is the share of coded micro-expressions both spotted and
+    correctly classified (MEGC 2022). Returns {"scores", "spotted" (DataFrame), "truth", "report", "signals"}."""
+    import pandas as pd
+    from tqdm import tqdm
+
+    from .datasets.longvideo import get_long_format, load_long_videos
+    from .predict import build_model, load_bundle
+
+    long_fmt = get_long_format(fmt)
+    videos, truth, report = load_long_videos(fmt, root)
+    bundle = load_bundle(model_path) if model_path else None
+    model = build_model(bundle) if bundle is not None else None
+    rows, signals = [], {}
+    truth = truth.copy()
+    for key in ("onset", "offset"):  # the coded frames in seconds from each video's first frame
+        truth[f"{key}_s"] = [0.0] * len(truth)
+    for v in tqdm(list(videos.itertuples()), desc=f"spot {fmt}", unit="video", disable=not progress):
+        source = FrameSource(v.folder, long_fmt.fps)
+        mine = (truth.subject == v.subject) & (truth.video == v.video)
+        for key in ("onset", "offset"):
+            truth.loc[mine, f"{key}_s"] = [round(source.numbers.index(n) / source.fps, 3) for n in truth.loc[mine, key]]
+        signal, found = spot_source(source, settings)
+        if bundle is not None:
+            found = recognise(bundle, model, source, found)
+        signals[(v.subject, v.video)] = signal
+        rows += [{"subject": v.subject, "video": v.video, **{k: r[k] for k in r if k != "index"}} for r in found]
+    spotted = pd.DataFrame(rows, columns=None if rows else ["subject", "video", "type", "onset", "apex", "offset", "score"])
+    scores = score_spotting(spotted, truth)
+    matches = scores.pop("matches")
+    if labels is not None and bundle is not None:
+        coded = truth[truth.type == "micro"]
+        correct = 0
+        for m in matches:
+            if m["type"] != "micro":
+                continue
+            t = truth.loc[m["truth"]]
+            s = spotted.loc[m["spotted"]]
+            if labels.get((str(t.subject), str(t.video), int(t.apex))) == s.get("predicted"):
+                correct += 1
+        scores["spot_then_recognise"] = {"correct": correct, "coded_micro": int(len(coded)),
+                                         "share": correct / len(coded) if len(coded) else 0.0}
+    scores["videos"] = int(len(videos))
+    scores["rows_dropped"] = int((report.action == "dropped").sum())
+    return {"scores": scores, "spotted": spotted, "truth": truth, "report": report, "signals": signals}
+
