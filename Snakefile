@@ -18,6 +18,7 @@ include: "rules/data.smk"
 include: "rules/preprocess.smk"
 include: "rules/train.smk"
 include: "rules/experiments.smk"
+include: "rules/spot.smk"
 
 
 rule all:

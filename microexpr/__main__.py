@@ -45,32 +45,13 @@ def _spot_settings(args: argparse.Namespace):
 
 
 def _spot(args: argparse.Namespace) -> None:
-    import json
-    from pathlib import Path
-
-    from .io import atomic_path
-    from .spot_recognise import evaluate_dataset, timeline_figure
+    from .spot_recognise import evaluate_dataset, scores_line, synthetic_labels, write_evaluation
 
     result = evaluate_dataset(args.dataset, args.root, settings=_spot_settings(args), model_path=args.model,
-                              progress=not args.quiet)
-    out = Path(args.out)
-    out.mkdir(parents=True, exist_ok=True)
-    for name in ("spotted", "truth", "report"):
-        with atomic_path(out / f"{name}.csv") as tmp:
-            result[name].to_csv(tmp, index=False)
-    with atomic_path(out / "scores.json") as tmp:
-        tmp.write_text(json.dumps(result["scores"], indent=2))
-    spotted, truth = result["spotted"], result["truth"]
-    for (subject, video), signal in list(result["signals"].items())[:args.png]:
-        def of(table):
-            return table[(table.subject == subject) & (table.video == video)].to_dict("records")
-
-        timeline_figure(signal, of(spotted), out / f"timeline_{subject}_{video}.png",
-                        title=f"{args.dataset} {subject} {video}", truth=of(truth))
-    sc = result["scores"]
-    print(" | ".join(f"{k} F1 {sc[k]['f1']:.3f} (P {sc[k]['precision']:.3f}, R {sc[k]['recall']:.3f}; "
-                     f"TP {sc[k]['tp']}, FP {sc[k]['fp']}, FN {sc[k]['fn']})" for k in ("micro", "macro", "overall")))
-    print(f"{sc['videos']} videos, {sc['rows_dropped']} sheet rows dropped -> {out}")
+                              labels=synthetic_labels(args.root), progress=not args.quiet)
+    write_evaluation(result, args.out, png=args.png, title=args.dataset)
+    print(scores_line(result["scores"]))
+    print(f"{result['scores']['videos']} videos, {result['scores']['rows_dropped']} sheet rows dropped -> {args.out}")
 
 
 def _manifest(args: argparse.Namespace) -> None:
@@ -199,6 +180,10 @@ def _positive(text: str) -> float:
     return value
 
 
+# the long-video formats (microexpr.datasets.longvideo.LONG_FORMATS; a test keeps them equal)
+LONG_FORMAT_NAMES = ["casme_sq", "samm_lv"]
+
+
 class _Defaults(argparse.ArgumentDefaultsHelpFormatter):
     """Help that states each option's default, where it has one (not for required options and flags)."""
 
@@ -244,23 +229,22 @@ def build_parser() -> argparse.ArgumentParser:
     s.add_argument("--quiet", action="store_true", help="no progress bar")
     s.set_defaults(func=_synth)
 
-    from .datasets.synthetic_long import LongSynthConfig
-
-    d = LongSynthConfig()
+    # defaults as microexpr.datasets.synthetic_long.LongSynthConfig's (a test keeps them equal; importing it
+    # here would load the dataset loaders and pandas for every command)
     sl = command("synth-long", "write synthetic long videos of faces with coded expressions (CAS(ME)^2 or SAMM long videos)")
-    sl.add_argument("--format", choices=["casme_sq", "samm_lv"], default=d.format,
+    sl.add_argument("--format", choices=LONG_FORMAT_NAMES, default="samm_lv",
                     help="casme_sq: CAS(ME)^2 (30 fps, colour); samm_lv: SAMM long videos (200 fps, gray)")
     sl.add_argument("--out", required=True, help="output folder (must not exist unless --overwrite)")
-    sl.add_argument("--subjects", type=int, default=d.subjects, help="subjects to write")
-    sl.add_argument("--videos-per-subject", type=int, default=d.videos_per_subject, help="videos each subject has")
-    sl.add_argument("--seconds", type=float, default=d.seconds, help="length of each video")
-    sl.add_argument("--micro", type=int, default=d.micro_per_video, help="micro-expressions per video")
-    sl.add_argument("--macro", type=int, default=d.macro_per_video, help="macro-expressions per video")
-    sl.add_argument("--blinks-per-minute", type=float, default=d.blinks_per_minute, help="blinks (not coded)")
-    sl.add_argument("--micro-amplitude", type=float, default=d.micro_amplitude, help="peak displacement of a micro-expression, px")
-    sl.add_argument("--height", type=int, default=d.height, help="frame height, px")
-    sl.add_argument("--width", type=int, default=d.width, help="frame width, px")
-    sl.add_argument("--seed", type=int, default=d.seed, help="random seed (the same seed writes the same videos)")
+    sl.add_argument("--subjects", type=int, default=3, help="subjects to write")
+    sl.add_argument("--videos-per-subject", type=int, default=1, help="videos each subject has")
+    sl.add_argument("--seconds", type=float, default=12.0, help="length of each video")
+    sl.add_argument("--micro", type=int, default=3, help="micro-expressions per video")
+    sl.add_argument("--macro", type=int, default=1, help="macro-expressions per video")
+    sl.add_argument("--blinks-per-minute", type=float, default=15.0, help="blinks (not coded)")
+    sl.add_argument("--micro-amplitude", type=float, default=1.0, help="peak displacement of a micro-expression, px")
+    sl.add_argument("--height", type=int, default=128, help="frame height, px")
+    sl.add_argument("--width", type=int, default=104, help="frame width, px")
+    sl.add_argument("--seed", type=int, default=0, help="random seed (the same seed writes the same videos)")
     sl.add_argument("--no-quirks", action="store_true", help="do not plant the real sheets' odd rows")
     sl.add_argument("--overwrite", action="store_true", help="replace an existing --out folder")
     sl.add_argument("--quiet", action="store_true", help="no progress bar")
@@ -312,7 +296,7 @@ def build_parser() -> argparse.ArgumentParser:
     r.set_defaults(func=_predict)
     sp = command("spot", "spot the intervals of every video of a coded long-video dataset and score them "
                  "(MEGC protocol: IoU >= 0.5)")
-    sp.add_argument("--dataset", choices=["casme_sq", "samm_lv"], required=True, help="the long-video format")
+    sp.add_argument("--dataset", choices=LONG_FORMAT_NAMES, required=True, help="the long-video format")
     sp.add_argument("--root", required=True, help="the dataset's folder (its frames folder and coding sheet)")
     sp.add_argument("--out", required=True, help="folder for spotted.csv, truth.csv, report.csv, scores.json")
     sp.add_argument("--model", help="a run's final_model.pt: classify each spotted micro-expression")

@@ -133,6 +133,7 @@ def recognise(bundle: dict, model, source: FrameSource, found: list[dict]) -> li
     from .predict import PredictError
 
     classes = bundle["classes"]
+    refused: dict[str, int] = {}
     for row in found:
         row.update({"predicted": "", **{f"p_{c}": None for c in classes}})
         if row["type"] != "micro":
@@ -140,11 +141,14 @@ def recognise(bundle: dict, model, source: FrameSource, found: list[dict]) -> li
         try:
             probs = classify_interval(bundle, model, source, row)
         except PredictError as exc:
-            row["note"] = str(exc)
-            log.warning("%s: interval %s-%s not classified: %s", source.path, row["onset"], row["offset"], exc)
+            reason = str(exc).split(": ", 1)[-1]  # without the interval's name: the same for all of a video
+            row["note"] = reason
+            refused[reason] = refused.get(reason, 0) + 1
             continue
         row["predicted"] = classes[int(np.argmax(probs))]
         row.update({f"p_{c}": float(p) for c, p in zip(classes, probs)})
+    for reason, n in refused.items():
+        log.warning("%s: %d micro-expression interval(s) not classified: %s", source.path, n, reason)
     return found
 
 
@@ -276,3 +280,45 @@ def evaluate_dataset(fmt: str, root: str | Path, *, settings: LongSpotSettings |
     scores["rows_dropped"] = int((report.action == "dropped").sum())
     return {"scores": scores, "spotted": spotted, "truth": truth, "report": report, "signals": signals}
 
+
+
+def synthetic_labels(root: str | Path) -> dict | None:
+    """{(subject, video, apex): class} of the micro-expressions of a synthetic long-video set (None for
+    any other root): what spot-then-recognise is scored against."""
+    from .datasets.synthetic_long import read_events
+
+    if not (Path(root) / "ground_truth" / "events.tsv").is_file():
+        return None
+    events = read_events(root)
+    return {(r.subject, r.video, int(r.apex)): r.label for r in events[events.type == "micro"].itertuples()}
+
+
+def write_evaluation(result: dict, out: str | Path, *, png: int = 3, title: str = "") -> Path:
+    """An :func:`evaluate_dataset` result as files in ``out``: ``spotted.csv`` (every spot, with its class
+    where classified), ``truth.csv`` (the coded intervals), ``report.csv`` (sheet rows dropped or repaired,
+    and why), ``scores.json`` and the timelines of the first ``png`` videos."""
+    out = Path(out)
+    out.mkdir(parents=True, exist_ok=True)
+    for name in ("spotted", "truth", "report"):
+        with atomic_path(out / f"{name}.csv") as tmp:
+            result[name].to_csv(tmp, index=False)
+    with atomic_path(out / "scores.json") as tmp:
+        tmp.write_text(json.dumps(result["scores"], indent=2))
+    spotted, truth = result["spotted"], result["truth"]
+    for (subject, video), signal in list(result["signals"].items())[:png]:
+        def of(table):
+            return table[(table.subject == subject) & (table.video == video)].to_dict("records")
+
+        timeline_figure(signal, of(spotted), out / f"timeline_{subject}_{video}.png",
+                        title=f"{title} {subject} {video}".strip(), truth=of(truth))
+    return out
+
+
+def scores_line(scores: dict) -> str:
+    """One line of the MEGC scores (and the spot-then-recognise share where there is one)."""
+    parts = [f"{k} F1 {scores[k]['f1']:.3f} (P {scores[k]['precision']:.3f}, R {scores[k]['recall']:.3f}; "
+             f"TP {scores[k]['tp']}, FP {scores[k]['fp']}, FN {scores[k]['fn']})" for k in ("micro", "macro", "overall")]
+    if "spot_then_recognise" in scores:
+        s = scores["spot_then_recognise"]
+        parts.append(f"spotted and recognised {s['correct']} of {s['coded_micro']} micro-expressions ({s['share']:.3f})")
+    return " | ".join(parts)

@@ -181,6 +181,37 @@ def PREDICT_CLIPS(wildcards):
     return sorted(str(p) for p in folder.iterdir() if not p.name.startswith("."))
 
 
+# long videos for the target spot (rules/spot.smk)
+from microexpr.datasets.longvideo import LONG_FORMATS
+from microexpr.errors import DatasetError
+
+SPOTTING = config["spotting"]
+
+
+def spot_synthetic_params():
+    """The synthetic long-video set used when spotting.root is null: the format's reference set with the
+    config's spotting.synthetic settings over it (its folder name carries a hash of them)."""
+    from microexpr.datasets.synthetic_long import GENERATOR_VERSION, REFERENCE_SETS, LongSynthConfig
+
+    params = {**REFERENCE_SETS[SPOTTING["dataset"]], **SPOTTING["synthetic"]}
+    try:
+        LongSynthConfig(**params).validate()
+    except (TypeError, DatasetError) as exc:
+        raise WorkflowError(f"config key 'spotting.synthetic': {exc}") from None
+    return {**params, "generator_version": GENERATOR_VERSION}
+
+
+def spot_root():
+    if SPOTTING["root"]:
+        if not Path(SPOTTING["root"]).is_dir():
+            raise WorkflowError(f"config key 'spotting.root': folder not found: {SPOTTING['root']}")
+        return SPOTTING["root"]
+    return f"{RESULTS}/synthetic_long/{SPOTTING['dataset']}_{short_hash(spot_synthetic_params())}"
+
+
+SPOT_TAG = f"{SPOTTING['dataset']}-{short_hash({**SPOTTING, 'root': str(SPOTTING['root'])})}"
+
+
 def manifest_fingerprint():
     """What the manifest read, beyond its declared inputs: every file under the user's dataset roots
     (names, sizes, mtimes), or every image a bring-your-own CSV names. A change re-runs the manifest

@@ -85,6 +85,7 @@ def test_paper_configs_are_valid_and_carry_the_paper_settings(name):
 from microexpr.datasets.synthetic import SynthConfig  # noqa: E402
 from microexpr.face import FaceSettings  # noqa: E402
 from microexpr.handcrafted import HOOFSettings, LBPSipSettings, LBPTopSettings  # noqa: E402
+from microexpr.longspot import LongSpotSettings  # noqa: E402
 from microexpr.magnify import EVMSettings  # noqa: E402
 from microexpr.preprocess import ImageSettings  # noqa: E402
 from microexpr.train_settings import TrainConfig  # noqa: E402
@@ -103,7 +104,7 @@ NOT_IN_SECTION = {
 @pytest.mark.parametrize("section,cls", [("evm", EVMSettings), ("face", FaceSettings), ("images", ImageSettings),
                                          ("train", TrainConfig), ("synthetic", SynthConfig),
                                          ("features.lbptop", LBPTopSettings), ("features.lbpsip", LBPSipSettings),
-                                         ("features.hoof", HOOFSettings)])
+                                         ("features.hoof", HOOFSettings), ("spotting.method", LongSpotSettings)])
 def test_schema_defaults_are_the_library_defaults(section, cls):
     import dataclasses
 

@@ -8,14 +8,12 @@ import pandas as pd
 import pytest
 
 from microexpr.datasets.longvideo import load_long_videos
-from microexpr.datasets.synthetic_long import LongSynthConfig, generate_long, read_events
+from microexpr.datasets.synthetic_long import REFERENCE_SETS, LongSynthConfig, generate_long, read_events
 from microexpr.errors import DatasetError
 from microexpr.longspot import LongSpotSettings, iou, match, score_spotting, spot_signal
 from microexpr.spot_recognise import evaluate_dataset
 
-# the sets the spotting figures in docs/predict.md are measured on (benchmarks/longspot.py prints them)
-CASME_SQ = dict(format="casme_sq", subjects=4, videos_per_subject=2, seconds=30, micro_per_video=4, macro_per_video=2, seed=1)
-SAMM_LV = dict(format="samm_lv", subjects=3, videos_per_subject=1, seconds=16, micro_per_video=4, macro_per_video=1, seed=1)
+CASME_SQ, SAMM_LV = REFERENCE_SETS["casme_sq"], REFERENCE_SETS["samm_lv"]  # what docs/spotting.md measures
 
 
 @pytest.fixture(scope="module")
@@ -158,3 +156,59 @@ def test_spot_then_recognise_scores_a_coded_dataset(tiny_run, long_sets):
 
     spotted = result["spotted"]
     assert set(spotted[spotted.type == "micro"].predicted) <= set(load_bundle(bundle)["classes"])
+
+
+def test_the_long_video_formats_and_defaults_are_named_once():
+    """The CLI and the schema take the registered long-video formats; synth-long's defaults are
+    LongSynthConfig's; the schema's spotting.method defaults are checked in test_config."""
+    import dataclasses
+
+    import yaml
+
+    from conftest import ROOT
+    from microexpr.__main__ import LONG_FORMAT_NAMES, build_parser
+    from microexpr.datasets.longvideo import LONG_FORMATS
+
+    assert LONG_FORMAT_NAMES == sorted(LONG_FORMATS)
+    schema = yaml.safe_load((ROOT / "microexpr" / "schemas" / "config.schema.yaml").read_text())
+    assert schema["properties"]["spotting"]["properties"]["dataset"]["enum"] == sorted(LONG_FORMATS)
+    sub = next(a for a in build_parser()._actions if getattr(a, "choices", None) and "synth-long" in a.choices)
+    options = {a.dest: a.default for a in sub.choices["synth-long"]._actions}
+    names = {"micro": "micro_per_video", "macro": "macro_per_video"}
+    fields = {f.name: f.default for f in dataclasses.fields(LongSynthConfig)}
+    for dest, default in options.items():
+        if names.get(dest, dest) in fields:
+            assert default == fields[names.get(dest, dest)], dest
+    assert {names.get(d, d) for d in options} >= {"format", "subjects", "seconds", "micro_per_video", "height", "seed"}
+
+
+def test_the_spot_target_spots_scores_and_classifies_with_the_runs_final_model(tiny_copy):
+    from test_workflow import snakemake
+
+    tmp_path, _, cfg = tiny_copy
+    run = snakemake("spot", "--configfile", str(cfg), "--config",
+                    "spotting={synthetic: {subjects: 1, seconds: 12}, png: 1}")
+    assert "rule train_fold" not in run.stderr and "rule synthesize_long" in run.stderr
+    (folder,) = (tmp_path / "results" / "tiny" / "spotting").iterdir()
+    scores = json.loads((folder / "scores.json").read_text())
+    assert scores["videos"] == 1 and 0 <= scores["micro"]["f1"] <= 1
+    assert scores["spot_then_recognise"]["coded_micro"] == 4  # the reference set: 4 a video
+    spotted = pd.read_csv(folder / "spotted.csv")
+    assert spotted[spotted.type == "micro"].predicted.notna().all()
+    assert len(list(folder.glob("timeline_*.png"))) == 1
+    assert "rule spot_videos" not in snakemake("spot", "--configfile", str(cfg), "--config",
+                                               "spotting={synthetic: {subjects: 1, seconds: 12}, png: 1}").stderr
+    bad = snakemake("spot", "--configfile", str(cfg), "--config", "spotting={synthetic: {secs: 12}}", check=False)
+    assert bad.returncode != 0 and "unknown config key 'spotting.synthetic.secs'" in bad.stderr
+
+
+def test_the_schema_takes_every_synthetic_long_video_setting():
+    import dataclasses
+
+    import yaml
+
+    from conftest import ROOT
+
+    schema = yaml.safe_load((ROOT / "microexpr" / "schemas" / "config.schema.yaml").read_text())
+    keys = set(schema["properties"]["spotting"]["properties"]["synthetic"]["properties"])
+    assert keys == {f.name for f in dataclasses.fields(LongSynthConfig)} - {"format"}  # format: spotting.dataset

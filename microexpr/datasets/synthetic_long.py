@@ -98,6 +98,16 @@ class LongSynthConfig:
             raise DatasetError("synthetic long videos: " + "; ".join(problems))
 
 
+# The synthetic sets the spotting figures of docs/spotting.md are measured on (benchmarks/longspot.py) and
+# the test's spotting check runs on: 32 micro- and 16 macro-expressions at 30 fps, 12 and 3 at 200 fps.
+REFERENCE_SETS = {
+    "casme_sq": dict(format="casme_sq", subjects=4, videos_per_subject=2, seconds=30.0, micro_per_video=4,
+                     macro_per_video=2, seed=1),
+    "samm_lv": dict(format="samm_lv", subjects=3, videos_per_subject=1, seconds=16.0, micro_per_video=4,
+                    macro_per_video=1, seed=1),
+}
+
+
 def _durations(rng: np.random.Generator, kind: str) -> tuple[float, float]:
     """(rise, fall) in seconds of one event."""
     if kind == "micro":

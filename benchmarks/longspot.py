@@ -1,0 +1,91 @@
+"""Spotting in long videos: the MEGC scores on the synthetic reference sets (and at other motion
+amplitudes), the speed of the spotting signal against real time at 640 x 480 and 200 fps, and, given a
+bundle, the spot-then-recognise score.
+
+Run: .venv/bin/python benchmarks/longspot.py [--amplitudes 0.5 1 1.5] [--seconds 5] [--model final_model.pt]
+"""
+
+from __future__ import annotations
+
+import argparse
+import sys
+import tempfile
+import time
+from pathlib import Path
+
+import numpy as np
+
+sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
+
+from microexpr.datasets.synthetic_long import REFERENCE_SETS, LongSynthConfig, generate_long, read_events  # noqa: E402
+from microexpr.longspot import LongSpotSettings, spot_signal  # noqa: E402
+from microexpr.spot_recognise import FrameSource, evaluate_dataset  # noqa: E402
+
+
+def scores_row(fmt: str, amplitude: float, tmp: Path, model: str | None) -> dict:
+    cfg = LongSynthConfig(**{**REFERENCE_SETS[fmt], "micro_amplitude": amplitude})
+    root = generate_long(cfg, tmp / f"{fmt}_{amplitude:g}", progress=False)
+    labels = None
+    if model:
+        events = read_events(root)
+        labels = {(r.subject, r.video, int(r.apex)): r.label for r in events[events.type == "micro"].itertuples()}
+    frames = cfg.subjects * cfg.videos_per_subject * int(round(cfg.seconds * (30 if fmt == "casme_sq" else 200)))
+    t = time.perf_counter()
+    result = evaluate_dataset(fmt, root, model_path=model, labels=labels)
+    seconds = time.perf_counter() - t
+    sc = result["scores"]
+    row = {"set": fmt, "amplitude": amplitude, "frames": frames, "seconds": seconds,
+           **{f"{k}_{m}": sc[k][m] for k in ("micro", "macro", "overall") for m in ("f1", "precision", "recall", "tp", "fp", "fn")}}
+    if model:
+        row["strs"] = sc["spot_then_recognise"]["share"]
+    return row
+
+
+def realtime(seconds: float, tmp: Path, height: int = 480, width: int = 640) -> dict:
+    """Frames per second of the spotting signal on a 200 fps gray video of height x width: from frames in
+    memory, and read from a folder of JPEG files as predict reads them."""
+    cfg = LongSynthConfig(format="samm_lv", subjects=1, seconds=seconds, micro_per_video=1, macro_per_video=0,
+                          height=height, width=width, quirks=False)
+    root = generate_long(cfg, tmp / f"rt_{height}", progress=False)
+    folder = next((root / "SAMM_longvideos").iterdir())
+    source = FrameSource(folder, 200.0)
+    frames = list(source.frames())
+    t = time.perf_counter()
+    spot_signal(frames, 200.0, LongSpotSettings())
+    memory = len(frames) / (time.perf_counter() - t)
+    t = time.perf_counter()
+    spot_signal(source.frames(), 200.0, LongSpotSettings())
+    disk = len(frames) / (time.perf_counter() - t)
+    return {"frames": len(frames), "memory_fps": memory, "disk_fps": disk}
+
+
+def main(argv=None) -> list[dict]:
+    ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    ap.add_argument("--amplitudes", type=float, nargs="+", default=[1.0], help="micro-expression peak px")
+    ap.add_argument("--sets", nargs="+", default=sorted(REFERENCE_SETS), choices=sorted(REFERENCE_SETS))
+    ap.add_argument("--seconds", type=float, default=5.0, help="length of the 640 x 480 video timed (0: skip)")
+    ap.add_argument("--model", help="a final_model.pt: also the share of micro-expressions spotted and classified right")
+    args = ap.parse_args(argv)
+    rows = []
+    with tempfile.TemporaryDirectory() as tmp:
+        tmp = Path(tmp)
+        print("set       amplitude  micro F1 (P, R; TP FP FN)       macro F1   overall F1  frames/s" +
+              ("  spotted+recognised" if args.model else ""))
+        for fmt in args.sets:
+            for amplitude in args.amplitudes:
+                r = scores_row(fmt, amplitude, tmp, args.model)
+                rows.append(r)
+                print(f"{fmt:9s} {amplitude:5.2f} px   {r['micro_f1']:.3f} ({r['micro_precision']:.2f}, {r['micro_recall']:.2f}; "
+                      f"{r['micro_tp']} {r['micro_fp']} {r['micro_fn']})   {r['macro_f1']:.3f}      {r['overall_f1']:.3f}"
+                      f"      {r['frames'] / r['seconds']:7.0f}" + (f"   {r['strs']:.3f}" if args.model else ""))
+        if args.seconds:
+            rt = realtime(args.seconds, tmp)
+            print(f"640x480 gray, 200 fps, {rt['frames']} frames: spotting signal {rt['memory_fps']:.0f} frames/s from "
+                  f"memory ({rt['memory_fps'] / 200:.2f}x real time), {rt['disk_fps']:.0f} frames/s read from JPEG "
+                  f"files ({rt['disk_fps'] / 200:.2f}x real time)")
+            rows.append(rt)
+    return rows
+
+
+if __name__ == "__main__":
+    main()

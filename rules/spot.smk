@@ -1,0 +1,47 @@
+# Long videos: spot every video of a coded long-video dataset, score the spots (MEGC protocol), classify each
+# spotted micro-expression with the run's final model. Target: snakemake spot (docs/spotting.md).
+
+rule synthesize_long:
+    input:
+        stamp=stamp(f"{RESULTS}/synthetic_long/{{long_fmt}}_{{synth_hash}}", "synthesize_long.py"),
+    output:
+        directory(f"{RESULTS}/synthetic_long/{{long_fmt}}_{{synth_hash}}"),
+    params:
+        synthetic=lambda wildcards: {k: v for k, v in spot_synthetic_params().items() if k != "generator_version"},
+    wildcard_constraints:
+        long_fmt="|".join(LONG_FORMATS),
+    log:
+        f"{RESULTS}/logs/synthesize_long/{{long_fmt}}_{{synth_hash}}.log",
+    conda:
+        "../envs/microexpr.yaml"
+    threads: 1
+    script:
+        "../workflow_scripts/synthesize_long.py"
+
+
+rule spot_videos:
+    """Every video of spotting.root (or the synthetic set) spotted and scored, micro-expressions classified."""
+    input:
+        model=f"{REPORT}/final_model.pt",
+        root=spot_root(),
+        stamp=stamp(f"{OUT}/spotting/{SPOT_TAG}/scores.json", "spot.py", settings=SPOTTING),
+    output:
+        scores=f"{OUT}/spotting/{SPOT_TAG}/scores.json",
+        spotted=f"{OUT}/spotting/{SPOT_TAG}/spotted.csv",
+    params:
+        dataset=SPOTTING["dataset"],
+        method=SPOTTING["method"],
+        png=SPOTTING["png"],
+    log:
+        f"{RESULTS}/logs/spot/{NAME}/{SPOT_TAG}.log",
+    conda:
+        "../envs/microexpr.yaml"
+    threads: 1
+    script:
+        "../workflow_scripts/spot.py"
+
+
+rule spot:
+    """Target: snakemake spot (spotting.dataset and spotting.root choose the videos)."""
+    input:
+        f"{OUT}/spotting/{SPOT_TAG}/scores.json",
