@@ -228,7 +228,7 @@ def clip_inputs(clip: Clip, settings: dict, *, onset: int | None = None, apex: i
     how = "onset, apex and offset given"
     if i_apex is None:
         i_on, i_apex, i_off, how = spot_apex(clip.frames, i_on, i_off, flow=SPOT_FLOWS[spotting])
-        how = f"{how[:-1]}; {spotting} flow)"
+        how = f"{how[:-1]}; {'feature difference' if spotting == 'fd' else spotting + ' flow'})"
     else:
         i_on = 0 if i_on is None else i_on
         i_off = len(clip.frames) - 1 if i_off is None else i_off

@@ -79,7 +79,7 @@ def test_final_model_predicts_like_the_pipeline_on_folders_and_videos(tiny_run, 
                             "farneback").returncode == 0 and (tmp_path / "mp4" / "predictions.json").read_text())
     assert abs(sum(lossy["clips"][0]["probabilities"].values()) - 1) < 1e-5
     assert "spotted" in lossy["clips"][0]["how"] and lossy["clips"][0]["how"].endswith("; farneback flow)")
-    with pytest.raises(PredictError, match="spotting must be one of \\['farneback', 'tvl1'\\], got 'dis'"):
+    with pytest.raises(PredictError, match="spotting must be one of \\['farneback', 'fd', 'tvl1'\\], got 'dis'"):
         clip_inputs(clip, bundle["settings"], spotting="dis")
 
     # the bundle's model on the shard's sample gives the probabilities predict printed
