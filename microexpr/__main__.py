@@ -33,7 +33,8 @@ def _synth_long(args: argparse.Namespace) -> None:
     cfg = LongSynthConfig(format=args.format, subjects=args.subjects, videos_per_subject=args.videos_per_subject,
                           seconds=args.seconds, micro_per_video=args.micro, macro_per_video=args.macro,
                           blinks_per_minute=args.blinks_per_minute, seed=args.seed, height=args.height,
-                          width=args.width, micro_amplitude=args.micro_amplitude, quirks=not args.no_quirks)
+                          width=args.width, micro_amplitude=args.micro_amplitude, quirks=not args.no_quirks,
+                          uncropped=args.uncropped)
     generate_long(cfg, args.out, overwrite=args.overwrite, progress=not args.quiet)
     print(args.out)
 
@@ -48,7 +49,7 @@ def _spot(args: argparse.Namespace) -> None:
     from .spot_recognise import evaluate_dataset, scores_line, synthetic_labels, write_evaluation
 
     result = evaluate_dataset(args.dataset, args.root, settings=_spot_settings(args), model_path=args.model,
-                              labels=synthetic_labels(args.root), progress=not args.quiet)
+                              labels=synthetic_labels(args.root), progress=not args.quiet, face=args.face)
     write_evaluation(result, args.out, png=args.png, title=args.dataset)
     print(scores_line(result["scores"]))
     print(f"{result['scores']['videos']} videos, {result['scores']['rows_dropped']} sheet rows dropped -> {args.out}")
@@ -117,15 +118,16 @@ def _predict_long(args: argparse.Namespace, paths: list, failed: list) -> None:
     for path in paths:
         try:
             result = predict_long(None, path, fps=args.fps, out_dir=args.out, png=args.png,
-                                  settings=_spot_settings(args), name=names[str(path)], bundle=bundle, model=model)
+                                  settings=_spot_settings(args), name=names[str(path)], bundle=bundle, model=model,
+                                  face=args.face)
         except PredictError as exc:
             print(f"error: {exc}", file=sys.stderr)
             failed.append({"input": str(path), "error": str(exc)})
             continue
         found = result["intervals"]
-        print(f"{path}: long video ({result['seconds']:g} s, {result['frames']} frames at {result['fps']:g} fps): "
-              f"{sum(r['type'] == 'micro' for r in found)} micro- and {sum(r['type'] == 'macro' for r in found)} "
-              f"macro-expression(s) spotted")
+        print(f"{path}: long video ({result['seconds']:g} s, {result['frames']} frames at {result['fps']:g} fps; "
+              f"{result['face']}): {sum(r['type'] == 'micro' for r in found)} micro- and "
+              f"{sum(r['type'] == 'macro' for r in found)} macro-expression(s) spotted")
         for r in found:
             if r.get("predicted"):
                 probs = ", ".join(f"{c} {r['p_' + c]:.3f}" for c in bundle["classes"])
@@ -246,6 +248,7 @@ def build_parser() -> argparse.ArgumentParser:
     sl.add_argument("--width", type=int, default=104, help="frame width, px")
     sl.add_argument("--seed", type=int, default=0, help="random seed (the same seed writes the same videos)")
     sl.add_argument("--no-quirks", action="store_true", help="do not plant the real sheets' odd rows")
+    sl.add_argument("--uncropped", action="store_true", help="the face at a random place on a scene twice its size")
     sl.add_argument("--overwrite", action="store_true", help="replace an existing --out folder")
     sl.add_argument("--quiet", action="store_true", help="no progress bar")
     sl.set_defaults(func=_synth_long)
@@ -291,6 +294,9 @@ def build_parser() -> argparse.ArgumentParser:
     length.add_argument("--clip", dest="length", action="store_const", const="clip",
                         help="treat every input as one clip around one expression")
     r.set_defaults(length="auto")
+    r.add_argument("--face", choices=["auto", "detect", "none"], default="auto",
+                   help="long videos: cut the frames to the face found on the first frame (auto: where one is found "
+                   "smaller than the frame; detect: a face must be found; none: whole frames)")
     r.add_argument("--spot-threshold", type=_positive, default=None,
                    help=f"long videos (inputs over {LONG_VIDEO_S:g} s unless --long/--clip): spot peaks above this many "
                    "noise standard deviations (default: microexpr.longspot.LongSpotSettings.threshold)")
@@ -301,6 +307,9 @@ def build_parser() -> argparse.ArgumentParser:
     sp.add_argument("--root", required=True, help="the dataset's folder (its frames folder and coding sheet)")
     sp.add_argument("--out", required=True, help="folder for spotted.csv, truth.csv, report.csv, scores.json")
     sp.add_argument("--model", help="a run's final_model.pt: classify each spotted micro-expression")
+    sp.add_argument("--face", choices=["auto", "detect", "none"], default="auto",
+                    help="cut each video to the face found on its first frame (auto: where one is found smaller than "
+                    "the frame; detect: a face must be found; none: whole frames)")
     sp.add_argument("--spot-threshold", type=_positive, default=None,
                     help="spot peaks above this many noise standard deviations")
     sp.add_argument("--png", type=int, default=3, help="timeline figures of the first N videos")

@@ -63,6 +63,8 @@ class FrameSource:
         if len(self.numbers) < 2:
             raise PredictError(f"{self.path}: needs at least two frames, found {len(self.numbers)}")
 
+        self.crop = None  # (x0, y0, x1, y1): every frame is cut to it (see find_face)
+
     def __len__(self) -> int:
         return len(self.numbers)
 
@@ -75,6 +77,15 @@ class FrameSource:
         import cv2
 
         stop = len(self) if stop is None else stop
+        for frame in self._frames(start, stop):
+            if self.crop is not None:
+                x0, y0, x1, y1 = self.crop
+                frame = np.ascontiguousarray(frame[y0:y1, x0:x1])
+            yield frame
+
+    def _frames(self, start: int, stop: int):
+        import cv2
+
         if self.files is not None:
             for p in self.files[start:stop]:
                 yield read_frame(p, gray=True)
@@ -92,10 +103,48 @@ class FrameSource:
             cap.release()
 
 
-def spot_source(source: FrameSource, settings: LongSpotSettings | None = None) -> tuple[SpotSignal, list[dict]]:
-    """The spotting signal of a whole source and its intervals, with frame numbers and seconds."""
+FACE_MODES = ("auto", "detect", "none")  # the CLI's and the schema's spotting.face choices (a test compares)
+# auto: a face crop (the box widened by the margin) at least this share of the frame's shorter side means the
+# frames are a face crop already
+FILLS_FRAME = 0.75
+
+
+def find_face(source: FrameSource, mode: str = "auto") -> str:
+    """Cut ``source`` to the face found on its first frame (OpenCV's Haar cascade, :mod:`microexpr.face`,
+    the box widened by the face section's margin and made square); returns what was done, for the output.
+    ``detect``: a face must be found; ``auto``: frames are cut only where a face is found smaller than
+    :data:`FILLS_FRAME` of the frame (otherwise they are a face crop already, or show none: both are spotted
+    whole, with a warning for the latter); ``none``: whole frames."""
+    from .face import FaceSettings, crop_box, detect_face
     from .predict import PredictError
 
+    if mode not in FACE_MODES:
+        raise PredictError(f"face must be one of {list(FACE_MODES)}, got {mode!r}")
+    source.crop = None
+    if mode == "none":
+        return "whole frames (face detection off)"
+    first = next(source.frames(0, 1))
+    settings = FaceSettings()
+    box = detect_face(first, min_size=settings.min_size, min_neighbors=settings.min_neighbors)
+    if box is None:
+        if mode == "detect":
+            raise PredictError(f"{source.path}: no face found on the first frame")
+        log.warning("%s: no face found on the first frame: spotting on whole frames", source.path)
+        return "no face found on the first frame: whole frames"
+    x0, y0, x1, y1 = crop_box(box, settings.margin, first.shape)
+    if mode == "auto" and (x1 - x0) >= FILLS_FRAME * min(first.shape):
+        return "the face fills the frame: whole frames"
+    source.crop = (x0, y0, x1, y1)
+    return f"face found on the first frame: cut to x {x0}-{x1}, y {y0}-{y1}"
+
+
+def spot_source(source: FrameSource, settings: LongSpotSettings | None = None, face: str = "none"
+                ) -> tuple[SpotSignal, list[dict]]:
+    """The spotting signal of a whole source and its intervals, with frame numbers and seconds; ``face``
+    (see :func:`find_face`) cuts the frames to the face first, and the source stays cut."""
+    from .predict import PredictError
+
+    source.face = find_face(source, face)
     try:
         signal = spot_signal(source.frames(), source.fps, settings)
     except ValueError as exc:
@@ -191,11 +240,12 @@ def timeline_figure(signal: SpotSignal, found: list[dict], out: str | Path, titl
 
 def predict_long(model_path: str | Path | None, path: str | Path, *, fps: float | None = None,
                  out_dir: str | Path | None = None, png: bool = False, settings: LongSpotSettings | None = None,
-                 name: str | None = None, bundle: dict | None = None, model=None) -> dict:
+                 name: str | None = None, bundle: dict | None = None, model=None, face: str = "auto") -> dict:
     """Spot the intervals of one long video and classify its micro-expressions with the bundle at
     ``model_path`` (or the loaded ``bundle`` and ``model``; neither: spotting only). With ``out_dir``:
     ``<name>_intervals.csv`` and ``<name>_intervals.json`` (and with ``png`` the timeline
-    ``<name>_timeline.png``) are written there."""
+    ``<name>_timeline.png``) are written there. ``face``: see :func:`find_face` (by default a face found
+    smaller than the frame is cut out first; the result's ``face`` says what was done)."""
     from .predict import PredictError, build_model, load_bundle
 
     if png and not out_dir:
@@ -203,12 +253,13 @@ def predict_long(model_path: str | Path | None, path: str | Path, *, fps: float 
     source = FrameSource(path, fps)
     if bundle is None and model_path:
         bundle = load_bundle(model_path)
-    signal, found = spot_source(source, settings)
+    signal, found = spot_source(source, settings, face)
     if bundle is not None:
         found = recognise(bundle, model if model is not None else build_model(bundle), source, found)
     for row in found:
         row["input"] = str(source.path)
     result = {"input": str(source.path), "fps": source.fps, "frames": len(source), "seconds": round(source.seconds, 3),
+              "face": source.face,
               "spotting": signal.settings.to_dict(), "intervals": [{k: v for k, v in r.items() if k != "index"} for r in found]}
     if out_dir:
         import pandas as pd
@@ -230,13 +281,15 @@ def predict_long(model_path: str | Path | None, path: str | Path, *, fps: float 
 # ----------------------------------------------------------------------------- a coded long-video dataset
 
 def evaluate_dataset(fmt: str, root: str | Path, *, settings: LongSpotSettings | None = None,
-                     model_path: str | Path | None = None, labels: dict | None = None, progress: bool = False) -> dict:
+                     model_path: str | Path | None = None, labels: dict | None = None, progress: bool = False,
+                     face: str = "auto") -> dict:
     """Spot every video of a long-video dataset and score the spots by the MEGC protocol (IoU >= 0.5,
     pooled over the dataset, micro, macro and overall). The method learns nothing, so there is nothing to
     hold out. With a bundle, spotted micro-expressions are classified; with ``labels``
     ({(subject, video, apex frame): class} of the coded micro-expressions, e.g. a synthetic set's ground
     truth), the spot-then-recognise score is the share of coded micro-expressions both spotted and
-    correctly classified (MEGC 2022). Returns {"scores", "spotted" (DataFrame), "truth", "report", "signals"}."""
+    correctly classified (MEGC 2022). ``face``: see :func:`find_face`; ``faces`` in the result says, per
+    video, what was done. Returns {"scores", "spotted" (DataFrame), "truth", "report", "signals"}."""
     import pandas as pd
     from tqdm import tqdm
 
@@ -247,7 +300,7 @@ def evaluate_dataset(fmt: str, root: str | Path, *, settings: LongSpotSettings |
     videos, truth, report = load_long_videos(fmt, root)
     bundle = load_bundle(model_path) if model_path else None
     model = build_model(bundle) if bundle is not None else None
-    rows, signals = [], {}
+    rows, signals, faces = [], {}, []
     truth = truth.copy()
     for key in ("onset", "offset"):  # the coded frames in seconds from each video's first frame
         truth[f"{key}_s"] = [0.0] * len(truth)
@@ -256,7 +309,8 @@ def evaluate_dataset(fmt: str, root: str | Path, *, settings: LongSpotSettings |
         mine = (truth.subject == v.subject) & (truth.video == v.video)
         for key in ("onset", "offset"):
             truth.loc[mine, f"{key}_s"] = [round(source.numbers.index(n) / source.fps, 3) for n in truth.loc[mine, key]]
-        signal, found = spot_source(source, settings)
+        signal, found = spot_source(source, settings, face)
+        faces.append({"subject": v.subject, "video": v.video, "face": source.face, "box": source.crop})
         if bundle is not None:
             found = recognise(bundle, model, source, found)
         signals[(v.subject, v.video)] = signal
@@ -278,7 +332,9 @@ def evaluate_dataset(fmt: str, root: str | Path, *, settings: LongSpotSettings |
                                          "share": correct / len(coded) if len(coded) else 0.0}
     scores["videos"] = int(len(videos))
     scores["rows_dropped"] = int((report.action == "dropped").sum())
-    return {"scores": scores, "spotted": spotted, "truth": truth, "report": report, "signals": signals}
+    return {"scores": scores, "spotted": spotted, "truth": truth, "report": report, "signals": signals,
+            "root": str(root), "model": str(model_path) if model_path else None, "faces": faces,
+            "synthetic": (Path(root) / "ground_truth" / "events.tsv").is_file()}
 
 
 
@@ -305,13 +361,46 @@ def write_evaluation(result: dict, out: str | Path, *, png: int = 3, title: str 
     with atomic_path(out / "scores.json") as tmp:
         tmp.write_text(json.dumps(result["scores"], indent=2))
     spotted, truth = result["spotted"], result["truth"]
+    timelines = []
     for (subject, video), signal in list(result["signals"].items())[:png]:
         def of(table):
             return table[(table.subject == subject) & (table.video == video)].to_dict("records")
 
-        timeline_figure(signal, of(spotted), out / f"timeline_{subject}_{video}.png",
-                        title=f"{title} {subject} {video}".strip(), truth=of(truth))
+        path = timeline_figure(signal, of(spotted), out / f"timeline_{subject}_{video}.png",
+                               title=f"{title} {subject} {video}".strip(), truth=of(truth))
+        timelines.append((f"{subject} {video}", path))
+    _report_page(result, out, timelines, title)
     return out
+
+
+def _report_page(result: dict, out: Path, timelines: list, dataset: str) -> Path:
+    """``report.html`` (self-contained) and the score table as CSV and LaTeX (``scores.csv``, ``scores.tex``)."""
+    import pandas as pd
+
+    from . import __version__
+    from .pages import export_tables, git_commit, now_utc, png_data_uri, render, table
+
+    scores, spotted, truth = result["scores"], result["spotted"], result["truth"]
+    rows = [{"type": k, **{m: scores[k][m] for m in ("tp", "fp", "fn", "precision", "recall", "f1")}}
+            for k in ("micro", "macro", "overall")]
+    score_df = pd.DataFrame(rows).rename(columns={"tp": "TP", "fp": "FP", "fn": "FN", "f1": "F1"})
+    export_tables({"scores": score_df}, out)
+    per_video = []
+    for key, signal in result["signals"].items():
+        s = spotted[(spotted.subject == key[0]) & (spotted.video == key[1])] if len(spotted) else spotted
+        t = truth[(truth.subject == key[0]) & (truth.video == key[1])]
+        per_video.append({"subject": key[0], "video": key[1], "seconds": f"{len(signal.micro) / signal.fps:.1f}",
+                          "coded micro": int((t.type == "micro").sum()), "spotted micro": int((s.type == "micro").sum()) if len(s) else 0,
+                          "coded macro": int((t.type == "macro").sum()), "spotted macro": int((s.type == "macro").sum()) if len(s) else 0})
+    settings = next(iter(result["signals"].values())).settings.to_dict() if result["signals"] else {}
+    return render("spotting.html.j2", out / "report.html", title=f"Spotting: {dataset}", dataset=dataset,
+                  root=result.get("root", ""), videos=scores["videos"], synthetic=bool(result.get("synthetic")),
+                  scores=scores, strs=scores.get("spot_then_recognise"), score_table=table(score_df),
+                  video_table=table(pd.DataFrame(per_video)), report_table=table(result["report"]),
+                  timelines=[(name, png_data_uri(path)) for name, path in timelines],
+                  provenance=table(pd.DataFrame([{"microexpr": __version__, "git commit": git_commit(),
+                                                  "written": now_utc(), "model": result.get("model") or "none"}])),
+                  settings=json.dumps(settings, indent=1))
 
 
 def scores_line(scores: dict) -> str:

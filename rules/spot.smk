@@ -32,6 +32,7 @@ rule spot_videos:
         dataset=SPOTTING["dataset"],
         method=SPOTTING["method"],
         png=SPOTTING["png"],
+        face=SPOTTING["face"],
     log:
         f"{RESULTS}/logs/spot/{NAME}/{SPOT_TAG}.log",
     conda:

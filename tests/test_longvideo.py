@@ -123,7 +123,7 @@ def test_predict_spots_and_classifies_a_long_video(tiny_run, long_sets, tmp_path
     out = tmp_path / "out"
     assert main(["predict", "--model", str(bundle), str(video), "--fps", "200", "--out", str(out), "--png"]) == 0
     printed = capsys.readouterr().out
-    assert f"{video}: long video (16 s, 3200 frames at 200 fps)" in printed
+    assert f"{video}: long video (16 s, 3200 frames at 200 fps; " in printed
     table = pd.read_csv(out / f"{video.name}_intervals.csv")
     classes = json.loads((out / f"{video.name}_intervals.json").read_text())["intervals"]
     micro = table[table.type == "micro"]
@@ -141,7 +141,7 @@ def test_predict_spots_and_classifies_a_long_video(tiny_run, long_sets, tmp_path
     assert "not classified: " in capsys.readouterr().out
 
 
-def test_spot_then_recognise_scores_a_coded_dataset(tiny_run, long_sets):
+def test_spot_then_recognise_scores_a_coded_dataset(tiny_run, long_sets, tmp_path):
     run_dir = tiny_run[0]
     bundle = next((run_dir / "results" / "tiny" / "reports").rglob("final_model.pt"))
     root = long_sets["samm_lv"]
@@ -156,6 +156,32 @@ def test_spot_then_recognise_scores_a_coded_dataset(tiny_run, long_sets):
 
     spotted = result["spotted"]
     assert set(spotted[spotted.type == "micro"].predicted) <= set(load_bundle(bundle)["classes"])
+
+    # the files and the page, laid out in headless Chromium: scores, every video, two timelines decoded
+    import re
+    import subprocess
+
+    from test_compare import _chromium
+    from microexpr.spot_recognise import write_evaluation
+
+    out = write_evaluation(result, tmp_path / "spots", png=2, title="samm_lv")
+    assert json.loads((out / "scores.json").read_text())["micro"] == micro
+    assert (out / "scores.tex").read_text().count("\\\\") >= 3 and len(pd.read_csv(out / "scores.csv")) == 3
+    page = (out / "report.html").read_text()
+    assert "Synthetic long videos" in page and "spotted and recognised" in page
+    browser = _chromium()
+    if browser is None:
+        pytest.skip("no Chromium found (scripts/ensure_chromium.sh)")
+    probe = out / "probe.html"
+    probe.write_text(page.replace("</body>", """<script>window.addEventListener('load', () => {
+      const imgs = [...document.images]; document.title = 'PROBE ' + JSON.stringify({images: imgs.length,
+      decoded: imgs.filter(i => i.complete && i.naturalWidth > 600).length,
+      rows: document.querySelectorAll('#video-table tbody tr').length});});</script></body>"""))
+    dom = subprocess.run([browser, "--headless", "--no-sandbox", "--disable-gpu", "--disable-dev-shm-usage",
+                          "--virtual-time-budget=5000", "--dump-dom", probe.as_uri()], capture_output=True, text=True,
+                         timeout=120)
+    laid_out = json.loads(re.search(r"<title>PROBE (\{.*?\})</title>", dom.stdout).group(1))
+    assert laid_out == {"images": 2, "decoded": 2, "rows": 3}, laid_out
 
 
 def test_the_long_video_formats_and_defaults_are_named_once():
@@ -212,3 +238,49 @@ def test_the_schema_takes_every_synthetic_long_video_setting():
     schema = yaml.safe_load((ROOT / "microexpr" / "schemas" / "config.schema.yaml").read_text())
     keys = set(schema["properties"]["spotting"]["properties"]["synthetic"]["properties"])
     assert keys == {f.name for f in dataclasses.fields(LongSynthConfig)} - {"format"}  # format: spotting.dataset
+
+
+def test_faces_are_cut_out_of_uncropped_long_videos_where_found(tmp_path):
+    """auto: a face found on the first frame, smaller than the frame, cuts every frame to it; none found:
+    whole frames, said; detect: a face must be found. The choices are the CLI's and the schema's."""
+    import cv2
+    import yaml
+
+    from conftest import ROOT
+    from microexpr.__main__ import build_parser
+    from microexpr.predict import PredictError
+    from microexpr.spot_recognise import FACE_MODES, FrameSource, find_face
+
+    root = generate_long(LongSynthConfig(format="casme_sq", subjects=4, seconds=3, micro_per_video=0, macro_per_video=0,
+                                         blinks_per_minute=0, uncropped=True, quirks=False), tmp_path / "unc",
+                         progress=False)
+    faces = pd.read_csv(root / "ground_truth" / "faces.tsv", sep="\t", dtype={"video": str})
+    cut = 0
+    for t in faces.itertuples():
+        source = FrameSource(next((root / "rawpic" / t.subject).iterdir()), 30.0)
+        said = find_face(source, "auto")
+        if source.crop is None:
+            assert said == "no face found on the first frame: whole frames", said
+            continue
+        assert said.startswith("face found on the first frame: cut to")
+        x0, y0, x1, y1 = source.crop
+        inter = max(0, min(x1, t.x1) - max(x0, t.x0)) * max(0, min(y1, t.y1) - max(y0, t.y0))
+        assert inter / ((t.x1 - t.x0) * (t.y1 - t.y0)) > 0.9  # the cut holds the face
+        assert next(source.frames()).shape == (y1 - y0, x1 - x0)
+        cut += 1
+    assert cut >= 1
+    scene = tmp_path / "scene"  # textured frames without a face
+    scene.mkdir()
+    rng = np.random.default_rng(0)
+    for i in range(3):
+        cv2.imwrite(str(scene / f"img{i + 1}.jpg"), cv2.GaussianBlur(rng.integers(0, 255, (240, 320), dtype=np.uint8), (0, 0), 3))
+    with pytest.raises(PredictError, match="scene: no face found on the first frame"):
+        find_face(FrameSource(scene, 30.0), "detect")
+    found = source
+    assert find_face(found, "none").startswith("whole frames") and found.crop is None
+    schema = yaml.safe_load((ROOT / "microexpr" / "schemas" / "config.schema.yaml").read_text())
+    assert schema["properties"]["spotting"]["properties"]["face"]["enum"] == list(FACE_MODES)
+    for command in ("predict", "spot"):
+        sub = next(a for a in build_parser()._actions if getattr(a, "choices", None) and command in a.choices)
+        option = next(a for a in sub.choices[command]._actions if "--face" in a.option_strings)
+        assert option.choices == list(FACE_MODES) and option.default == "auto"

@@ -11,6 +11,6 @@ from microexpr.spot_recognise import evaluate_dataset, scores_line, synthetic_la
 log_to_file(snakemake.log[0])
 root = snakemake.input.root
 result = evaluate_dataset(snakemake.params.dataset, root, settings=LongSpotSettings.from_dict(snakemake.params.method),
-                          model_path=snakemake.input.model, labels=synthetic_labels(root))
+                          model_path=snakemake.input.model, labels=synthetic_labels(root), face=snakemake.params.face)
 write_evaluation(result, Path(snakemake.output.scores).parent, png=snakemake.params.png, title=snakemake.params.dataset)
 print(scores_line(result["scores"]))

@@ -11,6 +11,10 @@ the format's frame rate, with
   CASME II stand-in so a model trained on it can classify them), at random, separate times;
 * sensor noise and JPEG compression.
 
+With ``uncropped`` the face sits at a random place on a textured scene twice its size, as a camera
+records it (for face detection); ``ground_truth/events.tsv`` then still holds the events, and
+``ground_truth/faces.tsv`` the face box of each video.
+
 The sheet codes every macro- and micro-expression (onset, apex, offset, action units, type). With
 ``quirks``, one micro-expression's onset is coded ``0`` (as real rows are) and one row is planted whose
 interval runs past the video's last frame. Ground truth beside the frames (loaders ignore it):
@@ -32,7 +36,7 @@ from ..errors import DatasetError
 from ..io import atomic_path
 from .formats import au_text, new_sheet, save_sheet
 from .longvideo import SAMM_LV_HEADER, SAMM_LV_NOTE_ROWS, SAMM_LV_SHEET, get_long_format
-from .synthetic import OTHER_POOL, envelope, make_face, motion_field, smooth_jitter
+from .synthetic import OTHER_POOL, embed_face, envelope, make_face, motion_field, smooth_jitter
 
 log = logging.getLogger(__name__)
 
@@ -74,6 +78,7 @@ class LongSynthConfig:
     jitter: float = 0.15
     noise: float = 1.5
     quirks: bool = True
+    uncropped: bool = False        # the face at a random place on a scene twice its size (as a camera sees it)
     jpeg_quality: int = 95
 
     def validate(self) -> None:
@@ -282,7 +287,7 @@ def generate_long(cfg: LongSynthConfig, out: str | Path, *, overwrite: bool = Fa
     n_frames = int(round(cfg.seconds * fmt.fps))
     if n_frames < 2:
         raise DatasetError(f"synthetic long videos: {cfg.seconds:g} s at {fmt.fps:g} fps is under two frames")
-    events_all, coded = [], []
+    events_all, coded, boxes = [], [], []
     with atomic_path(out) as root:
         root.mkdir()
         bar = tqdm(total=cfg.subjects * cfg.videos_per_subject * n_frames, desc=f"synthetic {cfg.format}",
@@ -290,8 +295,13 @@ def generate_long(cfg: LongSynthConfig, out: str | Path, *, overwrite: bool = Fa
         for si in range(cfg.subjects):
             srng = np.random.default_rng(np.random.SeedSequence([cfg.seed, GENERATOR_VERSION, si, 10**6]))
             face = make_face(srng, cfg.height, cfg.width, fmt.channels)
+            if cfg.uncropped:
+                face = embed_face(face, srng)
+            height, width = face.image.shape[:2]
             for vi in range(cfg.videos_per_subject):
                 subject, video, folder = _ids(cfg.format, si, vi)
+                boxes.append({"subject": subject, "video": video, "x0": round(face.cx - face.a), "y0": round(face.cy - face.b),
+                              "x1": round(face.cx + face.a), "y1": round(face.cy + face.b)})
                 rng = np.random.default_rng(np.random.SeedSequence([cfg.seed, GENERATOR_VERSION, si, vi]))
                 events = plan_video(cfg, rng, n_frames, fmt.fps)
                 t = np.arange(n_frames)
@@ -301,9 +311,9 @@ def generate_long(cfg: LongSynthConfig, out: str | Path, *, overwrite: bool = Fa
                                  "blink": cfg.blink_amplitude}[e["type"]]
                     gains = tuple(float(g) for g in rng.uniform(0.6, 1.0, len(e["aus"])))
                     if e["type"] == "blink":
-                        fields.append(blink_field(face, amplitude, cfg.height, cfg.width))
+                        fields.append(blink_field(face, amplitude, height, width))
                     else:
-                        fields.append(motion_field(face, e["aus"], gains, amplitude, cfg.height, cfg.width, rng))
+                        fields.append(motion_field(face, e["aus"], gains, amplitude, height, width, rng))
                     envs.append(envelope(t, e["onset"], e["apex"], e["offset"]))
                 head = head_motion(rng, n_frames, fmt.fps, cfg.drift, cfg.jitter)
                 vdir = root / fmt.frames_dir / folder
@@ -333,6 +343,7 @@ def generate_long(cfg: LongSynthConfig, out: str | Path, *, overwrite: bool = Fa
         sheet = SHEET_WRITERS[cfg.format](root, coded, cfg)
         gt = root / "ground_truth"
         gt.mkdir()
+        pd.DataFrame(boxes).to_csv(gt / "faces.tsv", sep="\t", index=False)  # the face ellipse's bounding box
         table = pd.DataFrame(events_all, columns=list(EVENT_COLUMNS))
         table["aus"] = table["aus"].map(au_text)
         table.to_csv(gt / "events.tsv", sep="\t", index=False)
