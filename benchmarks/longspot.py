@@ -3,6 +3,8 @@ amplitudes), the speed of the spotting signal against real time at 640 x 480 and
 bundle, the spot-then-recognise score.
 
 Run: .venv/bin/python benchmarks/longspot.py [--amplitudes 0.5 1 1.5] [--seconds 5] [--model final_model.pt]
+[--uncropped] (--uncropped: the sets written as whole scenes, each video cut to the face its first frame
+shows (--face auto); also how often the face is found, a cut holding at least 90 % of the true face box)
 """
 
 from __future__ import annotations
@@ -22,8 +24,23 @@ from microexpr.longspot import LongSpotSettings, spot_signal  # noqa: E402
 from microexpr.spot_recognise import FrameSource, evaluate_dataset  # noqa: E402
 
 
-def scores_row(fmt: str, amplitude: float, tmp: Path, model: str | None) -> dict:
-    cfg = LongSynthConfig(**{**REFERENCE_SETS[fmt], "micro_amplitude": amplitude})
+def faces_found(result: dict, root: Path) -> tuple[int, int]:
+    """(videos whose cut holds >= 90 % of the true face box, videos)."""
+    import pandas as pd
+
+    truth = pd.read_csv(root / "ground_truth" / "faces.tsv", sep="\t", dtype={"subject": str, "video": str})
+    found = 0
+    for f in result["faces"]:
+        t = truth[(truth.subject == f["subject"]) & (truth.video == f["video"])].iloc[0]
+        if f["box"]:
+            x0, y0, x1, y1 = f["box"]
+            inter = max(0, min(x1, t.x1) - max(x0, t.x0)) * max(0, min(y1, t.y1) - max(y0, t.y0))
+            found += inter >= 0.9 * (t.x1 - t.x0) * (t.y1 - t.y0)
+    return int(found), len(result["faces"])
+
+
+def scores_row(fmt: str, amplitude: float, tmp: Path, model: str | None, uncropped: bool = False) -> dict:
+    cfg = LongSynthConfig(**{**REFERENCE_SETS[fmt], "micro_amplitude": amplitude, "uncropped": uncropped})
     root = generate_long(cfg, tmp / f"{fmt}_{amplitude:g}", progress=False)
     labels = None
     if model:
@@ -31,13 +48,15 @@ def scores_row(fmt: str, amplitude: float, tmp: Path, model: str | None) -> dict
         labels = {(r.subject, r.video, int(r.apex)): r.label for r in events[events.type == "micro"].itertuples()}
     frames = cfg.subjects * cfg.videos_per_subject * int(round(cfg.seconds * (30 if fmt == "casme_sq" else 200)))
     t = time.perf_counter()
-    result = evaluate_dataset(fmt, root, model_path=model, labels=labels)
+    result = evaluate_dataset(fmt, root, model_path=model, labels=labels, face="auto")
     seconds = time.perf_counter() - t
     sc = result["scores"]
     row = {"set": fmt, "amplitude": amplitude, "frames": frames, "seconds": seconds,
            **{f"{k}_{m}": sc[k][m] for k in ("micro", "macro", "overall") for m in ("f1", "precision", "recall", "tp", "fp", "fn")}}
     if model:
         row["strs"] = sc["spot_then_recognise"]["share"]
+    if uncropped:
+        row["faces_found"] = faces_found(result, root)
     return row
 
 
@@ -65,6 +84,7 @@ def main(argv=None) -> list[dict]:
     ap.add_argument("--sets", nargs="+", default=sorted(REFERENCE_SETS), choices=sorted(REFERENCE_SETS))
     ap.add_argument("--seconds", type=float, default=5.0, help="length of the 640 x 480 video timed (0: skip)")
     ap.add_argument("--model", help="a final_model.pt: also the share of micro-expressions spotted and classified right")
+    ap.add_argument("--uncropped", action="store_true", help="the sets as whole scenes, faces found and cut first")
     args = ap.parse_args(argv)
     rows = []
     with tempfile.TemporaryDirectory() as tmp:
@@ -73,11 +93,12 @@ def main(argv=None) -> list[dict]:
               ("  spotted+recognised" if args.model else ""))
         for fmt in args.sets:
             for amplitude in args.amplitudes:
-                r = scores_row(fmt, amplitude, tmp, args.model)
+                r = scores_row(fmt, amplitude, tmp, args.model, args.uncropped)
                 rows.append(r)
                 print(f"{fmt:9s} {amplitude:5.2f} px   {r['micro_f1']:.3f} ({r['micro_precision']:.2f}, {r['micro_recall']:.2f}; "
                       f"{r['micro_tp']} {r['micro_fp']} {r['micro_fn']})   {r['macro_f1']:.3f}      {r['overall_f1']:.3f}"
-                      f"      {r['frames'] / r['seconds']:7.0f}" + (f"   {r['strs']:.3f}" if args.model else ""))
+                      f"      {r['frames'] / r['seconds']:7.0f}" + (f"   {r['strs']:.3f}" if args.model else "")
+                      + (" ; face found in {} of {} videos".format(*r["faces_found"]) if args.uncropped else ""))
         if args.seconds:
             rt = realtime(args.seconds, tmp)
             print(f"640x480 gray, 200 fps, {rt['frames']} frames: spotting signal {rt['memory_fps']:.0f} frames/s from "
