@@ -15,13 +15,12 @@ import tempfile
 import time
 from pathlib import Path
 
-import numpy as np
-
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
 from microexpr.datasets.synthetic_long import REFERENCE_SETS, LongSynthConfig, generate_long, read_events  # noqa: E402
 from microexpr.longspot import LongSpotSettings, spot_signal  # noqa: E402
-from microexpr.spot_recognise import FrameSource, evaluate_dataset  # noqa: E402
+from microexpr.spot_eval import evaluate_dataset  # noqa: E402
+from microexpr.spot_recognise import FrameSource  # noqa: E402
 
 
 def faces_found(result: dict, root: Path) -> tuple[int, int]:

@@ -46,7 +46,7 @@ def _spot_settings(args: argparse.Namespace):
 
 
 def _spot(args: argparse.Namespace) -> None:
-    from .spot_recognise import evaluate_dataset, scores_line, synthetic_labels, write_evaluation
+    from .spot_eval import evaluate_dataset, scores_line, synthetic_labels, write_evaluation
 
     result = evaluate_dataset(args.dataset, args.root, settings=_spot_settings(args), model_path=args.model,
                               labels=synthetic_labels(args.root), progress=not args.quiet, face=args.face)

@@ -11,16 +11,27 @@ from microexpr.datasets.longvideo import load_long_videos
 from microexpr.datasets.synthetic_long import REFERENCE_SETS, LongSynthConfig, generate_long, read_events
 from microexpr.errors import DatasetError
 from microexpr.longspot import LongSpotSettings, iou, match, score_spotting, spot_signal
-from microexpr.spot_recognise import evaluate_dataset
+from microexpr.spot_eval import evaluate_dataset
 
 CASME_SQ, SAMM_LV = REFERENCE_SETS["casme_sq"], REFERENCE_SETS["samm_lv"]  # what docs/spotting.md measures
 
 
-@pytest.fixture(scope="module")
-def long_sets(tmp_path_factory):
-    base = tmp_path_factory.mktemp("long")
-    return {cfg["format"]: generate_long(LongSynthConfig(**cfg), base / cfg["format"], progress=False)
-            for cfg in (CASME_SQ, SAMM_LV)}
+@pytest.fixture(scope="session")
+def long_sets(tmp_path_factory, worker_id):
+    """The two reference sets, written once per test session (under pytest-xdist one process writes them,
+    the other waits), read-only for the tests."""
+    from filelock import FileLock
+
+    base = tmp_path_factory.getbasetemp()
+    base = base.parent if worker_id != "master" else base
+    with FileLock(str(base / "long.lock")):
+        sets = {}
+        for cfg in (CASME_SQ, SAMM_LV):
+            out = base / "long" / cfg["format"]
+            if not out.exists():  # written atomically: there, or not at all
+                generate_long(LongSynthConfig(**cfg), out, progress=False)
+            sets[cfg["format"]] = out
+    return sets
 
 
 @pytest.mark.parametrize("fmt", ["casme_sq", "samm_lv"])
@@ -162,7 +173,7 @@ def test_spot_then_recognise_scores_a_coded_dataset(tiny_run, long_sets, tmp_pat
     import subprocess
 
     from test_compare import _chromium
-    from microexpr.spot_recognise import write_evaluation
+    from microexpr.spot_eval import write_evaluation
 
     out = write_evaluation(result, tmp_path / "spots", png=2, title="samm_lv")
     assert json.loads((out / "scores.json").read_text())["micro"] == micro

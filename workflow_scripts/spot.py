@@ -1,4 +1,4 @@
-"""Snakemake adapter: rule spot_videos -> microexpr.spot_recognise.evaluate_dataset and write_evaluation."""
+"""Snakemake adapter: rule spot_videos -> microexpr.spot_eval.evaluate_dataset and write_evaluation."""
 import sys
 from pathlib import Path
 
@@ -6,7 +6,7 @@ sys.path.insert(0, str(Path(snakemake.scriptdir).parent))  # microexpr, also in 
 
 from microexpr.logs import log_to_file
 from microexpr.longspot import LongSpotSettings
-from microexpr.spot_recognise import evaluate_dataset, scores_line, synthetic_labels, write_evaluation
+from microexpr.spot_eval import evaluate_dataset, scores_line, synthetic_labels, write_evaluation
 
 log_to_file(snakemake.log[0])
 root = snakemake.input.root
