@@ -41,7 +41,8 @@ def evaluate_dataset(fmt: str, root: str | Path, *, settings: LongSpotSettings |
         for key in ("onset", "offset"):
             truth.loc[mine, f"{key}_s"] = [round(source.numbers.index(n) / source.fps, 3) for n in truth.loc[mine, key]]
         signal, found = spot_source(source, settings, face)
-        faces.append({"subject": v.subject, "video": v.video, "face": source.face, "box": source.crop})
+        faces.append({"subject": v.subject, "video": v.video, "face": source.face, "box": source.crop,
+                      "transform": None if source.transform is None else source.transform.tolist()})
         if bundle is not None:
             found = recognise(bundle, model, source, found)
         signals[(v.subject, v.video)] = signal

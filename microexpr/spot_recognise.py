@@ -64,6 +64,7 @@ class FrameSource:
             raise PredictError(f"{self.path}: needs at least two frames, found {len(self.numbers)}")
 
         self.crop = None  # (x0, y0, x1, y1): every frame is cut to it (see find_face)
+        self.transform = None  # or a 2 x 3 eye alignment: every frame is warped into an aligned face
 
     def __len__(self) -> int:
         return len(self.numbers)
@@ -75,8 +76,12 @@ class FrameSource:
     def frames(self, start: int = 0, stop: int | None = None):
         """Gray frames start..stop-1 (indices), one at a time (cut to ``crop`` where one is set)."""
         stop = len(self) if stop is None else stop
+        from .align import align
+
         for frame in self._frames(start, stop):
-            if self.crop is not None:
+            if self.transform is not None:
+                frame = align(frame, self.transform)
+            elif self.crop is not None:
                 x0, y0, x1, y1 = self.crop
                 frame = np.ascontiguousarray(frame[y0:y1, x0:x1])
             yield frame
@@ -102,38 +107,55 @@ class FrameSource:
 
 
 FACE_MODES = ("auto", "detect", "none")  # the CLI's and the schema's spotting.face choices (a test compares)
-# auto: a face crop (the box widened by the margin) at least this share of the frame's shorter side means the
-# frames are a face crop already
+# auto: frames are a face crop already where the Haar box (widened by the margin) is at least FILLS_FRAME of
+# the frame's shorter side, or the eyes are at least CROP_EYES of its width apart (an aligned face has them
+# microexpr.align.EYE_DISTANCE = 0.29 apart; a face in a 640 x 480 scene about 0.1)
 FILLS_FRAME = 0.75
+CROP_EYES = 0.2
 
 
 def find_face(source: FrameSource, mode: str = "auto") -> str:
-    """Cut ``source`` to the face found on its first frame (OpenCV's Haar cascade, :mod:`microexpr.face`,
-    the box widened by the face section's margin and made square); returns what was done, for the output.
-    ``detect``: a face must be found; ``auto``: frames are cut only where a face is found smaller than
-    :data:`FILLS_FRAME` of the frame (otherwise they are a face crop already, or show none: both are spotted
-    whole, with a warning for the latter); ``none``: whole frames."""
+    """Put ``source``'s face in the layout spotting expects, from its first frame; returns what was done,
+    for the output. With the ``faces`` extra installed (:mod:`microexpr.align`), every frame is aligned by
+    the eyes found on the first frame (level, a fixed distance apart: the aligned face of
+    :data:`microexpr.align.OUTPUT`); without it, frames are cut to the face box OpenCV's Haar cascade finds
+    (:mod:`microexpr.face`; widened by the face section's margin, square). ``detect``: a face must be found;
+    ``auto``: where none is found the frames are spotted whole, with a warning, and so are frames that are a
+    face crop already (:data:`CROP_EYES`, :data:`FILLS_FRAME`);
+    ``none``: whole frames."""
+    from . import align
     from .face import FaceSettings, crop_box, detect_face
     from .predict import PredictError
 
     if mode not in FACE_MODES:
         raise PredictError(f"face must be one of {list(FACE_MODES)}, got {mode!r}")
-    source.crop = None
+    source.crop = source.transform = None
     if mode == "none":
         return "whole frames (face detection off)"
     first = next(source.frames(0, 1))
-    settings = FaceSettings()
-    box = detect_face(first, min_size=settings.min_size, min_neighbors=settings.min_neighbors)
-    if box is None:
-        if mode == "detect":
-            raise PredictError(f"{source.path}: no face found on the first frame")
-        log.warning("%s: no face found on the first frame: spotting on whole frames", source.path)
-        return "no face found on the first frame: whole frames"
-    x0, y0, x1, y1 = crop_box(box, settings.margin, first.shape)
-    if mode == "auto" and (x1 - x0) >= FILLS_FRAME * min(first.shape):
-        return "the face fills the frame: whole frames"
-    source.crop = (x0, y0, x1, y1)
-    return f"face found on the first frame: cut to x {x0}-{x1}, y {y0}-{y1}"
+    if align.available():
+        eyes = align.eye_centres(first)
+        if eyes is not None:
+            (lx, ly), (rx, ry) = eyes
+            if mode == "auto" and np.hypot(rx - lx, ry - ly) >= CROP_EYES * first.shape[1]:
+                return "the face fills the frame: whole frames"
+            source.transform = align.eye_transform(*eyes)
+            return f"aligned by the eyes found on the first frame ({lx:.0f},{ly:.0f}) and ({rx:.0f},{ry:.0f})"
+        how = "no face found on the first frame (dlib)"
+    else:
+        settings = FaceSettings()
+        box = detect_face(first, min_size=settings.min_size, min_neighbors=settings.min_neighbors)
+        if box is not None:
+            x0, y0, x1, y1 = crop_box(box, settings.margin, first.shape)
+            if mode == "auto" and (x1 - x0) >= FILLS_FRAME * min(first.shape):
+                return "the face fills the frame: whole frames"
+            source.crop = (x0, y0, x1, y1)
+            return f"face found on the first frame: cut to x {x0}-{x1}, y {y0}-{y1} (no alignment: the faces extra is not installed)"
+        how = "no face found on the first frame"
+    if mode == "detect":
+        raise PredictError(f"{source.path}: {how}")
+    log.warning("%s: %s: spotting on whole frames", source.path, how)
+    return f"{how}: whole frames"
 
 
 def spot_source(source: FrameSource, settings: LongSpotSettings | None = None, face: str = "none"

@@ -251,21 +251,73 @@ def test_the_schema_takes_every_synthetic_long_video_setting():
     assert keys == {f.name for f in dataclasses.fields(LongSynthConfig)} - {"format"}  # format: spotting.dataset
 
 
-def test_faces_are_cut_out_of_uncropped_long_videos_where_found(tmp_path):
-    """auto: a face found on the first frame, smaller than the frame, cuts every frame to it; none found:
-    whole frames, said; detect: a face must be found. The choices are the CLI's and the schema's."""
+@pytest.fixture(scope="module")
+def uncropped(tmp_path_factory):
+    """Four short still CAS(ME)^2-layout videos, each face at a random place on a scene twice its size."""
+    cfg = LongSynthConfig(format="casme_sq", subjects=4, seconds=3, micro_per_video=0, macro_per_video=0,
+                          blinks_per_minute=0, uncropped=True, quirks=False)
+    root = generate_long(cfg, tmp_path_factory.mktemp("unc") / "unc", progress=False)
+    return root, pd.read_csv(root / "ground_truth" / "faces.tsv", sep="\t", dtype={"video": str})
+
+
+def test_eye_alignment_puts_the_eyes_level_and_a_fixed_distance_apart():
+    from microexpr import align
+
+    left, right = np.array([40.0, 60.0]), np.array([80.0, 50.0])  # tilted, 41 px apart
+    T = align.eye_transform(left, right, (128, 104))
+    l2, r2 = T[:, :2] @ left + T[:, 2], T[:, :2] @ right + T[:, 2]
+    np.testing.assert_allclose(l2[1], r2[1], atol=1e-9)  # level
+    np.testing.assert_allclose(r2[0] - l2[0], align.EYE_DISTANCE * 104, atol=1e-9)
+    np.testing.assert_allclose((l2 + r2) / 2, [52, align.EYE_Y * 128], atol=1e-9)
+    frame = np.zeros((480, 640), np.uint8)
+    frame[200:260, 300:340] = 255  # a bright block, halved twice before the warp, lands where T maps it
+    T = align.eye_transform(np.array([300.0, 200.0]), np.array([400.0, 200.0]), (128, 104))
+    out = align.align(frame, T, (128, 104))
+    assert out.shape == (128, 104)
+    centre = T[:, :2] @ [320, 230] + T[:, 2]
+    assert out[int(centre[1]), int(centre[0])] > 200 and out[5, 5] == 0
+    with pytest.raises(align.AlignError, match="same place"):
+        align.eye_transform(left, left)
+
+
+def test_uncropped_long_videos_are_aligned_by_the_eyes(uncropped):
+    """The faces extra (installed with the tests): the eyes found on the first frame put every frame into an
+    aligned face; frames that are a face crop already stay whole."""
+    from microexpr import align
+    from microexpr.spot_recognise import FrameSource, find_face
+
+    assert align.available()
+    root, faces = uncropped
+    for t in faces.itertuples():
+        source = FrameSource(next((root / "rawpic" / t.subject).iterdir()), 30.0)
+        assert find_face(source, "auto").startswith("aligned by the eyes found on the first frame")
+        assert next(source.frames()).shape == align.OUTPUT
+        T = source.transform
+        for (x, y), want in (((t.eye_lx, t.eye_ly), 0.5 - align.EYE_DISTANCE / 2), ((t.eye_rx, t.eye_ry), 0.5 + align.EYE_DISTANCE / 2)):
+            got = T[:, :2] @ [x, y] + T[:, 2]  # the true eye, mapped (head motion moves it by a pixel or so)
+            assert abs(got[0] - want * align.OUTPUT[1]) < 0.2 * align.EYE_DISTANCE * align.OUTPUT[1]
+            lo, hi = LongSpotSettings().eye_band  # inside the band the spotter leaves out
+            assert lo * align.OUTPUT[0] < got[1] < hi * align.OUTPUT[0]
+    cropped = generate_long(LongSynthConfig(format="casme_sq", subjects=1, seconds=3, micro_per_video=0, macro_per_video=0,
+                                            blinks_per_minute=0, quirks=False), root.parent / "cropped", progress=False)
+    source = FrameSource(next((cropped / "rawpic" / "s15").iterdir()), 30.0)
+    assert find_face(source, "auto") == "the face fills the frame: whole frames" and source.transform is None
+
+
+def test_without_alignment_faces_are_cut_to_the_haar_box(uncropped, monkeypatch, tmp_path):
+    """auto: a face found smaller than the frame cuts every frame to it; none found: whole frames, said;
+    detect: a face must be found. The choices are the CLI's and the schema's."""
     import cv2
     import yaml
 
     from conftest import ROOT
+    from microexpr import align
     from microexpr.__main__ import build_parser
     from microexpr.predict import PredictError
     from microexpr.spot_recognise import FACE_MODES, FrameSource, find_face
 
-    root = generate_long(LongSynthConfig(format="casme_sq", subjects=4, seconds=3, micro_per_video=0, macro_per_video=0,
-                                         blinks_per_minute=0, uncropped=True, quirks=False), tmp_path / "unc",
-                         progress=False)
-    faces = pd.read_csv(root / "ground_truth" / "faces.tsv", sep="\t", dtype={"video": str})
+    monkeypatch.setattr(align, "available", lambda: False)
+    root, faces = uncropped
     cut = 0
     for t in faces.itertuples():
         source = FrameSource(next((root / "rawpic" / t.subject).iterdir()), 30.0)
@@ -287,8 +339,7 @@ def test_faces_are_cut_out_of_uncropped_long_videos_where_found(tmp_path):
         cv2.imwrite(str(scene / f"img{i + 1}.jpg"), cv2.GaussianBlur(rng.integers(0, 255, (240, 320), dtype=np.uint8), (0, 0), 3))
     with pytest.raises(PredictError, match="scene: no face found on the first frame"):
         find_face(FrameSource(scene, 30.0), "detect")
-    found = source
-    assert find_face(found, "none").startswith("whole frames") and found.crop is None
+    assert find_face(source, "none").startswith("whole frames") and source.crop is None
     schema = yaml.safe_load((ROOT / "microexpr" / "schemas" / "config.schema.yaml").read_text())
     assert schema["properties"]["spotting"]["properties"]["face"]["enum"] == list(FACE_MODES)
     for command in ("predict", "spot"):

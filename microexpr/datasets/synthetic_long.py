@@ -13,7 +13,7 @@ the format's frame rate, with
 
 With ``uncropped`` the face sits at a random place on a textured scene twice its size, as a camera
 records it (for face detection); ``ground_truth/events.tsv`` then still holds the events, and
-``ground_truth/faces.tsv`` the face box of each video.
+``ground_truth/faces.tsv`` the face box and the eye centres of each video (before head motion).
 
 The sheet codes every macro- and micro-expression (onset, apex, offset, action units, type). With
 ``quirks``, one micro-expression's onset is coded ``0`` (as real rows are) and one row is planted whose
@@ -300,8 +300,10 @@ def generate_long(cfg: LongSynthConfig, out: str | Path, *, overwrite: bool = Fa
             height, width = face.image.shape[:2]
             for vi in range(cfg.videos_per_subject):
                 subject, video, folder = _ids(cfg.format, si, vi)
+                (lx, ly), (rx, ry) = face.landmarks["eye_l"], face.landmarks["eye_r"]
                 boxes.append({"subject": subject, "video": video, "x0": round(face.cx - face.a), "y0": round(face.cy - face.b),
-                              "x1": round(face.cx + face.a), "y1": round(face.cy + face.b)})
+                              "x1": round(face.cx + face.a), "y1": round(face.cy + face.b), "eye_lx": round(lx, 1),
+                              "eye_ly": round(ly, 1), "eye_rx": round(rx, 1), "eye_ry": round(ry, 1)})
                 rng = np.random.default_rng(np.random.SeedSequence([cfg.seed, GENERATOR_VERSION, si, vi]))
                 events = plan_video(cfg, rng, n_frames, fmt.fps)
                 t = np.arange(n_frames)
@@ -343,7 +345,7 @@ def generate_long(cfg: LongSynthConfig, out: str | Path, *, overwrite: bool = Fa
         sheet = SHEET_WRITERS[cfg.format](root, coded, cfg)
         gt = root / "ground_truth"
         gt.mkdir()
-        pd.DataFrame(boxes).to_csv(gt / "faces.tsv", sep="\t", index=False)  # the face ellipse's bounding box
+        pd.DataFrame(boxes).to_csv(gt / "faces.tsv", sep="\t", index=False)  # the face ellipse's box, the eyes
         table = pd.DataFrame(events_all, columns=list(EVENT_COLUMNS))
         table["aus"] = table["aus"].map(au_text)
         table.to_csv(gt / "events.tsv", sep="\t", index=False)
