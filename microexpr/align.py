@@ -57,19 +57,35 @@ def _models():
     return dlib.get_frontal_face_detector(), dlib.shape_predictor(str(_model_path()))
 
 
+def _best_face(gray: np.ndarray):
+    detector, _ = _models()
+    for upsample in (1, 2):  # a small face: once more at twice the size
+        faces, scores, _ = detector.run(gray, upsample, DETECT_THRESHOLD)
+        if len(faces):
+            return faces[int(np.argmax(scores))]
+    return None
+
+
+def face_box(gray: np.ndarray) -> tuple[int, int, int, int] | None:
+    """The best-scoring face as (x, y, w, h) inside the image, or None."""
+    face = _best_face(np.ascontiguousarray(gray))
+    if face is None:
+        return None
+    h, w = gray.shape[:2]
+    x0, y0 = max(0, face.left()), max(0, face.top())
+    x1, y1 = min(w, face.right()), min(h, face.bottom())
+    return (int(x0), int(y0), int(x1 - x0), int(y1 - y0)) if x1 > x0 and y1 > y0 else None
+
+
 def eye_centres(gray: np.ndarray) -> tuple[np.ndarray, np.ndarray] | None:
     """(image-left eye, image-right eye) centres (x, y) of the best-scoring face, or None where none is found."""
     import dlib
 
-    detector, predictor = _models()
+    _, predictor = _models()
     gray = np.ascontiguousarray(gray)
-    for upsample in (1, 2):  # a small face: once more at twice the size
-        faces, scores, _ = detector.run(gray, upsample, DETECT_THRESHOLD)
-        if len(faces):
-            break
-    else:
+    face = _best_face(gray)
+    if face is None:
         return None
-    face = faces[int(np.argmax(scores))]
     shape = predictor(np.ascontiguousarray(gray), dlib.rectangle(face.left(), face.top(), face.right(), face.bottom()))
     pts = np.array([(p.x, p.y) for p in shape.parts()], np.float64)
     return pts[LEFT_EYE].mean(axis=0), pts[RIGHT_EYE].mean(axis=0)

@@ -1,10 +1,11 @@
 """Face detection and cropping for data delivered uncropped (SAMM frames, CASME II RAW, SMIC, ...).
 
-The detector is OpenCV's frontal-face Haar cascade, whose model file ships inside the installed
-``opencv-contrib-python-headless`` wheel (``cv2.data.haarcascades``): nothing is downloaded. The face
-is detected on each clip's onset frame (the largest detection wins); the box, widened by ``margin``
-on every side and made square, is applied to every frame of the clip. Clips where no face is found
-are listed by name and left out of the later stages (a logged, counted skip).
+The detector (``detector``) is OpenCV's frontal-face Haar cascade, whose model file ships inside the
+installed ``opencv-contrib-python-headless`` wheel (``cv2.data.haarcascades``), or dlib's HOG detector
+(the ``faces`` extra, :mod:`microexpr.align`): nothing is downloaded. The face is detected on each clip's
+onset frame (the largest, for dlib the best-scoring, detection wins); the box, widened by ``margin`` on
+every side and made square, is applied to every frame of the clip. Clips where no face is found are
+listed by name and left out of the later stages (a logged, counted skip).
 """
 
 from __future__ import annotations
@@ -46,14 +47,22 @@ class FaceSettings:
     margin: float = 0.1     # widen the detected box by this share of its side, per side
     min_size: int = 40      # smallest face, px
     min_neighbors: int = 3  # Haar cascade strictness
+    detector: str = "haar"  # haar (OpenCV, always installed) or dlib (HOG; the faces extra)
 
 
 _F = FaceSettings()
 
 
 def detect_face(gray: np.ndarray, *, min_size: int = _F.min_size, scale_factor: float = 1.1,
-                min_neighbors: int = _F.min_neighbors) -> tuple[int, int, int, int] | None:
-    """The largest frontal face in a gray image as (x, y, w, h), or None."""
+                min_neighbors: int = _F.min_neighbors, detector: str = _F.detector) -> tuple[int, int, int, int] | None:
+    """The largest frontal face (``detector`` dlib: the best-scoring one) in a gray image as (x, y, w, h), or None."""
+    if detector == "dlib":
+        from .align import face_box
+
+        box = face_box(gray)
+        return box if box is not None and min(box[2], box[3]) >= min_size else None
+    if detector != "haar":
+        raise DatasetError(f"face detector must be haar or dlib, got {detector!r}")
     faces = _cascade().detectMultiScale(gray, scaleFactor=scale_factor, minNeighbors=min_neighbors,
                                         minSize=(min_size, min_size))
     if len(faces) == 0:
@@ -80,10 +89,17 @@ def detect_subject(manifest: pd.DataFrame, subject: str, out: str | Path, **face
 
     settings = typed_section(FaceSettings, face, "face")
     margin, min_size, min_neighbors = settings.margin, settings.min_size, settings.min_neighbors
+    if settings.detector == "dlib":
+        from .align import AlignError, _models
+
+        try:
+            _models()
+        except AlignError as exc:
+            raise DatasetError(f"config key 'face.detector': {exc}") from None
     rows = []
     for row in manifest[manifest.subject == subject].to_dict("records"):
         onset = read_frame(frame_paths(row)[0], gray=True)
-        face = detect_face(onset, min_size=min_size, min_neighbors=min_neighbors)
+        face = detect_face(onset, min_size=min_size, min_neighbors=min_neighbors, detector=settings.detector)
         rec = {"sample_id": row["sample_id"], "subject": subject, "clip": row["clip"], "found": face is not None}
         if face is None:
             rec.update(x0=-1, y0=-1, x1=-1, y1=-1, reason=f"no face found on the onset frame {frame_paths(row)[0]}")

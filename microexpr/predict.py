@@ -246,7 +246,7 @@ def clip_inputs(clip: Clip, settings: dict, *, onset: int | None = None, apex: i
     frames = clip.frames[lo:hi + 1]
     k_on, k_apex = i_on - lo, i_apex - lo
     if face.detect:
-        box = detect_face(frames[k_on], min_size=face.min_size, min_neighbors=face.min_neighbors)
+        box = detect_face(frames[k_on], min_size=face.min_size, min_neighbors=face.min_neighbors, detector=face.detector)
         if box is None:
             raise PredictError(f"{clip.source}: no face found on the onset frame (the model was trained on face crops)")
         x0, y0, x1, y1 = crop_box(box, face.margin, frames[k_on].shape)

@@ -4,7 +4,7 @@
 rule crop:
     input:
         manifest=ancient(f"{OUT}/manifest.tsv"),
-        stamp=stamp(f"{CROPS}/{{subject}}.tsv", "crop.py", data=subject_data(EVM_COLUMNS), face=FACE),
+        stamp=stamp(f"{CROPS}/{{subject}}.tsv", "crop.py", data=subject_data(EVM_COLUMNS), face=FACE_KEY),
     output:
         f"{CROPS}/{{subject}}.tsv",
     params:

@@ -4,7 +4,7 @@
 # them, and the registries below map each tag back to its parameters. The configured ones are always
 # registered; the studies (rules/studies.smk) register theirs, so an alpha sweep and a sampler ablation
 # share every stage they have in common.
-CROP_TAG = f"haar-{short_hash(FACE)}"
+CROP_TAG = f"{FACE['detector']}-{short_hash(FACE_KEY)}"
 CROPS = f"{OUT}/crops/{CROP_TAG}"
 EVM_VARIANTS = {}
 MODEL_VARIANTS = {}
@@ -21,7 +21,7 @@ def register_evm(evm):
     """Tag of an EVM setting (registered for the rules); cropping changes what EVM sees, so the face
     settings join the hash (only when on, so older paths stay valid)."""
     evm = {**evm, "alpha": _plain_number(evm["alpha"])}
-    tag = f"alpha{evm['alpha']:g}-{evm['filter']}-{short_hash({**evm, 'face': FACE} if FACE['detect'] else evm)}"
+    tag = f"alpha{evm['alpha']:g}-{evm['filter']}-{short_hash({**evm, 'face': FACE_KEY} if FACE['detect'] else evm)}"
     EVM_VARIANTS[tag] = evm
     return tag
 
