@@ -82,7 +82,8 @@ def _predict(args: argparse.Namespace) -> int:
         return 1 if failed else 0
     results = predict(args.model, inputs, onset=args.onset, apex=args.apex, offset=args.offset, fps=args.fps,
                       out_dir=args.out, png=args.png, max_frames=args.max_frames, failed=failed,
-                      progress=len(inputs) > 1, per_clip=per_clip, spotting=args.spotting)
+                      progress=len(inputs) > 1, per_clip=per_clip, spotting=args.spotting,
+                      uncropped="none" if args.face == "none" else "auto")
     for r in results:
         probs = ", ".join(f"{c} {p:.3f}" for c, p in r["probabilities"].items())
         print(f"{r['input']}: {r['predicted']} ({probs}); onset {r['onset']}, apex {r['apex']}, "
@@ -295,8 +296,9 @@ def build_parser() -> argparse.ArgumentParser:
                         help="treat every input as one clip around one expression")
     r.set_defaults(length="auto")
     r.add_argument("--face", choices=["auto", "detect", "none"], default="auto",
-                   help="long videos: cut the frames to the face found on the first frame (auto: where one is found "
-                   "smaller than the frame; detect: a face must be found; none: whole frames)")
+                   help="long videos: align the frames by the face found on the first frame (auto: where one is found "
+                   "smaller than the frame; detect: a face must be found; none: whole frames); clips: unless none, a "
+                   "scene (a face smaller than a face crop on the onset frame) is cut to its face (the faces extra)")
     r.add_argument("--spot-threshold", type=_positive, default=None,
                    help=f"long videos (inputs over {LONG_VIDEO_S:g} s unless --long/--clip): spot peaks above this many "
                    "noise standard deviations (default: microexpr.longspot.LongSpotSettings.threshold)")

@@ -26,6 +26,9 @@ LANDMARKS = "shape_predictor_68_face_landmarks.dat"
 # 6 of 11 faces, -0.5 all 11 with boxes overlapping the true ones by IoU 0.60-0.77; a scene without a face
 # is then likelier to give a false one)
 DETECT_THRESHOLD = -0.5
+# frames whose eyes are at least this share of the width apart are a face crop already (an aligned face has
+# them EYE_DISTANCE = 0.29 apart; a face in a 640 x 480 scene about 0.1)
+CROP_EYES = 0.2
 # the 68-point model's eye contours (0-based): the subject's right eye is on the image's left
 LEFT_EYE, RIGHT_EYE = slice(36, 42), slice(42, 48)
 
@@ -121,3 +124,15 @@ def align(gray: np.ndarray, transform: np.ndarray, output: tuple[int, int] = OUT
         transform[:, :2] *= 2  # the same points, in the halved frame's coordinates
     return cv2.warpAffine(gray, transform, (output[1], output[0]), flags=cv2.INTER_LINEAR,
                           borderMode=cv2.BORDER_REPLICATE)
+
+
+def scene_face(gray: np.ndarray) -> tuple[np.ndarray, np.ndarray, tuple[int, int, int, int]] | None:
+    """(left eye, right eye, face box (x, y, w, h)) where ``gray`` shows a face smaller than a face crop
+    (eyes under :data:`CROP_EYES` of the width apart), else None (no face, or the frame is a crop)."""
+    eyes = eye_centres(gray)
+    if eyes is None:
+        return None
+    if np.hypot(*(eyes[1] - eyes[0])) >= CROP_EYES * gray.shape[1]:
+        return None
+    box = face_box(gray)
+    return (eyes[0], eyes[1], box) if box is not None else None

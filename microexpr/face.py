@@ -4,8 +4,10 @@ The detector (``detector``) is OpenCV's frontal-face Haar cascade, whose model f
 installed ``opencv-contrib-python-headless`` wheel (``cv2.data.haarcascades``), or dlib's HOG detector
 (the ``faces`` extra, :mod:`microexpr.align`): nothing is downloaded. The face is detected on each clip's
 onset frame (the largest, for dlib the best-scoring, detection wins); the box, widened by ``margin`` on
-every side and made square, is applied to every frame of the clip. Clips where no face is found are
-listed by name and left out of the later stages (a logged, counted skip).
+every side and made square, is applied to every frame of the clip; with ``align`` (dlib only) each clip
+is warped instead by the eyes its onset frame shows into an aligned face (eyes level, a fixed distance
+apart: :mod:`microexpr.align`). Clips where no face is found are listed by name and left out of the
+later stages (a logged, counted skip).
 """
 
 from __future__ import annotations
@@ -25,7 +27,7 @@ from .io import atomic_path, read_frame
 
 log = logging.getLogger(__name__)
 CASCADE = "haarcascade_frontalface_default.xml"
-CROP_COLUMNS = ["sample_id", "subject", "clip", "found", "x0", "y0", "x1", "y1", "reason"]
+CROP_COLUMNS = ["sample_id", "subject", "clip", "found", "x0", "y0", "x1", "y1", "reason", "transform"]
 
 
 @lru_cache(maxsize=2)
@@ -48,6 +50,7 @@ class FaceSettings:
     min_size: int = 40      # smallest face, px
     min_neighbors: int = 3  # Haar cascade strictness
     detector: str = "haar"  # haar (OpenCV, always installed) or dlib (HOG; the faces extra)
+    align: bool = False     # detector dlib: warp each clip by the eyes found on its onset frame (microexpr.align)
 
 
 _F = FaceSettings()
@@ -89,6 +92,8 @@ def detect_subject(manifest: pd.DataFrame, subject: str, out: str | Path, **face
 
     settings = typed_section(FaceSettings, face, "face")
     margin, min_size, min_neighbors = settings.margin, settings.min_size, settings.min_neighbors
+    if settings.align and settings.detector != "dlib":
+        raise DatasetError("config key 'face.align': aligning by the eyes needs face.detector: dlib")
     if settings.detector == "dlib":
         from .align import AlignError, _models
 
@@ -101,12 +106,22 @@ def detect_subject(manifest: pd.DataFrame, subject: str, out: str | Path, **face
         onset = read_frame(frame_paths(row)[0], gray=True)
         face = detect_face(onset, min_size=min_size, min_neighbors=min_neighbors, detector=settings.detector)
         rec = {"sample_id": row["sample_id"], "subject": subject, "clip": row["clip"], "found": face is not None}
+        transform = ""
+        if face is not None and settings.align:
+            from .align import eye_centres, eye_transform
+
+            eyes = eye_centres(onset)
+            if eyes is None:
+                face = None
+            else:
+                transform = " ".join(f"{v:.6g}" for v in eye_transform(*eyes).ravel())
         if face is None:
-            rec.update(x0=-1, y0=-1, x1=-1, y1=-1, reason=f"no face found on the onset frame {frame_paths(row)[0]}")
+            rec.update(x0=-1, y0=-1, x1=-1, y1=-1, reason=f"no face found on the onset frame {frame_paths(row)[0]}",
+                       transform="")
             log.warning("%s: no face found on its onset frame; the clip is left out", row["sample_id"])
         else:
             x0, y0, x1, y1 = crop_box(face, margin, onset.shape)
-            rec.update(x0=x0, y0=y0, x1=x1, y1=y1, reason="")
+            rec.update(x0=x0, y0=y0, x1=x1, y1=y1, reason="", transform=transform)
         rows.append(rec)
     if not rows:
         raise DatasetError(f"subject {subject!r} has no clips in the manifest")
@@ -120,3 +135,12 @@ def detect_subject(manifest: pd.DataFrame, subject: str, out: str | Path, **face
 def read_crops(path: str | Path) -> dict[str, tuple[int, int, int, int] | None]:
     table = pd.read_csv(path, sep="\t", dtype={"subject": str, "clip": str})
     return {r.sample_id: ((r.x0, r.y0, r.x1, r.y1) if r.found else None) for r in table.itertuples()}
+
+
+def read_transforms(path: str | Path) -> dict[str, np.ndarray]:
+    """The eye alignments of a crops file written with ``align`` (sample_id -> 2 x 3), empty without."""
+    table = pd.read_csv(path, sep="\t", dtype={"subject": str, "clip": str, "transform": str}, keep_default_na=False)
+    if "transform" not in table:
+        return {}
+    return {r.sample_id: np.array([float(v) for v in r.transform.split()]).reshape(2, 3)
+            for r in table.itertuples() if r.found and r.transform}

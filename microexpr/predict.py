@@ -208,10 +208,13 @@ def _index(clip: Clip, number: int | None, what: str) -> int | None:
 
 
 def clip_inputs(clip: Clip, settings: dict, *, onset: int | None = None, apex: int | None = None,
-                offset: int | None = None, spotting: str = DEFAULT_SPOTTING) -> dict:
+                offset: int | None = None, spotting: str = DEFAULT_SPOTTING, uncropped: str = "auto") -> dict:
     """The model inputs of one clip (what the workflow's magnify, flow and shard stages make of it),
     with the onset/apex/offset used and how they were found; ``spotting`` names the flow that measures
-    the motion where the apex is spotted (a key of :data:`microexpr.spotting.SPOT_FLOWS`)."""
+    the motion where the apex is spotted (a key of :data:`microexpr.spotting.SPOT_FLOWS`). ``uncropped``
+    ``auto``: where the model was trained without face detection and the onset frame shows a face smaller
+    than a face crop (:func:`microexpr.align.scene_face`; the ``faces`` extra), the clip is cut to it and
+    ``how`` says so; ``none``: never."""
     from .face import FaceSettings, crop_box, detect_face
     from .flow import make_flow_estimator
     from .magnify import EVMSettings
@@ -249,8 +252,26 @@ def clip_inputs(clip: Clip, settings: dict, *, onset: int | None = None, apex: i
         box = detect_face(frames[k_on], min_size=face.min_size, min_neighbors=face.min_neighbors, detector=face.detector)
         if box is None:
             raise PredictError(f"{clip.source}: no face found on the onset frame (the model was trained on face crops)")
-        x0, y0, x1, y1 = crop_box(box, face.margin, frames[k_on].shape)
-        frames = np.ascontiguousarray(frames[:, y0:y1, x0:x1])
+        if face.align:  # as the workflow's crop stage: warped by the eyes of the onset frame
+            from . import align
+
+            eyes = align.eye_centres(frames[k_on])
+            if eyes is None:
+                raise PredictError(f"{clip.source}: no eyes found on the onset frame (the model was trained on aligned faces)")
+            transform = align.eye_transform(*eyes)
+            frames = np.stack([align.align(f, transform) for f in frames])
+        else:
+            x0, y0, x1, y1 = crop_box(box, face.margin, frames[k_on].shape)
+            frames = np.ascontiguousarray(frames[:, y0:y1, x0:x1])
+    elif uncropped == "auto":
+        from . import align
+
+        found = align.scene_face(frames[k_on]) if align.available() else None
+        if found is not None:  # a model trained on face crops, given a scene: cut the clip to its face
+            x0, y0, x1, y1 = crop_box(found[2], face.margin, frames[k_on].shape)
+            frames = np.ascontiguousarray(frames[:, y0:y1, x0:x1])
+            how += f"; the onset frame shows a face smaller than a face crop: cut to x {x0}-{x1}, y {y0}-{y1}"
+            log.warning("%s: %s", clip.source, how.rsplit("; ", 1)[-1])
     try:
         magnified = magnify_frames(frames, clip.fps, **evm.filter_kwargs())
     except ValueError as exc:
@@ -402,7 +423,7 @@ def predict(model_path: str | Path, paths: list[str | Path], *, onset: int | Non
             offset: int | None = None, fps: float | None = None, out_dir: str | Path | None = None,
             png: bool = False, max_frames: int = MAX_FRAMES, failed: list | None = None,
             progress: bool = False, per_clip: dict[str, dict] | None = None,
-            spotting: str = DEFAULT_SPOTTING) -> list[dict]:
+            spotting: str = DEFAULT_SPOTTING, uncropped: str = "auto") -> list[dict]:
     """Class probabilities of each input clip; with ``out_dir``, ``predictions.csv``, ``predictions.json``
     (and with ``png`` one figure per clip, named by :func:`output_names`) are written there.
 
@@ -410,7 +431,8 @@ def predict(model_path: str | Path, paths: list[str | Path], *, onset: int | Non
     ``failed``: then each such clip is logged, appended there as ``{"input", "error"}`` (and listed in
     ``predictions.json``), and the others are still classified and written. ``per_clip`` (from
     :func:`read_clip_table`) gives a clip its own onset, apex, offset and fps where it states them.
-    ``spotting``: the flow that spots an apex not given (see :func:`clip_inputs`)."""
+    ``spotting``: the flow that spots an apex not given; ``uncropped``: whether a scene is cut to its face
+    (see :func:`clip_inputs`)."""
     if png and not out_dir:
         raise PredictError("png figures need an output folder (--out)")
     bundle = load_bundle(model_path)
@@ -427,7 +449,7 @@ def predict(model_path: str | Path, paths: list[str | Path], *, onset: int | Non
         marks = {"onset": onset, "apex": apex, "offset": offset, **{k: own[k] for k in ("onset", "apex", "offset") if k in own}}
         try:
             clip = read_clip(path, own.get("fps", fps), max_frames)
-            inputs = clip_inputs(clip, bundle["settings"], **marks, spotting=spotting)
+            inputs = clip_inputs(clip, bundle["settings"], **marks, spotting=spotting, uncropped=uncropped)
             probs = predict_clip(bundle, model, inputs)
         except PredictError as exc:
             if failed is None:

@@ -125,12 +125,14 @@ def model_inputs(flow: np.ndarray, apex: np.ndarray, *, size: int, threshold: in
 
 
 def magnify_subject(manifest: pd.DataFrame, subject: str, out: str | Path, *, crops: dict | None = None,
-                    progress: bool = True, **evm) -> Path:
+                    transforms: dict | None = None, progress: bool = True, **evm) -> Path:
     """EVM of every clip of ``subject``; writes ``out`` (one group per clip: frames, frame_numbers).
 
     ``evm``: the fields of :class:`microexpr.magnify.EVMSettings` (the configuration's ``evm`` section).
     ``crops`` (sample_id -> (x0, y0, x1, y1) or None, see :mod:`microexpr.face`) crops every frame of
     a clip to its face box first; clips whose box is None (no face found) are skipped and counted.
+    ``transforms`` (sample_id -> 2 x 3, :func:`microexpr.face.read_transforms`) warp a clip into an aligned
+    face by its eyes instead.
     """
     settings = typed_section(EVMSettings, evm, "evm")
     params, pad_frames = settings.filter_kwargs(), settings.pad_frames
@@ -145,7 +147,11 @@ def magnify_subject(manifest: pd.DataFrame, subject: str, out: str | Path, *, cr
                 skipped.append(row["sample_id"])
                 continue
             frames, numbers = read_segment(row, pad_frames)
-            if crops is not None:
+            if transforms and row["sample_id"] in transforms:
+                from .align import align
+
+                frames = np.stack([align(f, transforms[row["sample_id"]]) for f in frames])
+            elif crops is not None:
                 x0, y0, x1, y1 = crops[row["sample_id"]]
                 frames = np.ascontiguousarray(frames[:, y0:y1, x0:x1])
             # a filter band above the clip's Nyquist frequency is an error in magnify(); say which clip

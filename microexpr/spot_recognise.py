@@ -108,10 +108,8 @@ class FrameSource:
 
 FACE_MODES = ("auto", "detect", "none")  # the CLI's and the schema's spotting.face choices (a test compares)
 # auto: frames are a face crop already where the Haar box (widened by the margin) is at least FILLS_FRAME of
-# the frame's shorter side, or the eyes are at least CROP_EYES of its width apart (an aligned face has them
-# microexpr.align.EYE_DISTANCE = 0.29 apart; a face in a 640 x 480 scene about 0.1)
+# the frame's shorter side (with alignment: microexpr.align.CROP_EYES)
 FILLS_FRAME = 0.75
-CROP_EYES = 0.2
 
 
 def find_face(source: FrameSource, mode: str = "auto") -> str:
@@ -121,7 +119,7 @@ def find_face(source: FrameSource, mode: str = "auto") -> str:
     :data:`microexpr.align.OUTPUT`); without it, frames are cut to the face box OpenCV's Haar cascade finds
     (:mod:`microexpr.face`; widened by the face section's margin, square). ``detect``: a face must be found;
     ``auto``: where none is found the frames are spotted whole, with a warning, and so are frames that are a
-    face crop already (:data:`CROP_EYES`, :data:`FILLS_FRAME`);
+    face crop already (:data:`microexpr.align.CROP_EYES`, :data:`FILLS_FRAME`);
     ``none``: whole frames."""
     from . import align
     from .face import FaceSettings, crop_box, detect_face
@@ -137,7 +135,7 @@ def find_face(source: FrameSource, mode: str = "auto") -> str:
         eyes = align.eye_centres(first)
         if eyes is not None:
             (lx, ly), (rx, ry) = eyes
-            if mode == "auto" and np.hypot(rx - lx, ry - ly) >= CROP_EYES * first.shape[1]:
+            if mode == "auto" and np.hypot(rx - lx, ry - ly) >= align.CROP_EYES * first.shape[1]:
                 return "the face fills the frame: whole frames"
             source.transform = align.eye_transform(*eyes)
             return f"aligned by the eyes found on the first frame ({lx:.0f},{ly:.0f}) and ({rx:.0f},{ry:.0f})"
@@ -191,7 +189,7 @@ def classify_interval(bundle: dict, model, source: FrameSource, interval: dict, 
     frames = np.stack(list(source.frames(lo, hi + 1)))
     clip = Clip(f"{source.path}@{interval['onset']}", frames, source.numbers[lo:lo + len(frames)], source.fps)
     inputs = clip_inputs(clip, bundle["settings"], onset=interval["onset"], apex=interval["apex"],
-                         offset=interval["offset"])
+                         offset=interval["offset"], uncropped="none")  # the source's face is handled already
     return predict_clip(bundle, model, inputs)
 
 

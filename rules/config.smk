@@ -95,9 +95,9 @@ def source_datasets():
 
 EVM = config["evm"]
 FACE = config["face"]
-# the face settings that name cached files: the detector only where it is not the original haar, so that
-# the tags of configurations without it stay as they were
-FACE_KEY = {k: v for k, v in FACE.items() if not (k == "detector" and v == "haar")}
+# the face settings that name cached files: detector and align only where they are not the original haar
+# and false, so that the tags of configurations without them stay as they were
+FACE_KEY = {k: v for k, v in FACE.items() if not ((k, v) in (("detector", "haar"), ("align", False)))}
 FLOW = config["flow"]
 IMAGES = config["images"]
 TRAIN = config["train"]

@@ -8,7 +8,7 @@ import pytest
 from microexpr.datasets import frame_paths, load_manifest
 from microexpr.datasets.synthetic import read_ground_truth
 from microexpr.errors import DatasetError
-from microexpr.face import crop_box, detect_subject, read_crops
+from microexpr.face import crop_box, detect_subject, read_crops, read_transforms
 from microexpr.preprocess import magnify_subject
 from test_workflow import snakemake
 
@@ -69,6 +69,27 @@ def test_a_clip_without_a_face_is_named_and_left_out(uncropped, writable_copy, t
         magnify_subject(m, "006", tmp_path / "none.h5", alpha=8, crops=dict.fromkeys(crops), progress=False)
 
 
+def test_clips_are_aligned_by_their_eyes_with_dlib(uncropped, tmp_path):
+    """face.align: the crops file holds each clip's eye alignment; EVM runs on the aligned faces."""
+    from microexpr import align
+
+    m = load_manifest("samm", uncropped)
+    table = detect_subject(m, "006", tmp_path / "crops.tsv", detector="dlib", align=True)
+    transforms = read_transforms(tmp_path / "crops.tsv")
+    assert table.found.all() and set(transforms) == set(table.sample_id)
+    gt = read_ground_truth(uncropped).set_index("clip")
+    for r in table.itertuples():  # the face's centre lands in the middle of the aligned face
+        g, T = gt.loc[r.clip], transforms[r.sample_id]
+        cx, cy = T[:, :2] @ [(g.face_x0 + g.face_x1) / 2, (g.face_y0 + g.face_y1) / 2] + T[:, 2]
+        assert abs(cx - align.OUTPUT[1] / 2) < 0.1 * align.OUTPUT[1] and 0.35 < cy / align.OUTPUT[0] < 0.65
+    out = magnify_subject(m, "006", tmp_path / "mag.h5", alpha=8, crops=read_crops(tmp_path / "crops.tsv"),
+                          transforms=transforms, progress=False)
+    with h5py.File(out) as h5:
+        assert h5[sorted(h5)[0]]["frames"].shape[1:] == align.OUTPUT
+    with pytest.raises(DatasetError, match="face.align.*needs face.detector: dlib"):
+        detect_subject(m, "006", tmp_path / "haar.tsv", align=True)
+
+
 def test_crop_box_stays_inside_the_image():
     assert crop_box((0, 0, 50, 50), 0.2, (100, 100)) == (0, 0, 70, 70)
     assert crop_box((70, 60, 40, 40), 0.25, (100, 100)) == (40, 40, 100, 100)
@@ -76,14 +97,17 @@ def test_crop_box_stays_inside_the_image():
 
 
 @pytest.mark.workflow
-def test_workflow_detects_and_crops(tmp_path):
-    config = ["name=faces", "dataset={format: samm}", "face={detect: true, min_neighbors: 2}",
+def test_workflow_detects_and_aligns(tmp_path):
+    """The workflow's crop stage with dlib and eye alignment (the Haar crop runs the same adapters: its
+    library path is tested above)."""
+    from microexpr import align
+
+    config = ["name=faces", "dataset={format: samm}", "face={detect: true, detector: dlib, align: true}",
               "synthetic={subjects: 2, clips_per_subject: 2, height: 120, width: 100, uncropped: true, quirks: false}"]
     snakemake("preprocess", "--config", f"results={tmp_path}", *config)
     crops = sorted((tmp_path / "faces" / "crops").rglob("*.tsv"))
-    assert [p.stem for p in crops] == ["006", "007"]
+    assert [p.stem for p in crops] == ["006", "007"] and all(p.parent.name.startswith("dlib-") for p in crops)
     found = pd.concat([pd.read_csv(p, sep="\t") for p in crops]).found
     with h5py.File(next((tmp_path / "faces" / "magnified").rglob("006.h5"))) as h5:
-        frames = h5[sorted(h5)[0]]["frames"]
-        assert frames.shape[1] == frames.shape[2] < 200
-    assert found.sum() >= 3
+        assert h5[sorted(h5)[0]]["frames"].shape[1:] == align.OUTPUT
+    assert found.all()

@@ -123,6 +123,15 @@ def test_a_still_face_has_nothing_to_spot_and_bad_videos_are_refused(tmp_path):
         spot_signal(np.random.default_rng(0).integers(0, 255, (20, 64, 64), dtype=np.uint8), 30.0)
     with pytest.raises(ValueError, match="unknown key"):
         LongSpotSettings.from_dict({"treshold": 3})
+    import cv2
+
+    from microexpr.predict import PredictError
+
+    one = tmp_path / "one"
+    one.mkdir()
+    cv2.imwrite(str(one / "img1.jpg"), frames[0])
+    with pytest.raises(PredictError, match="one: needs at least two frames, found 1"):
+        FrameSource(one, 30.0)
 
 
 def test_predict_spots_and_classifies_a_long_video(tiny_run, long_sets, tmp_path, capsys, caplog):

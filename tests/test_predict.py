@@ -307,3 +307,23 @@ def test_a_clip_table_is_read_with_errors_named_by_line(tmp_path):
         bad.write_text(text)
         with pytest.raises(PredictError, match=message):
             read_clip_table(bad)
+
+
+def test_an_uncropped_clip_is_cut_to_its_face_for_a_model_trained_on_crops(tiny_run, synth_factory):
+    """The faces extra (installed with the tests): a clip whose onset frame shows a face smaller than a face
+    crop is cut to it before EVM, and ``how`` says so; a crop stays whole; ``uncropped="none"`` never cuts."""
+    bundle = load_bundle(next((tiny_run[0] / "results" / "tiny" / "reports").rglob("final_model.pt")))
+    assert not bundle["settings"]["face"]["detect"]
+    scene = synth_factory(format="casme2", uncropped=True, quirks=False, height=120, width=100)
+    r = next(read_ground_truth(scene).itertuples())
+    clip = read_clip(scene / "Cropped" / r.subject / r.clip, fps=200)
+    marks = dict(onset=r.onset, apex=r.apex, offset=r.offset)
+    inputs = clip_inputs(clip, bundle["settings"], **marks)
+    assert "the onset frame shows a face smaller than a face crop: cut to x" in inputs["how"]
+    cut = inputs["onset_frame"].shape
+    assert cut[0] == cut[1] < 200  # square, smaller than the 240 x 200 scene
+    assert "cut to" not in clip_inputs(clip, bundle["settings"], **marks, uncropped="none")["how"]
+    cropped = synth_factory(format="casme2", quirks=False, height=120, width=100)
+    r = next(read_ground_truth(cropped).itertuples())
+    crop = read_clip(cropped / "Cropped" / r.subject / r.clip, fps=200)
+    assert "cut to" not in clip_inputs(crop, bundle["settings"], onset=r.onset, apex=r.apex, offset=r.offset)["how"]
