@@ -355,3 +355,24 @@ def test_without_alignment_faces_are_cut_to_the_haar_box(uncropped, monkeypatch,
         sub = next(a for a in build_parser()._actions if getattr(a, "choices", None) and command in a.choices)
         option = next(a for a in sub.choices[command]._actions if "--face" in a.option_strings)
         assert option.choices == list(FACE_MODES) and option.default == "auto"
+
+
+def test_a_long_video_file_is_read_with_its_own_frame_rate(long_sets, tmp_path):
+    """A video file (not a folder): its frame count and rate come from the file; frames are read on demand,
+    also from the middle."""
+    import cv2
+
+    from microexpr.spot_recognise import FrameSource, predict_long
+
+    folder = next((long_sets["samm_lv"] / "SAMM_longvideos").iterdir())
+    frames = list(FrameSource(folder, 200.0).frames(0, 1000))
+    video = tmp_path / "long.avi"
+    writer = cv2.VideoWriter(str(video), cv2.VideoWriter_fourcc(*"FFV1"), 200.0, frames[0].shape[::-1], isColor=False)
+    for f in frames:
+        writer.write(f)
+    writer.release()
+    source = FrameSource(video)
+    assert (len(source), source.fps) == (1000, 200.0)
+    np.testing.assert_array_equal(next(source.frames(500, 501)), frames[500])  # lossless: the same pixels
+    result = predict_long(None, video, out_dir=tmp_path / "out")
+    assert result["frames"] == 1000 and (tmp_path / "out" / "long_intervals.csv").is_file()
