@@ -138,7 +138,9 @@ def _predict_long(args: argparse.Namespace, paths: list, failed: list) -> None:
             print(f"  {r['type']:5s} frames {r['onset']}-{r['apex']}-{r['offset']} "
                   f"({r['onset_s']:.2f}-{r['offset_s']:.2f} s, score {r['score']:.1f}): {what}")
         if args.out:
-            print(f"written: {args.out}/{names[str(path)]}_intervals.csv, _intervals.json"
+            from pathlib import Path
+
+            print(f"written: {Path(args.out) / names[str(path)]}_intervals.csv, _intervals.json"
                   + (", _timeline.png" if args.png else ""))
 
 
