@@ -208,3 +208,13 @@ def image_size(path: str | os.PathLike) -> tuple[int, int] | None:
                 fh.seek(length - 2, 1)
     except OSError:
         return None
+
+
+def open_video(path: str | os.PathLike):
+    """``cv2.VideoCapture`` of ``path`` with FFmpeg's own log quiet (its messages about a damaged file would
+    otherwise go to the terminal beside the project's own, which name the file); a user who wants them
+    sets ``OPENCV_FFMPEG_LOGLEVEL``."""
+    import cv2
+
+    os.environ.setdefault("OPENCV_FFMPEG_LOGLEVEL", "-8")  # AV_LOG_QUIET
+    return cv2.VideoCapture(str(path))

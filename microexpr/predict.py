@@ -21,7 +21,7 @@ import numpy as np
 
 from . import __version__
 from .errors import MicroexprError
-from .io import atomic_path, read_frame
+from .io import atomic_path, open_video, read_frame
 from .spotting import DEFAULT_SPOTTING
 
 log = logging.getLogger(__name__)
@@ -166,7 +166,7 @@ def read_clip(path: str | Path, fps: float | None = None, max_frames: int = MAX_
         if fps is None:
             raise PredictError(f"{path}: a folder of frames has no frame rate: give --fps")
     elif path.is_file():
-        cap = cv2.VideoCapture(str(path))
+        cap = open_video(path)
         if not cap.isOpened():
             raise PredictError(f"{path}: cannot be read as a video")
         stated = int(cap.get(cv2.CAP_PROP_FRAME_COUNT) or 0)

@@ -15,7 +15,7 @@ from pathlib import Path
 
 import numpy as np
 
-from .io import atomic_path, read_frame
+from .io import atomic_path, open_video, read_frame
 from .longspot import LongSpotSettings, SpotSignal, intervals, spot_signal
 
 log = logging.getLogger(__name__)
@@ -47,7 +47,7 @@ class FrameSource:
                 raise PredictError(f"{self.path}: a folder of frames has no frame rate: give --fps")
             self.fps = float(fps)
         elif self.path.is_file():
-            cap = cv2.VideoCapture(str(self.path))
+            cap = open_video(self.path)
             if not cap.isOpened():
                 raise PredictError(f"{self.path}: cannot be read as a video")
             n = int(cap.get(cv2.CAP_PROP_FRAME_COUNT) or 0)
@@ -93,7 +93,7 @@ class FrameSource:
             for p in self.files[start:stop]:
                 yield read_frame(p, gray=True)
             return
-        cap = cv2.VideoCapture(str(self.path))
+        cap = open_video(self.path)
         try:
             if start:
                 cap.set(cv2.CAP_PROP_POS_FRAMES, start)

@@ -219,6 +219,22 @@ def test_bad_inputs_give_one_line_naming_them(tmp_path):
         load_bundle(missing)
 
 
+def test_a_damaged_video_is_one_line_without_ffmpegs_own_messages(tmp_path):
+    """A truncated MP4 (no moov atom): FFmpeg would print its own complaint to the terminal; the user sees
+    only predict's line naming the file."""
+    video = _write_video(np.random.default_rng(0).integers(0, 255, (30, 64, 64), dtype=np.uint8),
+                         tmp_path / "whole.mp4", "mp4v")
+    data = video.read_bytes()
+    (tmp_path / "cut.mp4").write_bytes(data[: len(data) // 2])
+    code = ("import sys; from microexpr.predict import read_clip, PredictError\n"
+            "try:\n    read_clip(sys.argv[1])\nexcept PredictError as exc:\n    print('error:', exc)")
+    env = {k: v for k, v in __import__("os").environ.items() if k != "OPENCV_FFMPEG_LOGLEVEL"}
+    run = subprocess.run([sys.executable, "-c", code, str(tmp_path / "cut.mp4")], capture_output=True, text=True,
+                         cwd=ROOT, timeout=120, env=env)
+    assert "cut.mp4: cannot be read as a video" in run.stdout
+    assert "moov" not in run.stderr and "mov,mp4" not in run.stderr, run.stderr
+
+
 def test_spotted_apex_beats_the_middle_frame_on_synthetic_clips(synth_factory):
     """Known true apex: within 5 frames of it for at least 90 % of clips, which the middle frame is not."""
     root = synth_factory(format="casme2", subjects=3, clips_per_subject=5, height=72, width=64)
