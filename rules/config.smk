@@ -212,6 +212,12 @@ def spot_root():
     return f"{RESULTS}/synthetic_long/{SPOTTING['dataset']}_{short_hash(spot_synthetic_params())}"
 
 
+def spot_root_fingerprint():
+    from microexpr.datasets.fingerprint import tree_fingerprint
+
+    return tree_fingerprint([spot_root()]) if SPOTTING["root"] else None
+
+
 SPOT_TAG = f"{SPOTTING['dataset']}-{short_hash({**SPOTTING, 'root': str(SPOTTING['root'])})}"
 
 

@@ -23,8 +23,10 @@ rule spot_videos:
     """Every video of spotting.root (or the synthetic set) spotted and scored, micro-expressions classified."""
     input:
         model=f"{REPORT}/final_model.pt",
-        root=spot_root(),
-        stamp=stamp(f"{OUT}/spotting/{SPOT_TAG}/scores.json", "spot.py", settings=SPOTTING),
+        root=lambda wildcards: spot_root(),
+        # a user's root: what its files are (an edit re-runs the job); the synthetic set is an output itself
+        stamp=stamp(f"{OUT}/spotting/{SPOT_TAG}/scores.json", "spot.py", settings=SPOTTING,
+                    data=lambda wildcards: spot_root_fingerprint()),
     output:
         scores=f"{OUT}/spotting/{SPOT_TAG}/scores.json",
         spotted=f"{OUT}/spotting/{SPOT_TAG}/spotted.csv",
