@@ -246,6 +246,11 @@ def test_the_spot_target_spots_scores_and_classifies_with_the_runs_final_model(t
                                                "spotting={synthetic: {subjects: 1, seconds: 12}, png: 1}").stderr
     bad = snakemake("spot", "--configfile", str(cfg), "--config", "spotting={synthetic: {secs: 12}}", check=False)
     assert bad.returncode != 0 and "unknown config key 'spotting.synthetic.secs'" in bad.stderr
+    # a root that is not there stops the spot target, naming the key, and nothing else
+    snakemake("-n", "--configfile", str(cfg), "--config", f"spotting={{root: {tmp_path / 'nowhere'}}}")
+    bad = snakemake("-n", "spot", "--configfile", str(cfg), "--config", f"spotting={{root: {tmp_path / 'nowhere'}}}",
+                    check=False)
+    assert bad.returncode != 0 and "config key 'spotting.root': folder not found" in bad.stdout + bad.stderr
 
 
 def test_the_schema_takes_every_synthetic_long_video_setting():
