@@ -285,9 +285,6 @@ def spot_signal(frames: Iterable[np.ndarray], fps: float, settings: LongSpotSett
     return SpotSignal(fps, s, C_mi, C_ma, n_mi, n_ma, shifts, k_mi, k_ma)
 
 
-INTERVAL_FIELDS = ("type", "onset", "apex", "offset", "score")
-
-
 def intervals(signal: SpotSignal, threshold: float | None = None) -> list[dict]:
     """Spotted intervals (frame indices from 0) in time order: type micro/macro, onset, apex, offset and the
     score (the peak's contrast in noise standard deviations). ``threshold`` overrides the settings' one."""
