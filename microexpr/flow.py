@@ -158,6 +158,16 @@ def flow_to_hsv(flow: np.ndarray, *, max_magnitude: float | None = None,
     return hsv
 
 
+def colour_key(size: int = 96) -> np.ndarray:
+    """The flow image's colour key (BGR uint8, size x size): the flow image of a field pointing away from
+    the centre, as long as its distance from it, so each direction shows its hue and brightness grows with
+    the magnitude (outside the disc: black)."""
+    yy, xx = np.mgrid[0:size, 0:size].astype(np.float32) - (size - 1) / 2
+    field = np.stack([xx, yy], axis=-1)
+    field[np.hypot(xx, yy) > size / 2] = 0
+    return hsv_to_bgr(flow_to_hsv(field))
+
+
 def hsv_to_bgr(hsv: np.ndarray) -> np.ndarray:
     import cv2
 

@@ -14,6 +14,7 @@ import pandas as pd
 
 from . import __version__
 from .errors import MicroexprError
+from .flow import colour_key
 from .io import atomic_path
 from .metrics import bootstrap_intervals, scores
 from .pages import export_tables, git_commit, image_data_uri, now_utc, png_data_uri, render, table
@@ -194,50 +195,75 @@ def curves_figure(histories: dict[str, pd.DataFrame], best_epochs: dict[str, int
     return Path(out)
 
 
-def misclassified(fold_predictions: list[str | Path], shards: list[str | Path], limit: int = 24,
-                  manifest: str | Path | None = None) -> list[dict]:
-    """The most confident mistakes (up to ``limit``), each with its flow image and apex thumbnails
-    from the un-augmented samples of its subject's shard (and, with the run's ``manifest``, the action
-    units its coding sheet gives)."""
+def _with_images(rows: pd.DataFrame, shards: list[str | Path], aus: dict, alt: str) -> list[dict]:
+    """Gallery entries of prediction rows: each clip's flow image, apex and masked apex thumbnails from the
+    un-augmented samples of its subject's shard, true and predicted class with both probabilities."""
     import h5py
-
-    from .datasets.manifest import action_units, read_manifest
-
-    aus = {}
-    if manifest is not None:
-        table = read_manifest(manifest)
-        if "action_units" in table.columns:
-            aus = {sid: action_units(cell) for sid, cell in zip(table.sample_id, table.action_units)}
 
     from .preprocess import read_shard
 
-    preds = pd.concat([pd.read_csv(p, dtype={"subject": str, "fold": str}) for p in fold_predictions],
-                      ignore_index=True)
-    wrong = preds[preds.label != preds.pred].copy()
-    if wrong.empty:
-        return []
-    wrong["p_pred"] = [row[f"p_{row.pred}"] for _, row in wrong.iterrows()]
-    wrong = wrong.sort_values("p_pred", ascending=False).head(limit)
     by_subject = {}
     for path in shards:
         with h5py.File(path, "r") as h5:
             by_subject[str(h5.attrs["subject"])] = path
     cache, out = {}, []
-    for row in wrong.itertuples():
+    for row in rows.itertuples():
         path = by_subject.get(str(row.subject))
         images = {}
         if path is not None:
             if path not in cache:
-                cache[path] = read_shard(path, streams=("flow", "gray"))
+                try:
+                    cache[path] = read_shard(path, streams=("flow", "gray", "masked"))
+                except MicroexprError:  # a shard without the masked stream: the other two
+                    cache[path] = read_shard(path, streams=("flow", "gray"))
             shard = cache[path]
             hit = np.flatnonzero(shard["sample_id"] == row.sample_id)
             if len(hit):
                 images = {"flow": image_data_uri(shard["flow"][hit[0]], 104),
-                          "apex": image_data_uri(shard["gray"][hit[0]], 104)}
+                          "apex": image_data_uri(shard["gray"][hit[0]], 104),
+                          "masked": image_data_uri(shard["masked"][hit[0]], 104) if "masked" in shard else None}
         out.append({"sample_id": row.sample_id, "fold": row.fold, "label": row.label, "pred": row.pred,
-                    "p_pred": float(row.p_pred), "p_true": float(getattr(row, f"p_{row.label}")),
-                    "action_units": "+".join(aus.get(row.sample_id, [])), **images})
+                    "p_pred": float(getattr(row, f"p_{row.pred}")), "p_true": float(getattr(row, f"p_{row.label}")),
+                    "action_units": "+".join(aus.get(row.sample_id, [])), "alt": alt, **images})
     return out
+
+
+def _action_units(manifest: str | Path | None) -> dict:
+    from .datasets.manifest import action_units, read_manifest
+
+    if manifest is None:
+        return {}
+    table = read_manifest(manifest)
+    if "action_units" not in table.columns:
+        return {}
+    return {sid: action_units(cell) for sid, cell in zip(table.sample_id, table.action_units)}
+
+
+def _predictions(fold_predictions: list[str | Path]) -> pd.DataFrame:
+    preds = pd.concat([pd.read_csv(p, dtype={"subject": str, "fold": str}) for p in fold_predictions],
+                      ignore_index=True)
+    preds["p_pred"] = [row[f"p_{row.pred}"] for _, row in preds.iterrows()]
+    return preds
+
+
+def misclassified(fold_predictions: list[str | Path], shards: list[str | Path], limit: int = 24,
+                  manifest: str | Path | None = None) -> list[dict]:
+    """The most confident mistakes (up to ``limit``), each with its flow image, apex and masked apex
+    thumbnails from the un-augmented samples of its subject's shard (and, with the run's ``manifest``, the
+    action units its coding sheet gives)."""
+    preds = _predictions(fold_predictions)
+    wrong = preds[preds.label != preds.pred].sort_values("p_pred", ascending=False).head(limit)
+    return _with_images(wrong, shards, _action_units(manifest), "flow image") if len(wrong) else []
+
+
+def correct_examples(fold_predictions: list[str | Path], shards: list[str | Path],
+                     manifest: str | Path | None = None) -> list[dict]:
+    """The most confident correct clip of each class (classes never predicted right have none), as
+    :func:`misclassified` shows them."""
+    preds = _predictions(fold_predictions)
+    right = preds[preds.label == preds.pred].sort_values("p_pred", ascending=False).drop_duplicates("label")
+    right = right.sort_values("label")
+    return _with_images(right, shards, _action_units(manifest), "flow image (correct)") if len(right) else []
 
 
 def is_synthetic(dataset: dict, datasets: list[str]) -> bool:
@@ -305,7 +331,7 @@ def report_tables(result: dict) -> dict[str, pd.DataFrame | None]:
 def html_report(result: dict, confusion_png: str | Path, out: str | Path, *, config: dict | None = None,
                 title: str = "microexpr LOSO report", curves_png: str | Path | None = None,
                 gallery: list[dict] | None = None, tables_dir: str | Path | None = None,
-                data: dict[str, pd.DataFrame | None] | None = None) -> Path:
+                data: dict[str, pd.DataFrame | None] | None = None, correct: list[dict] | None = None) -> Path:
     """One self-contained HTML page (images embedded) with the metrics and how they were made; with
     ``tables_dir``, its tables also as CSV and LaTeX there (:func:`microexpr.pages.export_tables`)."""
     import yaml
@@ -343,7 +369,8 @@ def html_report(result: dict, confusion_png: str | Path, out: str | Path, *, con
         per_fold_class=shown.get("per_fold_class_f1"), members=shown.get("ensemble_members"),
         data_available=data is not None, clips_per_subject=shown.get("clips_per_subject"),
         lost=shown.get("rows_dropped_or_repaired"), lost_summary=shown.get("lost_summary"),
-        gallery=gallery or [], provenance=table(pd.DataFrame([{"item": k, "value": str(v)} for k, v in provenance.items()])),
+        gallery=gallery or [], correct=correct or [], flow_key=image_data_uri(colour_key(96)),
+        provenance=table(pd.DataFrame([{"item": k, "value": str(v)} for k, v in provenance.items()])),
         train_config=yaml.safe_dump(result["train_config"], sort_keys=False),
         workflow_config=yaml.safe_dump(config or {}, sort_keys=False),
     )
@@ -406,9 +433,11 @@ def write_aggregate(fold_metrics, fold_predictions, *, metrics_json, per_fold_ts
         curves = {str(f["fold"]): pd.read_csv(h, sep="\t") for f, h in zip(result["per_fold"], histories)}
         curves_figure(curves, {str(f["fold"]): f["best_epoch"] for f in result["per_fold"]}, curves_png)
     gallery = misclassified(fold_predictions, shards, manifest=manifest) if shards else []
+    correct = correct_examples(fold_predictions, shards, manifest=manifest) if shards else []
     data = data_tables(manifest, manifest_report, result["classes"]) if manifest or manifest_report else None
     html_report(result, confusion_png, report_html, config=config, title=title,
-                curves_png=curves_png if histories else None, gallery=gallery, tables_dir=tables_dir, data=data)
+                curves_png=curves_png if histories else None, gallery=gallery, correct=correct,
+                tables_dir=tables_dir, data=data)
     if index_html:
         write_index(Path(index_html).parent, index_html)
     return result

@@ -165,3 +165,17 @@ def test_global_motion_removal_keeps_local_motion():
     mask = flow_mask(hsv) > 0
     assert mask[20:30, 20:30].all() and mask.sum() == 100
     assert flow_mask(flow_to_hsv(flow)).all()  # without removal everything looks like motion
+
+
+def test_the_colour_key_shows_each_direction_with_its_hue():
+    """The key is the flow image of a field pointing away from its centre: right is red (hue 0), down
+    (y grows: clockwise on screen) is hue 45 of 180, and the centre is dark."""
+    import cv2
+
+    from microexpr.flow import colour_key
+
+    key = colour_key(97)
+    hsv = cv2.cvtColor(key, cv2.COLOR_BGR2HSV)
+    right, down, centre = hsv[48, 90], hsv[90, 48], hsv[48, 48]
+    assert right[0] in (0, 179) and abs(int(down[0]) - 45) <= 1
+    assert right[2] > 200 and down[2] > 200 and centre[2] < 10 and key[0, 0].max() == 0  # outside: black

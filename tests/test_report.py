@@ -72,6 +72,7 @@ def _fold(tmp_path, fold, subject, dataset, rng, epochs=6):
     with h5py.File(shard, "w") as h5:
         h5["flow"] = rng.integers(0, 255, (len(ids), 32, 32, 3), dtype=np.uint8)
         h5["gray"] = rng.integers(0, 255, (len(ids), 32, 32), dtype=np.uint8)
+        h5["masked"] = rng.integers(0, 255, (len(ids), 32, 32), dtype=np.uint8)
         h5["label"], h5["aug"] = y, np.zeros(len(ids), np.int8)
         h5.create_dataset("sample_id", data=np.array(ids, dtype=object), dtype=h5py.string_dtype())
         h5.attrs.update({"classes": CLASSES, "subject": subject})
@@ -104,9 +105,13 @@ def test_composite_report_has_datasets_references_curves_and_mistakes(composite_
     assert len(result["per_fold_class"]) == 6 * 3
     page = (report / "report.html").read_text()
     assert 'id="reference-table"' in page and "Synthetic data" not in page  # real roots: no synthetic warning
-    wrong = sum(r["label"] != r["pred"] for _, r in pd.concat(
-        pd.read_csv(p) for p in (report.parents[7] / "folds").rglob("predictions.csv")).iterrows())
+    preds = pd.concat(pd.read_csv(p) for p in (report.parents[7] / "folds").rglob("predictions.csv"))
+    wrong = int((preds.label != preds.pred).sum())
     assert wrong > 0 and page.count('alt="flow image"') == min(wrong, 24)
+    # the most confident correct clip of each class that was ever predicted right, with the colour key
+    right = preds[preds.label == preds.pred].label.nunique()
+    assert page.count('alt="flow image (correct)"') == right and (right == 0) == ('id="gallery-correct"' not in page)
+    assert page.count('alt="masked apex"') == min(wrong, 24) + right and 'id="flow-key"' in page
     index = (name_dir / "index.html").read_text()
     assert "reports/alpha8-x/tvl1-x/s32-x/model-x/loso/report.html" in index
     assert f"{result['pooled']['uf1']:.3f}" in index

@@ -159,7 +159,8 @@ def test_tiny_end_to_end_from_a_root_on_disk(tiny_run):
         assert text in page, text
     wrong = (metrics["pooled"]["accuracy"] < 1)
     assert ('id="gallery"' in page) == wrong and (page.count('alt="flow image"') == min(24, 12 - round(12 * metrics["pooled"]["accuracy"])))
-    assert page.count(", AU ") == page.count('alt="flow image"')  # each mistake with its coding sheet's AUs
+    shown = page.count('alt="flow image"') + page.count('alt="flow image (correct)"')
+    assert page.count(", AU ") == shown  # each clip shown (mistakes and correct ones) with its coding sheet's AUs
     assert (report_dir / "curves.png").stat().st_size > 10_000
     # the report's tables, to paste into a paper: CSV with the numbers the TSVs hold, LaTeX booktabs
     exported = pd.read_csv(report_dir / "tables" / "per_class.csv")
