@@ -26,9 +26,10 @@ LANDMARKS = "shape_predictor_68_face_landmarks.dat"
 # 6 of 11 faces, -0.5 all 11 with boxes overlapping the true ones by IoU 0.60-0.77; a scene without a face
 # is then likelier to give a false one)
 DETECT_THRESHOLD = -0.5
-# frames whose eyes are at least this share of the width apart are a face crop already (an aligned face has
-# them EYE_DISTANCE = 0.29 apart; a face in a 640 x 480 scene about 0.1)
-CROP_EYES = 0.2
+# a frame whose face box (dlib's) is at least this share of its width wide is a face crop already (on the
+# synthetic faces: 0.77-1.03 on crops, 0.39-0.46 on scenes twice their size; a face in a 640 x 480 scene
+# about 0.3)
+CROP_BOX = 0.6
 # the 68-point model's eye contours (0-based): the subject's right eye is on the image's left
 LEFT_EYE, RIGHT_EYE = slice(36, 42), slice(42, 48)
 
@@ -50,48 +51,69 @@ def _model_path() -> Path | None:
     return path if path.is_file() else None
 
 
-@lru_cache(maxsize=1)
-def _models():
+def _require() -> None:
     if not available():
         raise AlignError("face alignment needs dlib and its landmark model: pip install -e '.[faces]' "
                          "(dlib-bin and face-recognition-models)")
+
+
+@lru_cache(maxsize=1)
+def _detector():
+    _require()
     import dlib
 
-    return dlib.get_frontal_face_detector(), dlib.shape_predictor(str(_model_path()))
+    return dlib.get_frontal_face_detector()  # about 0.3 s to build
 
 
-def _best_face(gray: np.ndarray):
-    detector, _ = _models()
-    for upsample in (1, 2):  # a small face: once more at twice the size
-        faces, scores, _ = detector.run(gray, upsample, DETECT_THRESHOLD)
-        if len(faces):
-            return faces[int(np.argmax(scores))]
-    return None
+@lru_cache(maxsize=1)
+def _predictor():
+    _require()
+    import dlib
+
+    return dlib.shape_predictor(str(_model_path()))  # about 0.5 s to read: only where eyes are wanted
 
 
 def face_box(gray: np.ndarray) -> tuple[int, int, int, int] | None:
-    """The best-scoring face as (x, y, w, h) inside the image, or None."""
-    face = _best_face(np.ascontiguousarray(gray))
-    if face is None:
-        return None
-    h, w = gray.shape[:2]
-    x0, y0 = max(0, face.left()), max(0, face.top())
-    x1, y1 = min(w, face.right()), min(h, face.bottom())
-    return (int(x0), int(y0), int(x1 - x0), int(y1 - y0)) if x1 > x0 and y1 > y0 else None
+    """The best-scoring face as (x, y, w, h) inside the image, or None (dlib's HOG detector, at its
+    threshold :data:`DETECT_THRESHOLD`; a small face is looked for once more at twice the size)."""
+    gray = np.ascontiguousarray(gray)
+    for upsample in (1, 2):
+        faces, scores, _ = _detector().run(gray, upsample, DETECT_THRESHOLD)
+        if len(faces):
+            face = faces[int(np.argmax(scores))]
+            h, w = gray.shape[:2]
+            x0, y0 = max(0, face.left()), max(0, face.top())
+            x1, y1 = min(w, face.right()), min(h, face.bottom())
+            return (int(x0), int(y0), int(x1 - x0), int(y1 - y0)) if x1 > x0 and y1 > y0 else None
+    return None
 
 
-def eye_centres(gray: np.ndarray) -> tuple[np.ndarray, np.ndarray] | None:
-    """(image-left eye, image-right eye) centres (x, y) of the best-scoring face, or None where none is found."""
+def eye_centres(gray: np.ndarray, box: tuple[int, int, int, int] | None = None
+                ) -> tuple[np.ndarray, np.ndarray] | None:
+    """(image-left eye, image-right eye) centres (x, y) of the face in ``box`` (found with :func:`face_box`
+    where not given), or None where there is none."""
     import dlib
 
-    _, predictor = _models()
     gray = np.ascontiguousarray(gray)
-    face = _best_face(gray)
-    if face is None:
+    box = face_box(gray) if box is None else box
+    if box is None:
         return None
-    shape = predictor(np.ascontiguousarray(gray), dlib.rectangle(face.left(), face.top(), face.right(), face.bottom()))
+    x, y, w, h = box
+    shape = _predictor()(gray, dlib.rectangle(x, y, x + w, y + h))
     pts = np.array([(p.x, p.y) for p in shape.parts()], np.float64)
     return pts[LEFT_EYE].mean(axis=0), pts[RIGHT_EYE].mean(axis=0)
+
+
+def is_crop(box: tuple[int, int, int, int], shape: tuple[int, ...]) -> bool:
+    """Whether a face box of dlib's says the frame is a face crop already (:data:`CROP_BOX`)."""
+    return box[2] >= CROP_BOX * shape[1]
+
+
+def scene_face(gray: np.ndarray) -> tuple[int, int, int, int] | None:
+    """The face box (x, y, w, h) where ``gray`` shows a face smaller than a face crop, else None (no face,
+    or the frame is a crop). Only the detector runs: no landmarks."""
+    box = face_box(gray)
+    return None if box is None or is_crop(box, gray.shape) else box
 
 
 def eye_transform(left: np.ndarray, right: np.ndarray, output: tuple[int, int] = OUTPUT) -> np.ndarray:
@@ -125,14 +147,3 @@ def align(gray: np.ndarray, transform: np.ndarray, output: tuple[int, int] = OUT
     return cv2.warpAffine(gray, transform, (output[1], output[0]), flags=cv2.INTER_LINEAR,
                           borderMode=cv2.BORDER_REPLICATE)
 
-
-def scene_face(gray: np.ndarray) -> tuple[np.ndarray, np.ndarray, tuple[int, int, int, int]] | None:
-    """(left eye, right eye, face box (x, y, w, h)) where ``gray`` shows a face smaller than a face crop
-    (eyes under :data:`CROP_EYES` of the width apart), else None (no face, or the frame is a crop)."""
-    eyes = eye_centres(gray)
-    if eyes is None:
-        return None
-    if np.hypot(*(eyes[1] - eyes[0])) >= CROP_EYES * gray.shape[1]:
-        return None
-    box = face_box(gray)
-    return (eyes[0], eyes[1], box) if box is not None else None

@@ -95,10 +95,10 @@ def detect_subject(manifest: pd.DataFrame, subject: str, out: str | Path, **face
     if settings.align and settings.detector != "dlib":
         raise DatasetError("config key 'face.align': aligning by the eyes needs face.detector: dlib")
     if settings.detector == "dlib":
-        from .align import AlignError, _models
+        from .align import AlignError, _require
 
         try:
-            _models()
+            _require()
         except AlignError as exc:
             raise DatasetError(f"config key 'face.detector': {exc}") from None
     rows = []
@@ -110,7 +110,7 @@ def detect_subject(manifest: pd.DataFrame, subject: str, out: str | Path, **face
         if face is not None and settings.align:
             from .align import eye_centres, eye_transform
 
-            eyes = eye_centres(onset)
+            eyes = eye_centres(onset, face)  # the face the detector found, not found again
             if eyes is None:
                 face = None
             else:

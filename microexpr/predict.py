@@ -146,6 +146,14 @@ def _too_long(path: Path, n: int, max_frames: int) -> PredictError:
                         f"under 0.5 s): cut the clip around the expression, or raise --max-frames")
 
 
+def frame_files(folder: Path) -> tuple[list[Path], list[int]]:
+    """The image files of a folder that have a number in their name, ordered by the last such number, and
+    those numbers."""
+    files = [p for p in folder.iterdir() if p.suffix.lower() in FRAME_SUFFIXES and _NUMBER.search(p.stem)]
+    files.sort(key=lambda p: int(_NUMBER.search(p.stem).group(1)))
+    return files, [int(_NUMBER.search(p.stem).group(1)) for p in files]
+
+
 def read_clip(path: str | Path, fps: float | None = None, max_frames: int = MAX_FRAMES) -> Clip:
     """A folder of frames (ordered by the last number in each file name) or a video file OpenCV reads;
     longer than ``max_frames`` frames is refused before the frames are read."""
@@ -155,14 +163,12 @@ def read_clip(path: str | Path, fps: float | None = None, max_frames: int = MAX_
     if fps is not None and not (np.isfinite(fps) and fps > 0):
         raise PredictError(f"{path}: the frame rate must be a positive number, got {fps}")
     if path.is_dir():
-        files = [p for p in path.iterdir() if p.suffix.lower() in FRAME_SUFFIXES and _NUMBER.search(p.stem)]
-        files.sort(key=lambda p: int(_NUMBER.search(p.stem).group(1)))
+        files, numbers = frame_files(path)
         if len(files) > max_frames:
             raise _too_long(path, len(files), max_frames)
         if len(files) < 2:
             raise PredictError(f"{path}: needs at least two frames (JPEG/PNG/BMP with a number in the name), found {len(files)}")
         frames = [read_frame(p, gray=True) for p in files]
-        numbers = [int(_NUMBER.search(p.stem).group(1)) for p in files]
         if fps is None:
             raise PredictError(f"{path}: a folder of frames has no frame rate: give --fps")
     elif path.is_file():
@@ -213,7 +219,8 @@ def clip_inputs(clip: Clip, settings: dict, *, onset: int | None = None, apex: i
     with the onset/apex/offset used and how they were found; ``spotting`` names the flow that measures
     the motion where the apex is spotted (a key of :data:`microexpr.spotting.SPOT_FLOWS`). ``uncropped``
     ``auto``: where the model was trained without face detection and the onset frame shows a face smaller
-    than a face crop (:func:`microexpr.align.scene_face`; the ``faces`` extra), the clip is cut to it and
+    than a face crop (:func:`microexpr.align.scene_face`, the detector only; the ``faces`` extra), the clip
+    is cut to it and
     ``how`` says so; ``none``: never."""
     from .face import FaceSettings, crop_box, detect_face
     from .flow import make_flow_estimator
@@ -255,7 +262,7 @@ def clip_inputs(clip: Clip, settings: dict, *, onset: int | None = None, apex: i
         if face.align:  # as the workflow's crop stage: warped by the eyes of the onset frame
             from . import align
 
-            eyes = align.eye_centres(frames[k_on])
+            eyes = align.eye_centres(frames[k_on], box if face.detector == "dlib" else None)
             if eyes is None:
                 raise PredictError(f"{clip.source}: no eyes found on the onset frame (the model was trained on aligned faces)")
             transform = align.eye_transform(*eyes)
@@ -268,7 +275,7 @@ def clip_inputs(clip: Clip, settings: dict, *, onset: int | None = None, apex: i
 
         found = align.scene_face(frames[k_on]) if align.available() else None
         if found is not None:  # a model trained on face crops, given a scene: cut the clip to its face
-            x0, y0, x1, y1 = crop_box(found[2], face.margin, frames[k_on].shape)
+            x0, y0, x1, y1 = crop_box(found, face.margin, frames[k_on].shape)
             frames = np.ascontiguousarray(frames[:, y0:y1, x0:x1])
             how += f"; the onset frame shows a face smaller than a face crop: cut to x {x0}-{x1}, y {y0}-{y1}"
             log.warning("%s: %s", clip.source, how.rsplit("; ", 1)[-1])

@@ -119,11 +119,11 @@ def _report_page(result: dict, out: Path, timelines: list, dataset: str) -> Path
     export_tables({"scores": score_df}, out)
     per_video = []
     for key, signal in result["signals"].items():
-        s = spotted[(spotted.subject == key[0]) & (spotted.video == key[1])] if len(spotted) else spotted
+        s = spotted[(spotted.subject == key[0]) & (spotted.video == key[1])]  # both tables always have the columns
         t = truth[(truth.subject == key[0]) & (truth.video == key[1])]
         per_video.append({"subject": key[0], "video": key[1], "seconds": f"{len(signal.micro) / signal.fps:.1f}",
-                          "coded micro": int((t.type == "micro").sum()), "spotted micro": int((s.type == "micro").sum()) if len(s) else 0,
-                          "coded macro": int((t.type == "macro").sum()), "spotted macro": int((s.type == "macro").sum()) if len(s) else 0})
+                          **{f"{what} {kind}": int((table.type == kind).sum()) for kind in ("micro", "macro")
+                             for what, table in (("coded", t), ("spotted", s))}})
     settings = next(iter(result["signals"].values())).settings.to_dict() if result["signals"] else {}
     return render("spotting.html.j2", out / "report.html", title=f"Spotting: {dataset}", dataset=dataset,
                   root=result.get("root", ""), videos=scores["videos"], synthetic=bool(result.get("synthetic")),

@@ -2,8 +2,9 @@
 classified by a trained bundle (a coded dataset's scores: :mod:`microexpr.spot_eval`).
 
 A long video is a folder of numbered frames or a video file; it is read twice, once as small aligned
-images for the spotting signal (so its length is bounded by disk, not memory) and once for the frames of
-each spotted micro-expression, which go through the bundle's own pre-processing
+images for the spotting signal (full frames are never all held: memory grows by the working image, about
+7-12 KB a frame, so a 10-minute 200 fps video needs about 0.8-1.5 GB) and once for the frames of each
+spotted micro-expression, which go through the bundle's own pre-processing
 (:func:`microexpr.predict.clip_inputs` with the spotted onset, apex and offset) to the model.
 """
 
@@ -33,16 +34,16 @@ class FrameSource:
     def __init__(self, path: str | Path, fps: float | None = None):
         import cv2
 
-        from .predict import _NUMBER, FRAME_SUFFIXES, PredictError
+        from .predict import PredictError, frame_files
 
         self.path = Path(path)
+        self.crop = None  # (x0, y0, x1, y1): every frame is cut to it (see find_face)
+        self.transform = None  # or a 2 x 3 eye alignment: every frame is warped into an aligned face
+        self.face = "whole frames (face detection off)"  # what find_face did, for the output
         if fps is not None and not (np.isfinite(fps) and fps > 0):
             raise PredictError(f"{self.path}: the frame rate must be a positive number, got {fps}")
         if self.path.is_dir():
-            files = [p for p in self.path.iterdir() if p.suffix.lower() in FRAME_SUFFIXES and _NUMBER.search(p.stem)]
-            files.sort(key=lambda p: int(_NUMBER.search(p.stem).group(1)))
-            self.files = files
-            self.numbers = [int(_NUMBER.search(p.stem).group(1)) for p in files]
+            self.files, self.numbers = frame_files(self.path)
             if fps is None:
                 raise PredictError(f"{self.path}: a folder of frames has no frame rate: give --fps")
             self.fps = float(fps)
@@ -63,8 +64,6 @@ class FrameSource:
         if len(self.numbers) < 2:
             raise PredictError(f"{self.path}: needs at least two frames, found {len(self.numbers)}")
 
-        self.crop = None  # (x0, y0, x1, y1): every frame is cut to it (see find_face)
-        self.transform = None  # or a 2 x 3 eye alignment: every frame is warped into an aligned face
 
     def __len__(self) -> int:
         return len(self.numbers)
@@ -108,7 +107,7 @@ class FrameSource:
 
 FACE_MODES = ("auto", "detect", "none")  # the CLI's and the schema's spotting.face choices (a test compares)
 # auto: frames are a face crop already where the Haar box (widened by the margin) is at least FILLS_FRAME of
-# the frame's shorter side (with alignment: microexpr.align.CROP_EYES)
+# the frame's shorter side (with alignment: microexpr.align.is_crop)
 FILLS_FRAME = 0.75
 
 
@@ -119,7 +118,7 @@ def find_face(source: FrameSource, mode: str = "auto") -> str:
     :data:`microexpr.align.OUTPUT`); without it, frames are cut to the face box OpenCV's Haar cascade finds
     (:mod:`microexpr.face`; widened by the face section's margin, square). ``detect``: a face must be found;
     ``auto``: where none is found the frames are spotted whole, with a warning, and so are frames that are a
-    face crop already (:data:`microexpr.align.CROP_EYES`, :data:`FILLS_FRAME`);
+    face crop already (:func:`microexpr.align.is_crop`, :data:`FILLS_FRAME`);
     ``none``: whole frames."""
     from . import align
     from .face import FaceSettings, crop_box, detect_face
@@ -132,11 +131,12 @@ def find_face(source: FrameSource, mode: str = "auto") -> str:
         return "whole frames (face detection off)"
     first = next(source.frames(0, 1))
     if align.available():
-        eyes = align.eye_centres(first)
+        box = align.face_box(first)
+        if box is not None and mode == "auto" and align.is_crop(box, first.shape):
+            return "the face fills the frame: whole frames"  # decided by the detector: no landmarks read
+        eyes = align.eye_centres(first, box) if box is not None else None
         if eyes is not None:
             (lx, ly), (rx, ry) = eyes
-            if mode == "auto" and np.hypot(rx - lx, ry - ly) >= align.CROP_EYES * first.shape[1]:
-                return "the face fills the frame: whole frames"
             source.transform = align.eye_transform(*eyes)
             return f"aligned by the eyes found on the first frame ({lx:.0f},{ly:.0f}) and ({rx:.0f},{ry:.0f})"
         how = "no face found on the first frame (dlib)"
