@@ -16,8 +16,13 @@ from pathlib import Path
 from .errors import MicroexprError
 
 BLOCK = "default-run"
-# How far a learned figure (pooled accuracy, UF1, UAR, per-fold mean UF1) may lie from the run's.
-TOLERANCE = 0.04
+# How far a learned figure may lie from the run's: float rounding differs between processors, and
+# small-data training amplifies it. Default run on three processors (same code): pooled UF1 0.739,
+# 0.764 and 0.778 (a spread of 0.039), pooled accuracy 0.760 and 0.792, per-fold mean UF1 0.681 and
+# 0.735 (0.054: a mean over 8 folds whose UF1 spread is 0.15-0.20). Each tolerance is about twice the
+# largest move seen; a learner that broke (majority-class UF1 is 0.116) still fails.
+TOLERANCE = 0.08            # pooled accuracy, UF1, UAR
+PER_FOLD_TOLERANCE = 0.11   # per-fold mean UF1
 DEFAULT_FILES = ("README.md", "docs/pipeline.md")
 
 
@@ -57,7 +62,7 @@ def _pattern(name: str) -> re.Pattern:
 
 _DECIMAL = re.compile(r"\d+\.\d+")
 # per decimal figure of default_run_text, in order: how far it may differ (None: not compared)
-_ALLOWED = (TOLERANCE, TOLERANCE, TOLERANCE, TOLERANCE, None, 0.0, 0.0)
+_ALLOWED = (TOLERANCE, TOLERANCE, TOLERANCE, PER_FOLD_TOLERANCE, None, 0.0, 0.0)
 
 
 def _without_provenance(text: str) -> str:
