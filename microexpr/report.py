@@ -146,18 +146,17 @@ def confusion_figure(result: dict, out: str | Path) -> Path:
 
 
 def curves_figure(histories: dict[str, pd.DataFrame], best_epochs: dict[str, int], out: str | Path) -> Path:
-    """Small multiples, one per fold: training and validation loss (left axis), validation UF1 (right
-    axis, dotted); the epoch whose weights were tested is marked."""
+    """One fold a row, readable at the page's width (1000 px): training and validation loss on the left,
+    validation UF1 on the right, both against the epoch, with the epoch whose weights were tested dashed.
+    A hand-crafted method's row shows its inner cross-validation UF1 per SVM C instead, the C used dashed."""
     plt = _figure()
     n = max(len(histories), 1)
-    cols = min(6, n)
-    nrows = -(-n // cols)
-    fig, axes = plt.subplots(nrows, cols, figsize=(2.6 * cols, 2.0 * nrows + 0.6), squeeze=False)
-    for ax in axes.flat[n:]:
-        ax.axis("off")
     svm = any("c" in h.columns for h in histories.values())
-    for ax, (fold, h) in zip(axes.flat, histories.items()):
+    cols = 1 if svm else 2
+    fig, axes = plt.subplots(n, cols, figsize=(10, 1.9 * n + 0.5), squeeze=False)
+    for row, (fold, h) in zip(axes, histories.items()):
         if "c" in h.columns:  # a hand-crafted method: the inner cross-validation's UF1 per SVM C
+            ax = row[0]
             if "inner_uf1" in h.columns:
                 ax.plot(h.c, h.inner_uf1, color="#2ca02c", lw=1.2, marker=".", ls=":")
             ax.set_xscale("log")
@@ -165,39 +164,67 @@ def curves_figure(histories: dict[str, pd.DataFrame], best_epochs: dict[str, int
             chosen = h.c[h.chosen.astype(bool)] if "chosen" in h.columns else h.c[:1]
             for c in chosen:
                 ax.axvline(c, color="#d62728", lw=1, ls="--")
-            ax.set_title(f"{fold} (C {', '.join(f'{c:g}' for c in chosen)})", fontsize=7)
-            ax.tick_params(labelsize=6)
+            ax.set_title(f"{fold}: C used {', '.join(f'{c:g}' for c in chosen)}", fontsize=9, loc="left")
+            ax.set_xlabel("SVM C", fontsize=8)
+            ax.set_ylabel("inner UF1", fontsize=8)
+            ax.tick_params(labelsize=8)
             continue
-        ax.plot(h.epoch, h.train_loss, color="#1f77b4", lw=1.2, label="train loss")
+        loss, uf1 = row
+        loss.plot(h.epoch, h.train_loss, color="#1f77b4", lw=1.2)
         if h.val_loss.notna().any():
-            ax.plot(h.epoch, h.val_loss, color="#ff7f0e", lw=1.2, label="validation loss")
-        ax2 = ax.twinx()
+            loss.plot(h.epoch, h.val_loss, color="#ff7f0e", lw=1.2)
         if h.val_uf1.notna().any():
-            ax2.plot(h.epoch, h.val_uf1, color="#2ca02c", lw=1.0, ls=":", label="validation UF1")
-        ax2.set_ylim(0, 1)
-        ax2.tick_params(labelsize=6)
+            uf1.plot(h.epoch, h.val_uf1, color="#2ca02c", lw=1.2)
+        uf1.set_ylim(0, 1)
         best = best_epochs.get(fold)
-        if best is not None and best >= 0:
-            ax.axvline(best, color="#d62728", lw=1, ls="--")
-        ax.set_title(f"{fold} (best epoch {best})", fontsize=7)
-        ax.tick_params(labelsize=6)
-    handles = [plt.Line2D([], [], color=c, ls=ls) for c, ls in
-               (("#1f77b4", "-"), ("#ff7f0e", "-"), ("#2ca02c", ":"), ("#d62728", "--"))]
+        for ax in row:
+            if best is not None and best >= 0:
+                ax.axvline(best, color="#d62728", lw=1, ls="--")
+            ax.set_xlabel("epoch", fontsize=8)
+            ax.tick_params(labelsize=8)
+        loss.set_ylabel("cross-entropy loss", fontsize=8)
+        uf1.set_ylabel("validation UF1", fontsize=8)
+        tested = f"epoch {best} tested" if best is not None and best >= 0 else "last epoch tested"
+        loss.set_title(f"{fold}: {tested}", fontsize=9, loc="left")
+    colours = ((("#2ca02c", ":"), ("#d62728", "--")) if svm else
+               (("#1f77b4", "-"), ("#ff7f0e", "-"), ("#2ca02c", "-"), ("#d62728", "--")))
+    handles = [plt.Line2D([], [], color=c, ls=ls) for c, ls in colours]
     labels = (["inner cross-validation UF1 (training subjects) per SVM C", "C used"] if svm else
-              ["train loss", "validation loss", "validation UF1 (right axis)", "epoch tested"])
-    if svm:
-        handles = handles[2:]
-    fig.legend(handles, labels, loc="lower center", ncol=4, fontsize=7, frameon=False)
-    fig.tight_layout(rect=(0, 0.06 if nrows > 1 else 0.12, 1, 1))
+              ["train loss", "validation loss", "validation UF1", "epoch tested"])
+    fig.legend(handles, labels, loc="upper center", ncol=4, fontsize=9, frameon=False)
+    fig.tight_layout(rect=(0, 0, 1, 1 - 0.4 / (1.9 * n + 0.5)))
     with atomic_path(out) as tmp:
         fig.savefig(tmp, dpi=100, format="png")
     plt.close(fig)
     return Path(out)
 
 
-def _with_images(rows: pd.DataFrame, shards: list[str | Path], aus: dict, alt: str) -> list[dict]:
-    """Gallery entries of prediction rows: each clip's flow image, apex and masked apex thumbnails from the
-    un-augmented samples of its subject's shard, true and predicted class with both probabilities."""
+def _resized(img: np.ndarray, size: tuple[int, int]) -> np.ndarray:
+    import cv2
+
+    img = np.clip(img, 0, 255).astype(np.uint8) if img.dtype != np.uint8 else img
+    return cv2.resize(img, (size[1], size[0]), interpolation=cv2.INTER_AREA)
+
+
+def _onsets(rows: pd.DataFrame, flows: list[str | Path] | None) -> dict[str, np.ndarray]:
+    """The magnified onset frame of each clip of ``rows`` (by sample id), from its subject's flow file."""
+    import h5py
+
+    wanted, found = set(rows.sample_id), {}
+    for path in flows or []:
+        with h5py.File(path, "r") as h5:
+            for g in h5.values():
+                sid = str(g.attrs.get("sample_id", ""))
+                if sid in wanted:
+                    found[sid] = g["onset"][()]
+    return found
+
+
+def _with_images(rows: pd.DataFrame, shards: list[str | Path], aus: dict, alt: str,
+                 flows: list[str | Path] | None = None) -> list[dict]:
+    """Gallery entries of prediction rows: each clip's onset (from ``flows``, where given), flow image,
+    apex and masked apex thumbnails from the un-augmented samples of its subject's shard, true and
+    predicted class with both probabilities."""
     import h5py
 
     from .preprocess import read_shard
@@ -206,6 +233,7 @@ def _with_images(rows: pd.DataFrame, shards: list[str | Path], aus: dict, alt: s
     for path in shards:
         with h5py.File(path, "r") as h5:
             by_subject[str(h5.attrs["subject"])] = path
+    onsets = _onsets(rows, flows)
     cache, out = {}, []
     for row in rows.itertuples():
         path = by_subject.get(str(row.subject))
@@ -219,9 +247,13 @@ def _with_images(rows: pd.DataFrame, shards: list[str | Path], aus: dict, alt: s
             shard = cache[path]
             hit = np.flatnonzero(shard["sample_id"] == row.sample_id)
             if len(hit):
+                size = shard["gray"].shape[1:3]
+                onset = onsets.get(row.sample_id)
                 images = {"flow": image_data_uri(shard["flow"][hit[0]], 104),
                           "apex": image_data_uri(shard["gray"][hit[0]], 104),
-                          "masked": image_data_uri(shard["masked"][hit[0]], 104) if "masked" in shard else None}
+                          "masked": image_data_uri(shard["masked"][hit[0]], 104) if "masked" in shard else None,
+                          # resized as the apex was (model_inputs), so onset and apex compare at a glance
+                          "onset": image_data_uri(_resized(onset, size), 104) if onset is not None else None}
         out.append({"sample_id": row.sample_id, "fold": row.fold, "label": row.label, "pred": row.pred,
                     "p_pred": float(getattr(row, f"p_{row.pred}")), "p_true": float(getattr(row, f"p_{row.label}")),
                     "action_units": "+".join(aus.get(row.sample_id, [])), "alt": alt, **images})
@@ -247,23 +279,24 @@ def _predictions(fold_predictions: list[str | Path]) -> pd.DataFrame:
 
 
 def misclassified(fold_predictions: list[str | Path], shards: list[str | Path], limit: int = 24,
-                  manifest: str | Path | None = None) -> list[dict]:
+                  manifest: str | Path | None = None, flows: list[str | Path] | None = None) -> list[dict]:
     """The most confident mistakes (up to ``limit``), each with its flow image, apex and masked apex
-    thumbnails from the un-augmented samples of its subject's shard (and, with the run's ``manifest``, the
-    action units its coding sheet gives)."""
+    thumbnails from the un-augmented samples of its subject's shard (with the subjects' flow files
+    ``flows``, its magnified onset frame too; with the run's ``manifest``, the action units its coding
+    sheet gives)."""
     preds = _predictions(fold_predictions)
     wrong = preds[preds.label != preds.pred].sort_values("p_pred", ascending=False).head(limit)
-    return _with_images(wrong, shards, _action_units(manifest), "flow image") if len(wrong) else []
+    return _with_images(wrong, shards, _action_units(manifest), "flow image", flows) if len(wrong) else []
 
 
 def correct_examples(fold_predictions: list[str | Path], shards: list[str | Path],
-                     manifest: str | Path | None = None) -> list[dict]:
+                     manifest: str | Path | None = None, flows: list[str | Path] | None = None) -> list[dict]:
     """The most confident correct clip of each class (classes never predicted right have none), as
     :func:`misclassified` shows them."""
     preds = _predictions(fold_predictions)
     right = preds[preds.label == preds.pred].sort_values("p_pred", ascending=False).drop_duplicates("label")
     right = right.sort_values("label")
-    return _with_images(right, shards, _action_units(manifest), "flow image (correct)") if len(right) else []
+    return _with_images(right, shards, _action_units(manifest), "flow image (correct)", flows) if len(right) else []
 
 
 def is_synthetic(dataset: dict, datasets: list[str]) -> bool:
@@ -416,10 +449,11 @@ def write_aggregate(fold_metrics, fold_predictions, *, metrics_json, per_fold_ts
                     protocol: str = "loso", histories: list[str | Path] | None = None,
                     curves_png: str | Path | None = None, shards: list[str | Path] | None = None,
                     index_html: str | Path | None = None, manifest: str | Path | None = None,
-                    tables_dir: str | Path | None = None, manifest_report: str | Path | None = None) -> dict:
+                    tables_dir: str | Path | None = None, manifest_report: str | Path | None = None,
+                    flows: list[str | Path] | None = None) -> dict:
     """Everything rule ``aggregate`` writes; with ``index_html`` the run list of the configuration
     name is rebuilt too (its folder is the parent of ``index_html``); with ``tables_dir`` the report's
-    tables as CSV and LaTeX."""
+    tables as CSV and LaTeX; with the subjects' flow files ``flows`` the gallery shows each clip's onset."""
     result = aggregate(fold_metrics, fold_predictions, protocol)
     result["created"], result["git_commit"] = now_utc(), git_commit()
     with atomic_path(metrics_json) as tmp:
@@ -432,8 +466,8 @@ def write_aggregate(fold_metrics, fold_predictions, *, metrics_json, per_fold_ts
     if histories and curves_png:  # result["per_fold"] is in the order of fold_metrics (and histories)
         curves = {str(f["fold"]): pd.read_csv(h, sep="\t") for f, h in zip(result["per_fold"], histories)}
         curves_figure(curves, {str(f["fold"]): f["best_epoch"] for f in result["per_fold"]}, curves_png)
-    gallery = misclassified(fold_predictions, shards, manifest=manifest) if shards else []
-    correct = correct_examples(fold_predictions, shards, manifest=manifest) if shards else []
+    gallery = misclassified(fold_predictions, shards, manifest=manifest, flows=flows) if shards else []
+    correct = correct_examples(fold_predictions, shards, manifest=manifest, flows=flows) if shards else []
     data = data_tables(manifest, manifest_report, result["classes"]) if manifest or manifest_report else None
     html_report(result, confusion_png, report_html, config=config, title=title,
                 curves_png=curves_png if histories else None, gallery=gallery, correct=correct,

@@ -114,6 +114,13 @@ def all_shards(wildcards):
     return expand(f"{SHARDS}/{{subject}}.h5", evm=wildcards.evm, subject=subjects())
 
 
+def all_flows(wildcards):
+    """The subjects' flow files (the report's onset thumbnails); a bring-your-own run computes none."""
+    if BYO:
+        return []
+    return expand(f"{FLOWS}/{{subject}}.h5", evm=wildcards.evm, subject=subjects())
+
+
 def magnify_inputs(wildcards):
     inputs = {"manifest": ancient(f"{OUT}/manifest.tsv")}  # what matters of it: the stamp's data (subject_data)
     if FACE["detect"]:

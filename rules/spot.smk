@@ -30,6 +30,9 @@ rule spot_videos:
     output:
         scores=f"{OUT}/spotting/{SPOT_TAG}/scores.json",
         spotted=f"{OUT}/spotting/{SPOT_TAG}/spotted.csv",
+        truth=f"{OUT}/spotting/{SPOT_TAG}/truth.csv",
+        sheet_rows=f"{OUT}/spotting/{SPOT_TAG}/report.csv",
+        html=report(f"{OUT}/spotting/{SPOT_TAG}/report.html", caption="../report/spotting.rst", category="Spotting"),
     params:
         dataset=SPOTTING["dataset"],
         method=SPOTTING["method"],

@@ -37,6 +37,7 @@ rule aggregate:
         predictions=fold_outputs("predictions.csv"),
         histories=fold_outputs("history.tsv"),
         shards=all_shards,  # thumbnails of the misclassified clips
+        flows=all_flows,  # their onset frames
         manifest=ancient(f"{OUT}/manifest.tsv"),  # their action units; clips per subject and class
         manifest_report=ancient(f"{OUT}/manifest_report.tsv"),  # rows the data lost, for the report's data section
         stamp=stamp(f"{REPORTS}/metrics.json", "aggregate.py"),

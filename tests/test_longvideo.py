@@ -242,6 +242,10 @@ def test_the_spot_target_spots_scores_and_classifies_with_the_runs_final_model(t
     spotted = pd.read_csv(folder / "spotted.csv")
     assert spotted[spotted.type == "micro"].predicted.notna().all()
     assert len(list(folder.glob("timeline_*.png"))) == 1
+    report = tmp_path / "spot_report.html"  # snakemake --report registers the spotting page
+    snakemake("spot", "--report", str(report), "--configfile", str(cfg), "--config",
+              "spotting={synthetic: {subjects: 1, seconds: 12}, png: 1}")
+    assert "Spotting" in report.read_text() and "scored by the MEGC protocol" in report.read_text()
     assert "rule spot_videos" not in snakemake("spot", "--configfile", str(cfg), "--config",
                                                "spotting={synthetic: {subjects: 1, seconds: 12}, png: 1}").stderr
     bad = snakemake("spot", "--configfile", str(cfg), "--config", "spotting={synthetic: {secs: 12}}", check=False)

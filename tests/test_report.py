@@ -121,6 +121,23 @@ def test_composite_report_has_datasets_references_curves_and_mistakes(composite_
         assert f"{ci['uf1'][0]:.3f}&ndash;{ci['uf1'][1]:.3f}" in page_text
 
 
+def test_training_curves_are_one_fold_a_row_at_the_pages_width(composite_run):
+    import struct
+
+    from microexpr.report import curves_figure
+
+    def size(png):  # a PNG's IHDR: width and height, big-endian, after the 8-byte signature and chunk head
+        return struct.unpack(">II", png.read_bytes()[16:24])
+
+    _, report, _ = composite_run
+    width, height = size(report / "curves.png")
+    assert width == 1000 and height >= 6 * 180  # six folds, each its own row of two panels
+    one = pd.DataFrame({"epoch": [0, 1, 2], "train_loss": [1.0, 0.8, 0.7], "val_loss": [1.1, 0.9, 1.0],
+                        "val_uf1": [0.2, 0.4, 0.3]})
+    one_w, one_h = size(curves_figure({"sub01": one}, {"sub01": 1}, report.parent / "one.png"))
+    assert one_w == 1000 and one_h < height / 3
+
+
 def test_index_lists_every_finished_run_and_survives_a_broken_one(composite_run):
     _, report, name_dir = composite_run
     other = report.parents[1] / "model-y" / "loso"

@@ -161,6 +161,7 @@ def test_tiny_end_to_end_from_a_root_on_disk(tiny_run):
     assert ('id="gallery"' in page) == wrong and (page.count('alt="flow image"') == min(24, 12 - round(12 * metrics["pooled"]["accuracy"])))
     shown = page.count('alt="flow image"') + page.count('alt="flow image (correct)"')
     assert page.count(", AU ") == shown  # each clip shown (mistakes and correct ones) with its coding sheet's AUs
+    assert page.count('alt="onset"') == shown  # with its magnified onset frame, from the subject's flow file
     assert (report_dir / "curves.png").stat().st_size > 10_000
     # the report's tables, to paste into a paper: CSV with the numbers the TSVs hold, LaTeX booktabs
     exported = pd.read_csv(report_dir / "tables" / "per_class.csv")

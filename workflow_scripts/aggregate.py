@@ -13,4 +13,5 @@ write_aggregate(list(inp.metrics), list(inp.predictions), metrics_json=out.metri
                 per_class_tsv=out.per_class, confusion_png=out.confusion, report_html=out.html,
                 config=dict(p.config), title=p.title, protocol=p.protocol, histories=list(inp.histories),
                 curves_png=out.curves, shards=list(inp.shards), index_html=p.index,
-                manifest=inp.manifest, manifest_report=inp.manifest_report, tables_dir=out.tables)
+                manifest=inp.manifest, manifest_report=inp.manifest_report, tables_dir=out.tables,
+                flows=list(inp.flows))
