@@ -26,27 +26,44 @@ def _run(tmp_path, fmt, subjects=3, **experiments):
     return out, summary, runs
 
 
+def _default_rows():
+    import yaml
+
+    from microexpr.config import SCHEMA_PATH
+
+    return yaml.safe_load(SCHEMA_PATH.read_text())["properties"]["experiments"]["properties"]["paper_rows"]["default"]
+
+
+def test_the_default_paper_rows_are_the_papers_table():
+    rows = _default_rows()
+    assert [r["name"] for r in rows] == ["LBP-TOP", "LBP-SIP", "HOOF", "EVM + Optical", "MSCNN"]
+    assert [r["paper_row"] for r in rows] == ["LBP-TOP", "LBP-SIP", "HOOF", "Ours (EVM + Optical)", "MSCNN"]
+    assert all(r["evm"] == {"alpha": 0} for r in rows[:3]) and all("evm" not in r for r in rows[3:])
+
+
 def test_paper_table_on_synthetic_casme2(tmp_path):
-    out, summary, runs = _run(tmp_path, "casme2")
-    assert list(summary.index) == ["LBP-TOP", "LBP-SIP", "HOOF", "EVM + Optical", "MSCNN"]
-    assert summary.reference.tolist() == [False] * 4 + [True]
+    # the default rows but LBP-SIP (its features are LBP-TOP's on other planes: tests/test_handcrafted.py)
+    rows = [r for r in _default_rows() if r["name"] != "LBP-SIP"]
+    out, summary, runs = _run(tmp_path, "casme2", paper_rows=rows)
+    assert list(summary.index) == ["LBP-TOP", "HOOF", "EVM + Optical", "MSCNN"]
+    assert summary.reference.tolist() == [False] * 3 + [True]
     assert summary.loc["MSCNN", "published"].startswith("0.5650 / 0.5325 (arXiv:2011.03756, Table II, row 'MSCNN')")
     assert summary.loc["EVM + Optical", "published"].startswith("0.5077 / 0.4705")
     assert summary.loc["LBP-TOP", "published"].startswith("not transcribed")
     # hand-crafted rows without magnification, the network rows at the configured alpha 8
-    assert all(runs.loc[v, "evm"].startswith("alpha0-") for v in ("LBP-TOP", "LBP-SIP", "HOOF"))
+    assert all(runs.loc[v, "evm"].startswith("alpha0-") for v in ("LBP-TOP", "HOOF"))
     assert all(runs.loc[v, "evm"].startswith("alpha8-") for v in ("EVM + Optical", "MSCNN"))
     assert runs.loc["HOOF", "model"].startswith("hoof-svm-seed0-")
     features = sorted(p.relative_to(out / "features").parts[2].split("-")[0] for p in (out / "features").rglob("*.h5"))
-    assert features == ["hoof"] * 3 + ["lbpsip"] * 3 + ["lbptop"] * 3  # three subjects each, cached per subject
+    assert features == ["hoof"] * 3 + ["lbptop"] * 3  # three subjects each, cached per subject
     for fold in (out / "folds").rglob("lbptop-svm-*/loso/*/metrics.json"):
         m = json.loads(fold.read_text())
         assert m["fold"] not in m["train_subjects"] and "inner cross-validation" in m["selection"]["rule"]
     page = (out / "experiments" / "paper_table" / "report.html").read_text()
-    assert "published accuracy / F1" in page and "Table II" in page and "LBP-SIP" in page
+    assert "published accuracy / F1" in page and "Table II" in page and "HOOF" in page
     assert not (out / "experiments" / "paper_table" / "report.html.tmp").exists()
     variants = pd.read_csv(out / "experiments" / "paper_table" / "tables" / "variants.csv")
-    assert variants.variant.tolist() == ["LBP-TOP", "LBP-SIP", "HOOF", "EVM + Optical", "MSCNN (reference)"]
+    assert variants.variant.tolist() == ["LBP-TOP", "HOOF", "EVM + Optical", "MSCNN (reference)"]
     assert "0.5650 / 0.5325" in (out / "experiments" / "paper_table" / "tables" / "variants.tex").read_text()
 
 
