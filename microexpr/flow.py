@@ -18,17 +18,43 @@ Conventions:
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from dataclasses import dataclass
 
 import numpy as np
 
-METHODS = ("tvl1", "dis", "farneback")
 
-# IPOL (Sanchez et al. 2013) values used by ME peers; OpenCV's own scaleStep default is 0.8.
-TVL1_DEFAULTS = dict(tau=0.25, lambda_=0.15, theta=0.3, nscales=5, warps=5, epsilon=0.01,
-                     scale_step=0.5, inner_iterations=30, outer_iterations=10, median_filtering=5)
-FARNEBACK_DEFAULTS = dict(pyr_scale=0.5, levels=3, winsize=15, iterations=3, poly_n=5, poly_sigma=1.2)
-DIS_DEFAULTS = dict(preset="medium")
+@dataclass(frozen=True)
+class FlowMethod:
+    """A registered flow method: its parameters' defaults (the configuration's ``flow.<name>`` section
+    takes these keys and no others) and ``build(**params) -> f(prev, next) -> H x W x 2``."""
+
+    name: str
+    defaults: dict
+    build: Callable
+    description: str = ""
+
+
+FLOW_METHODS: dict[str, FlowMethod] = {}
+
+
+def register_flow(name: str, *, defaults: dict, description: str = ""):
+    """Decorator registering ``build(**params)`` as flow method ``name`` (``flow.method`` in the
+    configuration). ``build`` receives the defaults updated with the configured values and returns
+    ``f(prev, next)``: gray or BGR frames in, H x W x 2 float32 ``(u, v)`` out in the module's convention.
+    The schema lists the registered methods and their parameters (a test compares them)."""
+    def add(build):
+        if name in FLOW_METHODS:
+            raise ValueError(f"flow method {name!r} is registered twice")
+        FLOW_METHODS[name] = FlowMethod(name, dict(defaults), build, description)
+        return build
+
+    return add
+
+
+def flow_methods() -> tuple[str, ...]:
+    """The registered flow method names, in registration order."""
+    return tuple(FLOW_METHODS)
 
 
 def _as_gray(img: np.ndarray) -> np.ndarray:
@@ -93,37 +119,52 @@ def make_flow_estimator(method: str = "tvl1", max_height: int | None = None, min
 
 
 def _estimator(method: str, **params):
+    if method not in FLOW_METHODS:
+        raise ValueError(f"flow method must be one of {flow_methods()}, got {method!r}")
+    spec = FLOW_METHODS[method]
+    unknown = set(params) - set(spec.defaults)
+    if unknown:
+        raise ValueError(f"unknown {method} parameter(s) {sorted(unknown)}; known: {sorted(spec.defaults)}")
+    return spec.build(**{**spec.defaults, **params})
+
+
+# IPOL (Sanchez et al. 2013) values used by ME peers; OpenCV's own scaleStep default is 0.8.
+@register_flow("tvl1", description="Dual TV-L1 (opencv-contrib); defaults are the IPOL values",
+               defaults=dict(tau=0.25, lambda_=0.15, theta=0.3, nscales=5, warps=5, epsilon=0.01, scale_step=0.5,
+                             inner_iterations=30, outer_iterations=10, median_filtering=5))
+def _tvl1(**p):
     import cv2
 
-    if method == "tvl1":
-        p = {**TVL1_DEFAULTS, **params}
-        unknown = set(p) - set(TVL1_DEFAULTS)
-        if unknown:
-            raise ValueError(f"unknown tvl1 parameter(s) {sorted(unknown)}; known: {sorted(TVL1_DEFAULTS)}")
-        algo = cv2.optflow.DualTVL1OpticalFlow_create(
-            tau=p["tau"], lambda_=p["lambda_"], theta=p["theta"], nscales=p["nscales"], warps=p["warps"],
-            epsilon=p["epsilon"], innnerIterations=p["inner_iterations"],
-            outerIterations=p["outer_iterations"], scaleStep=p["scale_step"],
-            medianFiltering=p["median_filtering"],
-        )
-        return lambda a, b: algo.calc(_to_unit_float(_as_gray(a)), _to_unit_float(_as_gray(b)), None)
-    if method == "dis":
-        p = {**DIS_DEFAULTS, **params}
-        presets = {"ultrafast": cv2.DISOPTICAL_FLOW_PRESET_ULTRAFAST, "fast": cv2.DISOPTICAL_FLOW_PRESET_FAST,
-                   "medium": cv2.DISOPTICAL_FLOW_PRESET_MEDIUM}
-        if p["preset"] not in presets or len(p) != 1:
-            raise ValueError(f"dis takes only preset in {sorted(presets)}, got {params}")
-        algo = cv2.DISOpticalFlow_create(presets[p["preset"]])
-        return lambda a, b: algo.calc(_to_uint8(_as_gray(a)), _to_uint8(_as_gray(b)), None)
-    if method == "farneback":
-        p = {**FARNEBACK_DEFAULTS, **params}
-        unknown = set(p) - set(FARNEBACK_DEFAULTS)
-        if unknown:
-            raise ValueError(f"unknown farneback parameter(s) {sorted(unknown)}")
-        return lambda a, b: cv2.calcOpticalFlowFarneback(
-            _to_uint8(_as_gray(a)), _to_uint8(_as_gray(b)), None, p["pyr_scale"], p["levels"], p["winsize"],
-            p["iterations"], p["poly_n"], p["poly_sigma"], 0)
-    raise ValueError(f"flow method must be one of {METHODS}, got {method!r}")
+    algo = cv2.optflow.DualTVL1OpticalFlow_create(
+        tau=p["tau"], lambda_=p["lambda_"], theta=p["theta"], nscales=p["nscales"], warps=p["warps"],
+        epsilon=p["epsilon"], innnerIterations=p["inner_iterations"], outerIterations=p["outer_iterations"],
+        scaleStep=p["scale_step"], medianFiltering=p["median_filtering"])
+    return lambda a, b: algo.calc(_to_unit_float(_as_gray(a)), _to_unit_float(_as_gray(b)), None)
+
+
+_DIS_PRESETS = ("ultrafast", "fast", "medium")
+
+
+@register_flow("dis", defaults=dict(preset="medium"),
+               description="DIS (Kroeger et al. 2016) at one of OpenCV's presets")
+def _dis(preset):
+    import cv2
+
+    if preset not in _DIS_PRESETS:
+        raise ValueError(f"dis preset must be one of {_DIS_PRESETS}, got {preset!r}")
+    algo = cv2.DISOpticalFlow_create(getattr(cv2, f"DISOPTICAL_FLOW_PRESET_{preset.upper()}"))
+    return lambda a, b: algo.calc(_to_uint8(_as_gray(a)), _to_uint8(_as_gray(b)), None)
+
+
+# The values of OpenCV's dense optical flow tutorial for calcOpticalFlowFarneback.
+@register_flow("farneback", description="Farneback's polynomial expansion (OpenCV)",
+               defaults=dict(pyr_scale=0.5, levels=3, winsize=15, iterations=3, poly_n=5, poly_sigma=1.2))
+def _farneback(**p):
+    import cv2
+
+    return lambda a, b: cv2.calcOpticalFlowFarneback(
+        _to_uint8(_as_gray(a)), _to_uint8(_as_gray(b)), None, p["pyr_scale"], p["levels"], p["winsize"],
+        p["iterations"], p["poly_n"], p["poly_sigma"], 0)
 
 
 def optical_flow(prev: np.ndarray, next: np.ndarray, method: str = "tvl1", **params) -> np.ndarray:

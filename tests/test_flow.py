@@ -179,3 +179,60 @@ def test_the_colour_key_shows_each_direction_with_its_hue():
     right, down, centre = hsv[48, 90], hsv[90, 48], hsv[48, 48]
     assert right[0] in (0, 179) and abs(int(down[0]) - 45) <= 1
     assert right[2] > 200 and down[2] > 200 and centre[2] < 10 and key[0, 0].max() == 0  # outside: black
+
+
+# ----------------------------------------------------------------------------- the flow registry
+def test_the_schema_and_config_name_the_registered_flow_methods_and_their_defaults():
+    import yaml
+
+    from microexpr.config import SCHEMA_PATH
+    from microexpr.flow import FLOW_METHODS, flow_methods
+
+    flow = yaml.safe_load(SCHEMA_PATH.read_text())["properties"]["flow"]["properties"]
+    assert flow["method"]["enum"] == list(flow_methods()) and flow["method"]["default"] == "tvl1"
+    shipped = yaml.safe_load((SCHEMA_PATH.parents[2] / "config" / "config.yaml").read_text())["flow"]
+    for name, spec in FLOW_METHODS.items():
+        params = flow[name]["properties"]
+        assert {k: v["default"] for k, v in params.items()} == spec.defaults, name
+        assert all(spec.defaults[k] == v for k, v in shipped.get(name, {}).items()), name  # the config repeats them
+
+
+@pytest.fixture
+def toy_flow():
+    """A flow method registered by a test, as a user's module would: a uniform shift of one pixel."""
+    from microexpr import flow
+
+    @flow.register_flow("toy_shift", defaults={"u": 1.0})
+    def build(u):
+        return lambda a, b: np.dstack([np.full(np.shape(a)[:2], u, np.float32), np.zeros(np.shape(a)[:2], np.float32)])
+
+    yield "toy_shift"
+    del flow.FLOW_METHODS["toy_shift"]
+
+
+def test_a_registered_flow_method_reaches_the_flow_stage_and_predict(toy_flow, tmp_path):
+    import h5py
+
+    from microexpr.flow import make_flow_estimator, register_flow
+    from microexpr.predict import Clip, clip_inputs
+    from microexpr.preprocess import flow_subject
+
+    frames = np.stack([periodic_texture(seed=i)[:64, :48].astype(np.uint8) for i in range(12)])
+    assert make_flow_estimator(toy_flow, u=2.5)(frames[0], frames[1])[..., 0].mean() == 2.5
+    with pytest.raises(ValueError, match=r"unknown toy_shift parameter\(s\) \['v'\]"):
+        make_flow_estimator(toy_flow, v=1)
+    with pytest.raises(ValueError, match="registered twice"):
+        register_flow(toy_flow, defaults={})(lambda: None)
+    magnified = tmp_path / "sub01.h5"
+    with h5py.File(magnified, "w") as h5:
+        h5.attrs["subject"] = "sub01"
+        g = h5.create_group("EP01")
+        g["frames"], g["frame_numbers"] = frames, np.arange(1, 13)
+        g.attrs.update({"onset": 1, "apex": 6, "sample_id": "casme2/sub01/EP01"})
+    out = flow_subject(magnified, tmp_path / "flow.h5", method=toy_flow, params={"u": 1.5}, progress=False)
+    with h5py.File(out, "r") as h5:
+        assert h5.attrs["method"] == toy_flow and np.allclose(h5["EP01/flow"][..., 0], 1.5)
+    settings = {"evm": {"alpha": 0}, "images": {"size": 32, "augment": False},
+                "flow": {"method": toy_flow, toy_flow: {"u": 0.5}}}
+    got = clip_inputs(Clip("toy", frames, list(range(1, 13)), 200.0), settings, onset=1, apex=6, offset=12)
+    assert np.allclose(got["flow"][..., 0], 0.5) and got["streams"].flow.shape == (32, 32, 3)
