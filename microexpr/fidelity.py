@@ -22,6 +22,7 @@ import pandas as pd
 
 from .datasets.synthetic import load_clip_ground_truth
 from .flow import flow_mask, flow_to_hsv, remove_global_motion
+from .sampleid import SampleId
 
 
 def clip_fidelity(flow: np.ndarray, true_flow: np.ndarray, *, threshold: int = 50, region: float = 0.2,
@@ -48,8 +49,8 @@ def flow_file_fidelity(flow_file: str | Path, synthetic_root: str | Path, **kw) 
     with h5py.File(flow_file, "r") as h5:
         for name in sorted(h5):
             g = h5[name]
-            sample_id = str(g.attrs["sample_id"])  # dataset/subject/clip, as the dataset names them
-            _, subject, clip = sample_id.rsplit("/", 2)
-            truth = load_clip_ground_truth(synthetic_root, subject, clip)["face_flow"]
+            sample_id = str(g.attrs["sample_id"])
+            sid = SampleId.parse(sample_id)  # the subject and clip as the dataset names them
+            truth = load_clip_ground_truth(synthetic_root, sid.subject, sid.clip)["face_flow"]
             rows.append({"sample_id": sample_id, **clip_fidelity(g["flow"][()], truth, **kw)})
     return pd.DataFrame(rows)

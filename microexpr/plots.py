@@ -7,6 +7,7 @@ from pathlib import Path
 import numpy as np
 
 from .io import atomic_path
+from .sampleid import SampleId
 
 
 def preprocessing_figure(flow_file: str | Path, shard_file: str | Path, out: str | Path,
@@ -27,7 +28,7 @@ def preprocessing_figure(flow_file: str | Path, shard_file: str | Path, out: str
     if clip is None:
         cover = (shard["mask"] > 0).mean(axis=(1, 2))
         i = int(np.argmin(np.where(cover > 0.01, cover, 2.0)))
-        clip = str(shard["sample_id"][i]).rsplit("/", 1)[-1]
+        clip = SampleId.parse(shard["sample_id"][i]).clip
     with h5py.File(flow_file, "r") as h5:
         g = h5[clip]
         onset, apex, sid = g["onset"][()], g["apex"][()], str(g.attrs["sample_id"])

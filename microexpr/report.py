@@ -19,12 +19,13 @@ from .io import atomic_path
 from .metrics import bootstrap_intervals, scores
 from .pages import export_tables, git_commit, image_data_uri, now_utc, png_data_uri, render, table
 from .references import references
+from .sampleid import SampleId
 
 log = logging.getLogger(__name__)
 
 def source_dataset(sample_ids: pd.Series) -> pd.Series:
-    """A clip id is ``dataset/subject/clip``."""
-    return sample_ids.astype(str).str.split("/").str[0]
+    """The dataset of each clip id (:class:`microexpr.sampleid.SampleId`)."""
+    return sample_ids.map(lambda s: SampleId.parse(s).dataset)
 
 
 def aggregate(fold_metrics: list[str | Path], fold_predictions: list[str | Path], protocol: str = "loso") -> dict:

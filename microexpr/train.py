@@ -35,6 +35,7 @@ from .models import create_fold_model, model_settings, model_streams
 from .preprocess import read_shard
 from .recipes import recipe_report
 from .train_settings import TrainConfig, choose_candidates, ensemble_members
+from .sampleid import SampleId
 
 log = logging.getLogger(__name__)
 
@@ -486,9 +487,9 @@ def train_fold(train_shards: list[str | Path], test_shards: str | Path | list[st
     test_shards = [test_shards] if isinstance(test_shards, (str, Path)) else list(test_shards)
     test, test_subjects, test_classes = load_shards(test_shards, streams, augmented=False, input_scale=cfg.input_scale)
     held_out = fold or "+".join(test_subjects)
-    # a clip id is dataset/subject/clip: the same dataset/subject on both sides is a leak, whatever the shards say
-    train_clip_subjects = {str(i).rsplit("/", 1)[0] for i in np.unique(train_all.ids)}
-    test_clip_subjects = {str(i).rsplit("/", 1)[0] for i in np.unique(test.ids)}
+    # the same person (dataset/subject of the clip ids) on both sides is a leak, whatever the shards say
+    train_clip_subjects = {SampleId.parse(i).person for i in np.unique(train_all.ids)}
+    test_clip_subjects = {SampleId.parse(i).person for i in np.unique(test.ids)}
     leaked = sorted(set(test_subjects) & set(train_subjects)) or sorted(test_clip_subjects & train_clip_subjects)
     if leaked:
         raise FoldError(f"held-out subject(s) {leaked} are among the training shards {train_subjects}")

@@ -24,6 +24,7 @@ from pathlib import Path
 import pandas as pd
 
 from ..errors import DatasetError
+from ..sampleid import SampleId
 from .manifest import REPORT_COLUMNS, name_problem
 from .formats import format_names
 
@@ -113,7 +114,7 @@ def load_byo_manifest(csv_path: str | Path, allowed_labels: set[str] | None = No
             continue
         rows.append({
             # as in a composite: the id keeps the dataset's own subject, the subject is made distinct
-            "sample_id": f"{dataset}/{subject}/{sample}", "dataset": dataset,
+            "sample_id": str(SampleId(dataset, subject, sample)), "dataset": dataset,
             "subject": f"{dataset}_{subject}" if with_dataset else subject, "source_subject": subject, "clip": sample,
             "label": label, "raw_label": label, "entry": "flow" if "flow" in paths else "onset+apex",
             **{f"{c}_path": str(paths[c].resolve()) if c in paths else "" for c in PATH_COLUMNS},

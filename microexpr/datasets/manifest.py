@@ -30,6 +30,7 @@ import pandas as pd
 
 from ..errors import DatasetError
 from ..io import atomic_path, check_image_file, decode_problem, image_size
+from ..sampleid import SampleId
 from .formats import DatasetFormat
 
 log = logging.getLogger(__name__)
@@ -343,7 +344,7 @@ def build_manifest(
                        f"the sheet says {rec.get('apex')!r}", subject)
             apex = chosen
         aus, not_aus = parse_action_units(rec.get("action_units"))
-        sample_id = f"{spec.name}/{subject}/{clip}"
+        sample_id = str(SampleId(spec.name, subject, clip))
         if sample_id in seen:
             first = seen[sample_id]
             conflict = first is not None and any(
