@@ -451,14 +451,22 @@ def write_aggregate(fold_metrics, fold_predictions, *, metrics_json, per_fold_ts
                     curves_png: str | Path | None = None, shards: list[str | Path] | None = None,
                     index_html: str | Path | None = None, manifest: str | Path | None = None,
                     tables_dir: str | Path | None = None, manifest_report: str | Path | None = None,
-                    flows: list[str | Path] | None = None) -> dict:
+                    flows: list[str | Path] | None = None, tags: dict | None = None,
+                    params_yaml: str | Path | None = None) -> dict:
     """Everything rule ``aggregate`` writes; with ``index_html`` the run list of the configuration
     name is rebuilt too (its folder is the parent of ``index_html``); with ``tables_dir`` the report's
-    tables as CSV and LaTeX; with the subjects' flow files ``flows`` the gallery shows each clip's onset."""
+    tables as CSV and LaTeX; with the subjects' flow files ``flows`` the gallery shows each clip's onset.
+    ``tags``: the run's variant folders, ``{kind: {"tag": folder name, "settings": what its hash is
+    of}}`` for ``evm``, ``flow``, ``images`` and ``model``: metrics.json records the names (the run
+    index reads them there, not from the folder's path) and ``params_yaml`` both."""
     result = aggregate(fold_metrics, fold_predictions, protocol)
     result["created"], result["git_commit"] = now_utc(), git_commit()
+    if tags:
+        result["tags"] = {kind: t["tag"] for kind, t in tags.items()}
     with atomic_path(metrics_json) as tmp:
         tmp.write_text(json.dumps({**result, "config": config}, indent=2) + "\n")
+    if params_yaml:
+        write_params(params_yaml, tags or {}, protocol)
     with atomic_path(per_fold_tsv) as tmp:
         pd.DataFrame(result["per_fold"]).to_csv(tmp, sep="\t", index=False)
     with atomic_path(per_class_tsv) as tmp:
@@ -476,6 +484,17 @@ def write_aggregate(fold_metrics, fold_predictions, *, metrics_json, per_fold_ts
     if index_html:
         write_index(Path(index_html).parent, index_html)
     return result
+
+
+def write_params(out: str | Path, tags: dict, protocol: str) -> Path:
+    """``params.yaml``: each variant tag of a run (its folder name) with the settings behind its hash,
+    and the protocol."""
+    import yaml
+
+    doc = {kind: {"tag": t["tag"], "settings": t["settings"]} for kind, t in tags.items()}
+    with atomic_path(out) as tmp:
+        tmp.write_text(yaml.safe_dump({**doc, "protocol": protocol}, sort_keys=False))
+    return Path(out)
 
 
 def _variant_settings(result: dict) -> str:
@@ -500,11 +519,13 @@ def runs_table(name_dir: str | Path) -> pd.DataFrame:
         except (OSError, json.JSONDecodeError) as exc:
             log.warning("index: skipping unreadable %s (%s)", path, exc)
             continue
-        parts = path.parent.relative_to(name_dir / "reports").parts  # evm/flow/images/model/protocol
+        tags = dict(result.get("tags") or {})
+        if not tags:  # a run written before metrics.json named its tags: evm/flow/images/model/protocol
+            parts = path.parent.relative_to(name_dir / "reports").parts
+            tags = dict(zip(("evm", "flow", "images", "model"), parts), protocol=parts[-1] if parts else "")
         rows.append({
-            "evm": parts[0] if len(parts) > 0 else "", "flow": parts[1] if len(parts) > 1 else "",
-            "images": parts[2] if len(parts) > 2 else "", "model": parts[3] if len(parts) > 3 else "",
-            "protocol": result.get("protocol", parts[-1] if parts else ""),
+            **{k: tags.get(k, "") for k in ("evm", "flow", "images", "model")},
+            "protocol": result.get("protocol", tags.get("protocol", "")),
             "uf1": result["pooled"]["uf1"], "uar": result["pooled"]["uar"], "accuracy": result["pooled"]["accuracy"],
             "uf1_ci": (result.get("pooled_ci") or {}).get("uf1"),
             "folds": result["n_folds"], "clips": result["n_clips"],

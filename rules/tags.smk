@@ -101,6 +101,18 @@ def run_config(wildcards):
     return {**cfg, "evm": evm_params(wildcards), "train": model_params(wildcards)}
 
 
+def run_tags(wildcards):
+    """The variant folders of one run, each with what its hash is of (metrics.json and params.yaml)."""
+    evm = EVM_VARIANTS[wildcards.evm]
+    model = dict(MODEL_VARIANTS[wildcards.model])
+    if wildcards.model in MODEL_FEATURES:
+        model["features"] = FEATURE_VARIANTS[MODEL_FEATURES[wildcards.model]][1]
+    return {"evm": {"tag": wildcards.evm, "settings": {**evm, "face": FACE_KEY} if FACE["detect"] else evm},
+            "flow": {"tag": FLOW_TAG, "settings": {"method": FLOW["method"], **flow_params()}},
+            "images": {"tag": IMG_TAG, "settings": IMAGES},
+            "model": {"tag": wildcards.model, "settings": model}}
+
+
 def report_of(evm_tag, model_tag):
     """The aggregate metrics of one (EVM variant, model variant) LOSO run."""
     return f"{REPORTS.format(evm=evm_tag, model=model_tag)}/metrics.json"

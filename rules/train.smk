@@ -49,8 +49,10 @@ rule aggregate:
         html=report(f"{REPORTS}/report.html", caption="../report/report.rst", category="Evaluation"),
         curves=report(f"{REPORTS}/curves.png", caption="../report/curves.rst", category="Evaluation"),
         tables=directory(f"{REPORTS}/tables"),  # the report's tables as CSV and LaTeX
+        params=f"{REPORTS}/params.yaml",  # each variant tag with the settings behind its hash
     params:
         config=run_config,
+        tags=run_tags,
         index=f"{OUT}/index.html",  # every finished run of this name; rebuilt here (not an output: shared)
         title=lambda wildcards: f"{NAME}: {wildcards.model} on {wildcards.evm}/{FLOW_TAG}/{IMG_TAG} ({PROTOCOL.upper()})",
         protocol=PROTOCOL,

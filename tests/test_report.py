@@ -138,6 +138,31 @@ def test_training_curves_are_one_fold_a_row_at_the_pages_width(composite_run):
     assert one_w == 1000 and one_h < height / 3
 
 
+def test_the_index_reads_a_runs_tags_from_its_metrics_not_its_path(tmp_path):
+    import yaml
+
+    rng = np.random.default_rng(1)
+    folds = [_fold(tmp_path, s, s, "casme2", rng) for s in ("casme2_sub01", "casme2_sub02")]
+    name_dir = tmp_path / "results" / "run"
+    report = name_dir / "reports" / "moved" / "elsewhere"  # not evm/flow/images/model/protocol
+    tags = {"evm": {"tag": "alpha8-ideal-aaaaaa", "settings": {"alpha": 8}},
+            "flow": {"tag": "dis-bbbbbb", "settings": {"method": "dis", "preset": "medium"}},
+            "images": {"tag": "s32-t50-cccccc", "settings": {"size": 32}},
+            "model": {"tag": "flow-random-w8-seed0-dddddd", "settings": {"width": 8}}}
+    write_aggregate([d / "metrics.json" for d, _ in folds], [d / "predictions.csv" for d, _ in folds],
+                    metrics_json=report / "metrics.json", per_fold_tsv=report / "per_fold.tsv",
+                    per_class_tsv=report / "per_class.tsv", confusion_png=report / "confusion.png",
+                    report_html=report / "report.html", tags=tags, params_yaml=report / "params.yaml",
+                    index_html=name_dir / "index.html")
+    from microexpr.report import runs_table
+
+    row = runs_table(name_dir).iloc[0]
+    assert (row.evm, row.flow, row.images, row.model, row.protocol) == (
+        "alpha8-ideal-aaaaaa", "dis-bbbbbb", "s32-t50-cccccc", "flow-random-w8-seed0-dddddd", "loso")
+    params = yaml.safe_load((report / "params.yaml").read_text())
+    assert params == {**tags, "protocol": "loso"}
+
+
 def test_index_lists_every_finished_run_and_survives_a_broken_one(composite_run):
     _, report, name_dir = composite_run
     other = report.parents[1] / "model-y" / "loso"

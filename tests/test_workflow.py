@@ -162,6 +162,14 @@ def test_tiny_end_to_end_from_a_root_on_disk(tiny_run):
     shown = page.count('alt="flow image"') + page.count('alt="flow image (correct)"')
     assert page.count(", AU ") == shown  # each clip shown (mistakes and correct ones) with its coding sheet's AUs
     assert page.count('alt="onset"') == shown  # with its magnified onset frame, from the subject's flow file
+    # each variant folder of the run with the settings behind its hash, as metrics.json names them
+    import yaml
+
+    params = yaml.safe_load((report_dir / "params.yaml").read_text())
+    assert [params[k]["tag"] for k in ("evm", "flow", "images", "model")] == list(report_dir.relative_to(out / "reports").parts[:4])
+    assert metrics["tags"] == {k: params[k]["tag"] for k in ("evm", "flow", "images", "model")}
+    assert params["images"]["settings"] == metrics["config"]["images"] and params["protocol"] == "loso"
+    assert params["model"]["settings"]["width"] == 8 and params["evm"]["settings"]["alpha"] == metrics["config"]["evm"]["alpha"]
     assert (report_dir / "curves.png").stat().st_size > 10_000
     # the report's tables, to paste into a paper: CSV with the numbers the TSVs hold, LaTeX booktabs
     exported = pd.read_csv(report_dir / "tables" / "per_class.csv")

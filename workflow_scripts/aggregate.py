@@ -14,4 +14,4 @@ write_aggregate(list(inp.metrics), list(inp.predictions), metrics_json=out.metri
                 config=dict(p.config), title=p.title, protocol=p.protocol, histories=list(inp.histories),
                 curves_png=out.curves, shards=list(inp.shards), index_html=p.index,
                 manifest=inp.manifest, manifest_report=inp.manifest_report, tables_dir=out.tables,
-                flows=list(inp.flows))
+                flows=list(inp.flows), tags=dict(p.tags), params_yaml=out.params)
