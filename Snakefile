@@ -34,7 +34,9 @@ rule evaluate:
 
 
 onsuccess:
-    print(f"\nResults of '{NAME}': {OUT}/index.html (every finished run of this name)\n  this run's report: {REPORT}/report.html")
+    print(
+        f"\nResults of '{NAME}': {OUT}/index.html (every finished run of this name)\n  this run's report: {REPORT}/report.html"
+    )
     for study in EXPERIMENTS:
         if Path(f"{OUT}/experiments/{study}/report.html").exists():
             print(f"  {study}: {OUT}/experiments/{study}/report.html")

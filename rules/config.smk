@@ -8,7 +8,6 @@ from pathlib import Path
 from microexpr.config import SCHEMA_PATH, ConfigError, plan_errors, validate_config
 from microexpr.datasets import format_names, get_format
 
-
 try:
     validate_config(
         config,
@@ -23,9 +22,13 @@ from microexpr.recipes import RecipeError, apply_recipe, explicit_train_keys
 
 _DEFAULT_CONFIG = (Path(workflow.basedir) / "config" / "config.yaml").resolve()
 try:
-    config["train"] = apply_recipe(config["train"], explicit_train_keys(
-        [f for f in workflow.config_settings.configfiles if Path(f).resolve() != _DEFAULT_CONFIG],
-        workflow.config_settings.config))
+    config["train"] = apply_recipe(
+        config["train"],
+        explicit_train_keys(
+            [f for f in workflow.config_settings.configfiles if Path(f).resolve() != _DEFAULT_CONFIG],
+            workflow.config_settings.config,
+        ),
+    )
 except RecipeError as exc:
     raise WorkflowError(str(exc)) from None
 if plan_errors(config):  # what can be known before any job runs is checked before any job runs
@@ -76,7 +79,9 @@ def dataset_root(fmt):
     if isinstance(root, dict):
         unknown = sorted(set(root) - set(RUN_FORMATS))
         if unknown:
-            raise WorkflowError(f"config key 'dataset.root' names {unknown}, which are not in dataset.format {RUN_FORMATS}")
+            raise WorkflowError(
+                f"config key 'dataset.root' names {unknown}, which are not in dataset.format {RUN_FORMATS}"
+            )
         return root.get(fmt)
     if root is not None and COMPOSITE:
         raise WorkflowError("config key 'dataset.root': a composite needs a mapping format -> root")
@@ -104,8 +109,10 @@ TRAIN = config["train"]
 FEATURES_CONFIG = config["features"]
 PROTOCOL = config["evaluation"]["protocol"]
 if PROTOCOL == "lodo" and len(source_datasets()) < 2:
-    raise WorkflowError("config key 'evaluation.protocol': lodo needs several datasets in dataset.format "
-                        "(or, for a bring-your-own CSV, a dataset column naming two or more)")
+    raise WorkflowError(
+        "config key 'evaluation.protocol': lodo needs several datasets in dataset.format "
+        "(or, for a bring-your-own CSV, a dataset column naming two or more)"
+    )
 
 
 def short_hash(obj):
@@ -176,8 +183,10 @@ PREDICT_TAG = f"{Path(PREDICT['clips']).name}-{short_hash(PREDICT)}" if PREDICT[
 
 def PREDICT_CLIPS(wildcards):
     if not PREDICT["clips"]:
-        raise WorkflowError("config key 'predict.clips': give the folder of clips to classify, e.g. "
-                            "--config predict=\"{clips: /data/new_clips, fps: 200}\"")
+        raise WorkflowError(
+            "config key 'predict.clips': give the folder of clips to classify, e.g. "
+            '--config predict="{clips: /data/new_clips, fps: 200}"'
+        )
     folder = Path(PREDICT["clips"])
     if not folder.is_dir():
         raise WorkflowError(f"config key 'predict.clips': folder not found: {folder}")

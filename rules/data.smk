@@ -1,7 +1,16 @@
 # Stage 0: the dataset (generated when no licensed root is configured) and the clip manifest.
 # Every job has a stamp input (rules/folds.smk, stamp()): its code and data fingerprints.
-MANIFEST_SETTINGS = {k: DATASET[v] for k, v in (("sheet", "sheet"), ("layout", "layout"), ("classes", "classes"),
-                                                ("verify", "verify_frames"), ("apex", "apex"), ("strict", "strict"))}
+MANIFEST_SETTINGS = {
+    k: DATASET[v]
+    for k, v in (
+        ("sheet", "sheet"),
+        ("layout", "layout"),
+        ("classes", "classes"),
+        ("verify", "verify_frames"),
+        ("apex", "apex"),
+        ("strict", "strict"),
+    )
+}
 
 
 rule synthesize:
@@ -9,8 +18,6 @@ rule synthesize:
         stamp=stamp(f"{RESULTS}/synthetic/{{fmt}}_{{synth_hash}}", "synthesize.py"),
     output:
         directory(f"{RESULTS}/synthetic/{{fmt}}_{{synth_hash}}"),
-    params:
-        synthetic=lambda wildcards: {"format": wildcards.fmt, **config["synthetic"]},
     log:
         f"{RESULTS}/logs/synthesize/{{fmt}}_{{synth_hash}}.log",
     benchmark:
@@ -21,6 +28,8 @@ rule synthesize:
     resources:
         mem_mb=2000,
         runtime=30,
+    params:
+        synthetic=lambda wildcards: {"format": wildcards.fmt, **config["synthetic"]},
     script:
         "../workflow_scripts/synthesize.py"
 
@@ -29,14 +38,15 @@ checkpoint manifest:
     input:
         manifest_input,
         # code, settings and the dataset tree's fingerprint, kept beside the manifest (see stamp())
-        stamp=stamp(f"{OUT}/manifest.tsv", "manifest.py", data=lambda wildcards: manifest_fingerprint(),
-                    settings=MANIFEST_SETTINGS),
+        stamp=stamp(
+            f"{OUT}/manifest.tsv",
+            "manifest.py",
+            data=lambda wildcards: manifest_fingerprint(),
+            settings=MANIFEST_SETTINGS,
+        ),
     output:
         manifest=f"{OUT}/manifest.tsv",
         report=f"{OUT}/manifest_report.tsv",
-    params:
-        roots=data_roots(),
-        **MANIFEST_SETTINGS,
     log:
         f"{RESULTS}/logs/manifest/{NAME}.log",
     benchmark:
@@ -47,5 +57,8 @@ checkpoint manifest:
     resources:
         mem_mb=1000,
         runtime=30,
+    params:
+        **MANIFEST_SETTINGS,
+        roots=data_roots(),
     script:
         "../workflow_scripts/manifest.py"

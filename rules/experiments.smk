@@ -7,24 +7,28 @@ rule compare:
         runs=experiment_inputs,
         stamp=stamp(f"{OUT}/experiments/{{experiment}}/report.html", "compare.py"),
     output:
-        html=report(f"{OUT}/experiments/{{experiment}}/report.html", caption="../report/compare.rst",
-                    category="Experiments"),
+        html=report(
+            f"{OUT}/experiments/{{experiment}}/report.html", caption="../report/compare.rst", category="Experiments"
+        ),
         summary=f"{OUT}/experiments/{{experiment}}/summary.tsv",
         runs=f"{OUT}/experiments/{{experiment}}/runs.tsv",
-        figure=report(f"{OUT}/experiments/{{experiment}}/comparison.png", caption="../report/comparison.rst",
-                      category="Experiments"),
+        figure=report(
+            f"{OUT}/experiments/{{experiment}}/comparison.png",
+            caption="../report/comparison.rst",
+            category="Experiments",
+        ),
         tables=directory(f"{OUT}/experiments/{{experiment}}/tables"),  # the page's tables as CSV and LaTeX
+    log:
+        f"{RESULTS}/logs/compare/{NAME}/{{experiment}}.log",
+    wildcard_constraints:
+        experiment="|".join(EXPERIMENTS),
+    conda:
+        "../envs/microexpr.yaml"
+    threads: 1
     params:
         details=experiment_details,
         config={k: v for k, v in config.items() if k not in ("experiments", "predict")},
         name=NAME,
-    wildcard_constraints:
-        experiment="|".join(EXPERIMENTS),
-    log:
-        f"{RESULTS}/logs/compare/{NAME}/{{experiment}}.log",
-    conda:
-        "../envs/microexpr.yaml"
-    threads: 1
     script:
         "../workflow_scripts/compare.py"
 

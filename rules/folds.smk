@@ -94,13 +94,17 @@ def folds():
     if PROTOCOL == "loso":
         found = subjects()
         if len(found) < 2:
-            raise WorkflowError(f"LOSO needs at least two subjects with usable clips; the manifest "
-                                f"{OUT}/manifest.tsv has {len(found)} ({', '.join(found) or 'none'}): see manifest_report.tsv")
+            raise WorkflowError(
+                f"LOSO needs at least two subjects with usable clips; the manifest "
+                f"{OUT}/manifest.tsv has {len(found)} ({', '.join(found) or 'none'}): see manifest_report.tsv"
+            )
         return found
     found = sorted(set(manifest_subjects().values()))
     if len(found) < 2:
-        raise WorkflowError(f"LODO needs usable clips from at least two datasets; the manifest {OUT}/manifest.tsv "
-                            f"has them from {', '.join(found) or 'none'}: see manifest_report.tsv")
+        raise WorkflowError(
+            f"LODO needs usable clips from at least two datasets; the manifest {OUT}/manifest.tsv "
+            f"has them from {', '.join(found) or 'none'}: see manifest_report.tsv"
+        )
     return found
 
 
@@ -138,8 +142,10 @@ def shard_inputs(wildcards):
 
 def figure_inputs(wildcards):
     first = subjects()[0]
-    return {"flow": f"{FLOWS.format(evm=wildcards.evm)}/{first}.h5",
-            "shard": f"{SHARDS.format(evm=wildcards.evm)}/{first}.h5"}
+    return {
+        "flow": f"{FLOWS.format(evm=wildcards.evm)}/{first}.h5",
+        "shard": f"{SHARDS.format(evm=wildcards.evm)}/{first}.h5",
+    }
 
 
 def learning_inputs(wildcards):
@@ -148,8 +154,10 @@ def learning_inputs(wildcards):
     if feat is None:
         return SHARDS.format(evm=wildcards.evm)
     if BYO:
-        raise WorkflowError(f"config key 'train.model': {model_params(wildcards)['model']} describes the "
-                            "onset..offset frames, which a bring-your-own manifest (dataset.format: manifest) does not have")
+        raise WorkflowError(
+            f"config key 'train.model': {model_params(wildcards)['model']} describes the "
+            "onset..offset frames, which a bring-your-own manifest (dataset.format: manifest) does not have"
+        )
     return FEATURES.format(evm=wildcards.evm, feat=feat)
 
 
@@ -186,7 +194,9 @@ def preprocess_targets(wildcards=None):
     return [
         *[f"{shards}/{s}.h5" for s in subjects()],
         f"{shards}/index.tsv",
-        *([] if BYO else [f"{FIGURES.format(evm=EVM_TAG)}/preprocessing.png"]),  # the figure shows a clip's onset and apex
+        *(
+            [] if BYO else [f"{FIGURES.format(evm=EVM_TAG)}/preprocessing.png"]
+        ),  # the figure shows a clip's onset and apex
     ]
 
 

@@ -7,8 +7,6 @@ rule crop:
         stamp=stamp(f"{CROPS}/{{subject}}.tsv", "crop.py", data=subject_data(EVM_COLUMNS), face=FACE_KEY),
     output:
         f"{CROPS}/{{subject}}.tsv",
-    params:
-        face=FACE,
     log:
         f"{RESULTS}/logs/crop/{NAME}/{CROP_TAG}/{{subject}}.log",
     conda:
@@ -17,6 +15,8 @@ rule crop:
     resources:
         mem_mb=1000,
         runtime=30,
+    params:
+        face=FACE,
     script:
         "../workflow_scripts/crop.py"
 
@@ -27,8 +27,6 @@ rule magnify:
         stamp=stamp(f"{MAGNIFIED}/{{subject}}.h5", "magnify.py", data=subject_data(EVM_COLUMNS)),
     output:
         f"{MAGNIFIED}/{{subject}}.h5",
-    params:
-        evm=evm_params,
     log:
         f"{RESULTS}/logs/magnify/{NAME}/{{evm}}/{{subject}}.log",
     benchmark:
@@ -39,6 +37,8 @@ rule magnify:
     resources:
         mem_mb=lambda wildcards, attempt: 2000 * attempt,
         runtime=lambda wildcards, attempt: 30 * attempt,
+    params:
+        evm=evm_params,
     script:
         "../workflow_scripts/magnify.py"
 
@@ -49,9 +49,6 @@ rule flow:
         stamp=stamp(f"{FLOWS}/{{subject}}.h5", "flow.py"),
     output:
         f"{FLOWS}/{{subject}}.h5",
-    params:
-        method=FLOW["method"],
-        flow=flow_params(),
     log:
         f"{RESULTS}/logs/flow/{NAME}/{{evm}}/{FLOW_TAG}/{{subject}}.log",
     benchmark:
@@ -62,6 +59,9 @@ rule flow:
     resources:
         mem_mb=lambda wildcards, attempt: 1000 * attempt,
         runtime=lambda wildcards, attempt: 30 * attempt,
+    params:
+        method=FLOW["method"],
+        flow=flow_params(),
     script:
         "../workflow_scripts/flow.py"
 
@@ -69,20 +69,18 @@ rule flow:
 rule shard:
     input:
         unpack(shard_inputs),
-        stamp=stamp(f"{SHARDS}/{{subject}}.h5", "shard.py", data=subject_data(SHARD_COLUMNS), classes=class_list(),
-                    byo=BYO, flow_encoding=DATASET["flow_encoding"], flow_channels=DATASET["flow_channels"],
-                    flow_zero=DATASET["flow_zero"]),
+        stamp=stamp(
+            f"{SHARDS}/{{subject}}.h5",
+            "shard.py",
+            data=subject_data(SHARD_COLUMNS),
+            classes=class_list(),
+            byo=BYO,
+            flow_encoding=DATASET["flow_encoding"],
+            flow_channels=DATASET["flow_channels"],
+            flow_zero=DATASET["flow_zero"],
+        ),
     output:
         f"{SHARDS}/{{subject}}.h5",
-    params:
-        images=IMAGES,
-        classes=class_list(),
-        byo=BYO,
-        flow_encoding=DATASET["flow_encoding"],
-        flow_channels=DATASET["flow_channels"],
-        flow_zero=DATASET["flow_zero"],
-        method=FLOW["method"],
-        flow=flow_params(),
     log:
         f"{RESULTS}/logs/shard/{NAME}/{{evm}}/{FLOW_TAG}/{IMG_TAG}/{{subject}}.log",
     benchmark:
@@ -93,6 +91,15 @@ rule shard:
     resources:
         mem_mb=lambda wildcards, attempt: 2000 * attempt,
         runtime=lambda wildcards, attempt: 30 * attempt,
+    params:
+        images=IMAGES,
+        classes=class_list(),
+        byo=BYO,
+        flow_encoding=DATASET["flow_encoding"],
+        flow_channels=DATASET["flow_channels"],
+        flow_zero=DATASET["flow_zero"],
+        method=FLOW["method"],
+        flow=flow_params(),
     script:
         "../workflow_scripts/shard.py"
 
@@ -104,14 +111,15 @@ rule features:
         magnified=f"{MAGNIFIED}/{{subject}}.h5",
         flow=f"{FLOWS}/{{subject}}.h5",
         manifest=ancient(f"{OUT}/manifest.tsv"),  # what matters of it: the stamp's data (subject_data)
-        stamp=stamp(f"{FEATURES}/{{subject}}.h5", "features.py", data=subject_data(SHARD_COLUMNS),
-                    classes=class_list(), settings=lambda wildcards: feature_params(wildcards)),
+        stamp=stamp(
+            f"{FEATURES}/{{subject}}.h5",
+            "features.py",
+            data=subject_data(SHARD_COLUMNS),
+            classes=class_list(),
+            settings=lambda wildcards: feature_params(wildcards),
+        ),
     output:
         f"{FEATURES}/{{subject}}.h5",
-    params:
-        method=lambda wildcards: feature_params(wildcards)[0],
-        settings=lambda wildcards: feature_params(wildcards)[1],
-        classes=class_list(),
     log:
         f"{RESULTS}/logs/features/{NAME}/{{evm}}/{FLOW_TAG}/{{feat}}/{{subject}}.log",
     benchmark:
@@ -122,6 +130,10 @@ rule features:
     resources:
         mem_mb=lambda wildcards, attempt: 2000 * attempt,
         runtime=lambda wildcards, attempt: 30 * attempt,
+    params:
+        method=lambda wildcards: feature_params(wildcards)[0],
+        settings=lambda wildcards: feature_params(wildcards)[1],
+        classes=class_list(),
     script:
         "../workflow_scripts/features.py"
 

@@ -21,7 +21,9 @@ EXPERIMENT_RUNS = {name: experiment_runs(name) for name in EXPERIMENTS}
 
 def experiment_inputs(wildcards):
     if BYO and "evm" in STUDIES[wildcards.experiment].section.split("+"):
-        raise WorkflowError(f"{wildcards.experiment} needs video clips; a bring-your-own manifest brings finished images")
+        raise WorkflowError(
+            f"{wildcards.experiment} needs video clips; a bring-your-own manifest brings finished images"
+        )
     return [run["metrics"] for run in EXPERIMENT_RUNS[wildcards.experiment]]
 
 

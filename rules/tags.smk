@@ -73,16 +73,20 @@ def evm_params(wildcards):
     try:
         return EVM_VARIANTS[wildcards.evm]
     except KeyError:
-        raise WorkflowError(f"'{wildcards.evm}' is neither the configured EVM setting ({EVM_TAG}) nor one an "
-                            "experiment asks for: set evm in the config (or experiments.alphas)") from None
+        raise WorkflowError(
+            f"'{wildcards.evm}' is neither the configured EVM setting ({EVM_TAG}) nor one an "
+            "experiment asks for: set evm in the config (or experiments.alphas)"
+        ) from None
 
 
 def model_params(wildcards):
     try:
         return MODEL_VARIANTS[wildcards.model]
     except KeyError:
-        raise WorkflowError(f"'{wildcards.model}' is neither the configured training setting ({MODEL_TAG}) nor "
-                            "one an experiment asks for: set train in the config") from None
+        raise WorkflowError(
+            f"'{wildcards.model}' is neither the configured training setting ({MODEL_TAG}) nor "
+            "one an experiment asks for: set train in the config"
+        ) from None
 
 
 def feature_params(wildcards):
@@ -90,8 +94,10 @@ def feature_params(wildcards):
     try:
         return FEATURE_VARIANTS[wildcards.feat]
     except KeyError:
-        raise WorkflowError(f"'{wildcards.feat}' names no hand-crafted method of the configuration (train.model "
-                            "lbptop, lbpsip or hoof, with its settings in features)") from None
+        raise WorkflowError(
+            f"'{wildcards.feat}' names no hand-crafted method of the configuration (train.model "
+            "lbptop, lbpsip or hoof, with its settings in features)"
+        ) from None
 
 
 def run_config(wildcards):
@@ -107,10 +113,12 @@ def run_tags(wildcards):
     model = dict(MODEL_VARIANTS[wildcards.model])
     if wildcards.model in MODEL_FEATURES:
         model["features"] = FEATURE_VARIANTS[MODEL_FEATURES[wildcards.model]][1]
-    return {"evm": {"tag": wildcards.evm, "settings": {**evm, "face": FACE_KEY} if FACE["detect"] else evm},
-            "flow": {"tag": FLOW_TAG, "settings": {"method": FLOW["method"], **flow_params()}},
-            "images": {"tag": IMG_TAG, "settings": IMAGES},
-            "model": {"tag": wildcards.model, "settings": model}}
+    return {
+        "evm": {"tag": wildcards.evm, "settings": {**evm, "face": FACE_KEY} if FACE["detect"] else evm},
+        "flow": {"tag": FLOW_TAG, "settings": {"method": FLOW["method"], **flow_params()}},
+        "images": {"tag": IMG_TAG, "settings": IMAGES},
+        "model": {"tag": wildcards.model, "settings": model},
+    }
 
 
 def report_of(evm_tag, model_tag):

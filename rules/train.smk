@@ -11,8 +11,6 @@ rule train_fold:
         metrics=f"{FOLDS}/{{fold}}/metrics.json",
         history=f"{FOLDS}/{{fold}}/history.tsv",
         model=f"{FOLDS}/{{fold}}/model.pt",
-    params:
-        train=model_params,
     log:
         f"{RESULTS}/logs/train_fold/{NAME}/{{evm}}/{{model}}/{PROTOCOL}/{{fold}}.log",
     benchmark:
@@ -27,6 +25,8 @@ rule train_fold:
         gpu_share=1,
         mem_mb=lambda wildcards, attempt: model_params(wildcards)["mem_mb"] * attempt,
         runtime=lambda wildcards, attempt: model_params(wildcards)["runtime"] * attempt,
+    params:
+        train=model_params,
     script:
         "../workflow_scripts/train_fold.py"
 
@@ -50,17 +50,17 @@ rule aggregate:
         curves=report(f"{REPORTS}/curves.png", caption="../report/curves.rst", category="Evaluation"),
         tables=directory(f"{REPORTS}/tables"),  # the report's tables as CSV and LaTeX
         params=f"{REPORTS}/params.yaml",  # each variant tag with the settings behind its hash
+    log:
+        f"{RESULTS}/logs/aggregate/{NAME}/{{evm}}/{{model}}/{PROTOCOL}.log",
+    conda:
+        "../envs/microexpr.yaml"
+    threads: 1
     params:
         config=run_config,
         tags=run_tags,
         index=f"{OUT}/index.html",  # every finished run of this name; rebuilt here (not an output: shared)
         title=lambda wildcards: f"{NAME}: {wildcards.model} on {wildcards.evm}/{FLOW_TAG}/{IMG_TAG} ({PROTOCOL.upper()})",
         protocol=PROTOCOL,
-    log:
-        f"{RESULTS}/logs/aggregate/{NAME}/{{evm}}/{{model}}/{PROTOCOL}.log",
-    conda:
-        "../envs/microexpr.yaml"
-    threads: 1
     script:
         "../workflow_scripts/aggregate.py"
 
@@ -76,10 +76,6 @@ rule final_model:
         stamp=stamp(f"{REPORTS}/final_model.pt", "final_model.py"),
     output:
         f"{REPORTS}/final_model.pt",
-    params:
-        train=model_params,
-        config=run_config,
-        index=f"{OUT}/index.html",  # rebuilt here too, so it links the final model
     log:
         f"{RESULTS}/logs/final_model/{NAME}/{{evm}}/{{model}}/{PROTOCOL}.log",
     benchmark:
@@ -91,6 +87,10 @@ rule final_model:
         gpu_share=1,
         mem_mb=lambda wildcards, attempt: model_params(wildcards)["mem_mb"] * attempt,
         runtime=lambda wildcards, attempt: model_params(wildcards)["runtime"] * attempt,
+    params:
+        train=model_params,
+        config=run_config,
+        index=f"{OUT}/index.html",  # rebuilt here too, so it links the final model
     script:
         "../workflow_scripts/final_model.py"
 
@@ -104,14 +104,14 @@ rule predict_clips:
     output:
         csv=f"{OUT}/predictions/{PREDICT_TAG}/predictions.csv",
         json=f"{OUT}/predictions/{PREDICT_TAG}/predictions.json",
-    params:
-        fps=config["predict"]["fps"],
-        spotting=config["predict"]["spotting"],
     log:
         f"{RESULTS}/logs/predict/{NAME}/{PREDICT_TAG}.log",
     conda:
         "../envs/microexpr.yaml"
     threads: 1
+    params:
+        fps=config["predict"]["fps"],
+        spotting=config["predict"]["spotting"],
     script:
         "../workflow_scripts/predict.py"
 
