@@ -42,6 +42,12 @@ def test_lint():
     assert "Lints for" not in out.stdout + out.stderr
 
 
+def test_the_rule_files_are_snakefmt_formatted():
+    files = [str(ROOT / "Snakefile"), *map(str, sorted((ROOT / "rules").glob("*.smk")))]
+    out = subprocess.run([sys.executable, "-m", "snakefmt", "--check", *files], cwd=ROOT, capture_output=True, text=True)
+    assert out.returncode == 0, f"run `snakefmt Snakefile rules/` (settings in pyproject.toml):\n{out.stderr[-2000:]}"
+
+
 def test_dry_run_of_the_default_config(tmp_path):
     out = snakemake("-n", "--config", f"results={tmp_path}")
     text = out.stdout + out.stderr
