@@ -224,7 +224,7 @@ def _onsets(rows: pd.DataFrame, flows: list[str | Path] | None) -> dict[str, np.
 def _with_images(rows: pd.DataFrame, shards: list[str | Path], aus: dict, alt: str,
                  flows: list[str | Path] | None = None) -> list[dict]:
     """Gallery entries of prediction rows: each clip's onset (from ``flows``, where given), flow image,
-    apex and masked apex thumbnails from the un-augmented samples of its subject's shard, true and
+    apex, mask and masked apex thumbnails from the un-augmented samples of its subject's shard, true and
     predicted class with both probabilities."""
     import h5py
 
@@ -242,8 +242,8 @@ def _with_images(rows: pd.DataFrame, shards: list[str | Path], aus: dict, alt: s
         if path is not None:
             if path not in cache:
                 try:
-                    cache[path] = read_shard(path, streams=("flow", "gray", "masked"))
-                except MicroexprError:  # a shard without the masked stream: the other two
+                    cache[path] = read_shard(path, streams=("flow", "gray", "mask", "masked"))
+                except MicroexprError:  # a shard without the mask streams: the other two
                     cache[path] = read_shard(path, streams=("flow", "gray"))
             shard = cache[path]
             hit = np.flatnonzero(shard["sample_id"] == row.sample_id)
@@ -252,6 +252,7 @@ def _with_images(rows: pd.DataFrame, shards: list[str | Path], aus: dict, alt: s
                 onset = onsets.get(row.sample_id)
                 images = {"flow": image_data_uri(shard["flow"][hit[0]], 104),
                           "apex": image_data_uri(shard["gray"][hit[0]], 104),
+                          "mask": image_data_uri(shard["mask"][hit[0]], 104) if "mask" in shard else None,
                           "masked": image_data_uri(shard["masked"][hit[0]], 104) if "masked" in shard else None,
                           # resized as the apex was (model_inputs), so onset and apex compare at a glance
                           "onset": image_data_uri(_resized(onset, size), 104) if onset is not None else None}

@@ -72,6 +72,7 @@ def _fold(tmp_path, fold, subject, dataset, rng, epochs=6):
     with h5py.File(shard, "w") as h5:
         h5["flow"] = rng.integers(0, 255, (len(ids), 32, 32, 3), dtype=np.uint8)
         h5["gray"] = rng.integers(0, 255, (len(ids), 32, 32), dtype=np.uint8)
+        h5["mask"] = (rng.random((len(ids), 32, 32)) > 0.5).astype(np.uint8) * 255
         h5["masked"] = rng.integers(0, 255, (len(ids), 32, 32), dtype=np.uint8)
         h5["label"], h5["aug"] = y, np.zeros(len(ids), np.int8)
         h5.create_dataset("sample_id", data=np.array(ids, dtype=object), dtype=h5py.string_dtype())
@@ -112,6 +113,7 @@ def test_composite_report_has_datasets_references_curves_and_mistakes(composite_
     right = preds[preds.label == preds.pred].label.nunique()
     assert page.count('alt="flow image (correct)"') == right and (right == 0) == ('id="gallery-correct"' not in page)
     assert page.count('alt="masked apex"') == min(wrong, 24) + right and 'id="flow-key"' in page
+    assert page.count('alt="mask"') == min(wrong, 24) + right
     index = (name_dir / "index.html").read_text()
     assert "reports/alpha8-x/tvl1-x/s32-x/model-x/loso/report.html" in index
     assert f"{result['pooled']['uf1']:.3f}" in index

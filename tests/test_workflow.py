@@ -168,6 +168,7 @@ def test_tiny_end_to_end_from_a_root_on_disk(tiny_run):
     shown = page.count('alt="flow image"') + page.count('alt="flow image (correct)"')
     assert page.count(", AU ") == shown  # each clip shown (mistakes and correct ones) with its coding sheet's AUs
     assert page.count('alt="onset"') == shown  # with its magnified onset frame, from the subject's flow file
+    assert page.count('alt="mask"') == shown
     # each variant folder of the run with the settings behind its hash, as metrics.json names them
     import yaml
 
@@ -279,7 +280,7 @@ def test_changing_alpha_reruns_only_evm_and_downstream(tmp_path):
     downstream = [r for r in plan if r["rule"] in ("magnify", "flow", "shard", "shard_index", "figure_preprocessing",
                                                    "train_fold", "aggregate")]
     assert len(upstream) == 3 and all(r["plan"] == "no update" for r in upstream)
-    assert len(downstream) == 3 * 2 + 2 + 4 * 2 + 7  # aggregate: 6 files and the tables folder
+    assert len(downstream) == 3 * 2 + 2 + 4 * 2 + 8  # aggregate: 7 files (params.yaml among them) and the tables folder
     assert all(r["plan"] == "update pending" and "/alpha4-" in r["output_file"] for r in downstream)
 
     run = snakemake("evaluate", "--config", *base, "evm={alpha: 4}")
