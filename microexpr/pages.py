@@ -84,8 +84,11 @@ def export_tables(tables: dict, folder: str | Path) -> list[Path]:
     return written
 
 
-def table(df: pd.DataFrame, floats: str = "{:.3f}") -> dict:
-    """A DataFrame as {columns, rows} of display strings for the ``table`` macro."""
-    rows = [[floats.format(v) if isinstance(v, (float, np.floating)) and v == v else
-             ("–" if isinstance(v, (float, np.floating)) else str(v)) for v in row] for row in df.itertuples(index=False)]
+def table(df: pd.DataFrame, floats: str = "{:.3f}", formats: dict[str, str] | None = None) -> dict:
+    """A DataFrame as {columns, rows} of display strings for the ``table`` macro: floats as ``floats``
+    (scores to 3 places) unless ``formats`` names the column (e.g. seconds to 1 place); NaN as a dash."""
+    fmt = [(formats or {}).get(str(c), floats) for c in df.columns]
+    rows = [[f.format(v) if isinstance(v, (float, np.floating)) and v == v else
+             ("–" if isinstance(v, (float, np.floating)) else str(v)) for f, v in zip(fmt, row)]
+            for row in df.itertuples(index=False)]
     return {"columns": [str(c) for c in df.columns], "rows": rows}

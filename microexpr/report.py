@@ -383,7 +383,8 @@ def html_report(result: dict, confusion_png: str | Path, out: str | Path, *, con
     lost = tables.get("rows_dropped_or_repaired")
     if lost is not None and not lost.empty:
         tables["lost_summary"] = lost.groupby(["action", "code"]).size().rename("rows").reset_index()
-    shown = {k: table(v) for k, v in tables.items() if v is not None and not v.empty}  # page tables
+    # page tables: scores to 3 places, times to 1
+    shown = {k: table(v, formats={"seconds": "{:.1f}"}) for k, v in tables.items() if v is not None and not v.empty}
     provenance = {
         "created": result.get("created") or now_utc(), "microexpr": result["microexpr"], "torch": result.get("torch"),
         "device": ", ".join(result["device"]),

@@ -114,6 +114,11 @@ def test_composite_report_has_datasets_references_curves_and_mistakes(composite_
     assert page.count('alt="flow image (correct)"') == right and (right == 0) == ('id="gallery-correct"' not in page)
     assert page.count('alt="masked apex"') == min(wrong, 24) + right and 'id="flow-key"' in page
     assert page.count('alt="mask"') == min(wrong, 24) + right
+    per_fold = page[page.index('id="per-fold-table"'):].split("</table>")[0]
+    head = re.findall(r"<th>(.*?)</th>", per_fold)
+    cells = [re.findall(r"<td>(.*?)</td>", row) for row in re.findall(r"<tr>(.*?)</tr>", per_fold.split("<tbody>")[1])]
+    assert len(cells) == 6 and {row[head.index("seconds")] for row in cells} == {"1.0"}  # times to 1 place
+    assert all(re.fullmatch(r"\d\.\d{3}", row[head.index("uf1")]) for row in cells)  # scores to 3
     index = (name_dir / "index.html").read_text()
     assert "reports/alpha8-x/tvl1-x/s32-x/model-x/loso/report.html" in index
     assert f"{result['pooled']['uf1']:.3f}" in index
