@@ -33,7 +33,7 @@ CASME2_CLIPS, CASME2_FOLDS, AUGMENT, VAL_SHARE, EPOCHS = 255, 26, 10, 0.2, 200
 
 
 def paper_config(**kw):
-    from microexpr.train import TrainConfig
+    from microexpr.training import TrainConfig
 
     # the values MSCNN's recipe states (docs/training.md); only the epochs differ in a check
     base = dict(width=64, dense=256, lr=1e-3, momentum=0.9, weight_decay=5e-4, batch_size=64, device="cuda", amp=True)
@@ -53,7 +53,7 @@ def write_shards(folder: Path, clips: int, size: int = 224) -> list[Path]:
 
 def worker(folder: Path, epochs: int, out: Path) -> None:
     """One fold (train s1+s2, test s3), its samples/s written to ``out`` (run in its own process)."""
-    from microexpr.train import train_fold
+    from microexpr.training import train_fold
 
     shards = sorted(folder.glob("s*.h5"))
     metrics = train_fold(shards[:2], shards[2], out.parent / out.stem, paper_config(max_epochs=epochs, patience=100),
@@ -96,7 +96,7 @@ def main(argv: list[str] | None = None) -> int:
         print(f"gpu check: no CUDA device (torch {torch.__version__}, torch.cuda.is_available() is False): "
               "nothing measured; run it on a machine with an NVIDIA GPU", file=sys.stderr)
         return 1
-    from microexpr.train import train_fold
+    from microexpr.training import train_fold
 
     t0 = time.perf_counter()
     print(f"device: {torch.cuda.get_device_name(0)}, torch {torch.__version__}, CUDA {torch.version.cuda}")

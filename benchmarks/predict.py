@@ -29,9 +29,9 @@ def default_bundle(out: Path) -> Path:
     import yaml
 
     from microexpr.datasets.schemes import resolve_scheme
-    from microexpr.predict import make_bundle, save_bundle
+    from microexpr.bundle import make_bundle, save_bundle
     from microexpr.preprocess import ImageSettings
-    from microexpr.train import TrainConfig, build_model
+    from microexpr.training import TrainConfig, build_model
     from microexpr.train_settings import with_model_defaults
 
     cfg = yaml.safe_load((ROOT / "config" / "config.yaml").read_text())

@@ -19,7 +19,7 @@ sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 from microexpr.models import count_parameters, create_fold_model  # noqa: E402
 from microexpr.recipes import recipe_values  # noqa: E402
 from microexpr import optim  # noqa: E402  (what training steps with)
-from microexpr.train import pick_device  # noqa: E402
+from microexpr.training import pick_device  # noqa: E402
 
 MEGC2019_CLIPS, MEGC2019_SUBJECTS = 442, 68  # the composite's clips and LOSO folds (docs/datasets.md)
 

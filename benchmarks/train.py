@@ -19,7 +19,7 @@ sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
 from microexpr.models import create_model  # noqa: E402
 from microexpr import optim  # noqa: E402  (what training steps with)
-from microexpr.train import TrainConfig, load_shards, pick_device, train_fold  # noqa: E402
+from microexpr.training import TrainConfig, load_shards, pick_device, train_fold  # noqa: E402
 
 CLASSES = ["a", "b", "c", "d", "e"]
 

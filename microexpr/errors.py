@@ -13,3 +13,11 @@ class DatasetError(MicroexprError):
 
 class FrameError(DatasetError):
     """A frame file is missing, empty or cannot be decoded; the message names the file."""
+
+
+class FoldError(MicroexprError):
+    """A training fold cannot run as configured (a leak, mismatched shards, diverging settings)."""
+
+
+class PredictError(MicroexprError):
+    """A bundle or an input that cannot be used; the message names it."""

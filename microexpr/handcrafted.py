@@ -409,7 +409,7 @@ def choose_c(x: np.ndarray, y: np.ndarray, subjects: np.ndarray, grid, folds: in
 
 def train_fold(train_files, test_files, out_dir: str | Path, cfg, *, fold: str | None = None) -> dict:
     """One LOSO fold of a hand-crafted method: C chosen on the training subjects only, the SVM fitted on
-    all of them, the held-out subject(s) scored once. Writes what :func:`microexpr.train.train_fold`
+    all of them, the held-out subject(s) scored once. Writes what :func:`microexpr.training.train_fold`
     writes (``predictions.csv``, ``metrics.json``, ``history.tsv``: the inner cross-validation per C,
     ``model.pt``: the SVM as tensors)."""
     import pandas as pd
@@ -418,7 +418,7 @@ def train_fold(train_files, test_files, out_dir: str | Path, cfg, *, fold: str |
     from .io import atomic_path
     from .metrics import scores
     from .recipes import recipe_report
-    from .train import FoldError
+    from .errors import FoldError
 
     t_start = time.perf_counter()
     out = Path(out_dir)
@@ -493,7 +493,7 @@ def _processor() -> str:
 def train_final(files, out: str | Path, cfg, *, settings: dict, loso: dict) -> dict:
     """The final model of a hand-crafted run: C by the same inner cross-validation over every
     subject, the SVM fitted on all of them, bundled for ``microexpr predict``."""
-    from .predict import make_bundle, save_bundle
+    from .bundle import make_bundle, save_bundle
 
     x, y, _, subj, classes, method = read_features(list(files))
     c, records = choose_c(x, y, subj, cfg.svm_c, cfg.svm_folds, cfg.seed, len(classes))

@@ -107,7 +107,7 @@ def _features_file(path, subject, x, y, classes=("a", "b")):
 def test_svm_fold_chooses_c_on_training_subjects_only(tmp_path, monkeypatch):
     """The held-out subject's features never reach the choice of C: replacing them by noise of another
     scale leaves C (and the inner records) unchanged; its labels are not even read before scoring."""
-    from microexpr.train import TrainConfig, train_fold
+    from microexpr.training import TrainConfig, train_fold
 
     rng = np.random.default_rng(0)
     files = []

@@ -285,7 +285,7 @@ def test_schema_lists_the_registered_training_models():
 
 def test_a_models_own_defaults_reach_it_unless_a_setting_names_one():
     from microexpr.models import model_settings
-    from microexpr.train import TrainConfig, build_model
+    from microexpr.training import TrainConfig, build_model
     from dataclasses import asdict
 
     base = {**asdict(TrainConfig()), "num_classes": 3}
@@ -298,7 +298,8 @@ def test_a_models_own_defaults_reach_it_unless_a_setting_names_one():
 
 
 def test_a_constructor_parameter_that_is_no_setting_is_refused():
-    from microexpr.models import _REGISTRY, model_settings, register_model
+    from microexpr.models import model_settings, register_model
+    from microexpr.models.registry import _REGISTRY, _STREAMS
 
     @register_model(streams=("uvs",))
     def misspelt_model(num_classes: int = 3, drop_out: float = 0.5):  # 'drop_out' would never be set
@@ -309,14 +310,14 @@ def test_a_constructor_parameter_that_is_no_setting_is_refused():
             model_settings("misspelt_model", num_classes=3, dropout=0.1)
     finally:
         _REGISTRY.pop("misspelt_model")
-        from microexpr.models import _STREAMS
         _STREAMS.pop("misspelt_model")
 
 
 def test_the_workflows_table_of_model_defaults_is_the_constructors():
     import inspect
 
-    from microexpr.models import _REGISTRY, fold_models
+    from microexpr.models import fold_models
+    from microexpr.models.registry import _REGISTRY
     from microexpr.train_settings import MODEL_DEFAULTS, with_model_defaults
 
     assert set(MODEL_DEFAULTS) == set(fold_models())

@@ -153,7 +153,7 @@ def test_a_hand_crafted_bundle_predicts_from_the_features_the_stage_makes(tiny_r
     hand-crafted final model (an SVM as tensors) classifies it."""
     from microexpr.datasets import read_manifest
     from microexpr.handcrafted import features_subject, read_features
-    from microexpr.train import TrainConfig, train_final
+    from microexpr.training import TrainConfig, train_final
 
     run_dir, root, _, _ = tiny_run
     out = run_dir / "results" / "tiny"

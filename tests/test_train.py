@@ -6,11 +6,15 @@ import pandas as pd
 import pytest
 import torch
 
-import microexpr.train as train_mod
+import microexpr.training.fold as fold_mod
+import microexpr.training.loop as loop_mod
+from microexpr import optim
+from microexpr.errors import MicroexprError
+from microexpr.metrics import scores
 from microexpr.datasets import load_manifest
 from microexpr.datasets.synthetic import SynthConfig, generate
 from microexpr.preprocess import flow_subject, magnify_subject, shard_subject
-from microexpr.train import FoldError, TrainConfig, train_fold, validation_clips
+from microexpr.training import ArrayData, FoldError, TrainConfig, train_fold, validation_clips
 
 CLASSES = ["disgust", "happiness", "others", "repression", "surprise"]
 
@@ -73,7 +77,7 @@ def test_resume_after_a_kill_gives_the_same_result(shards, tmp_path, monkeypatch
     train, test = [shards["sub02"], shards["sub03"]], shards["sub01"]
     straight = train_fold(train, test, tmp_path / "a", config(), progress=False)
 
-    real = train_mod._evaluate
+    real = loop_mod.evaluate
     calls = {"n": 0}
 
     def dies_in_epoch_three(*args, **kw):
@@ -82,11 +86,11 @@ def test_resume_after_a_kill_gives_the_same_result(shards, tmp_path, monkeypatch
             raise KeyboardInterrupt("killed")
         return real(*args, **kw)
 
-    monkeypatch.setattr(train_mod, "_evaluate", dies_in_epoch_three)
+    monkeypatch.setattr(loop_mod, "evaluate", dies_in_epoch_three)
     with pytest.raises(KeyboardInterrupt):
         train_fold(train, test, tmp_path / "b", config(), progress=False)
     assert (tmp_path / "b" / "checkpoint.pt").exists() and not (tmp_path / "b" / "metrics.json").exists()
-    monkeypatch.setattr(train_mod, "_evaluate", real)
+    monkeypatch.setattr(loop_mod, "evaluate", real)
     resumed = train_fold(train, test, tmp_path / "b", config(), progress=False)
     assert resumed["epochs_run"] == straight["epochs_run"] == 4
     a = pd.read_csv(tmp_path / "a" / "predictions.csv")
@@ -169,8 +173,8 @@ def test_min_epochs_and_schedule(shards, tmp_path):
     assert m["best_epoch"] == 3
     history = pd.read_csv(tmp_path / "history.tsv", sep="\t")
     cfg = config(max_epochs=4, schedule="cosine", warmup_epochs=1)
-    assert np.allclose(history.lr, [0.01 * train_mod.lr_factor(cfg, e) for e in range(4)])
-    assert np.allclose([train_mod.lr_factor(cfg, e) for e in range(4)], [0.5, 1.0, 0.75, 0.25])
+    assert np.allclose(history.lr, [0.01 * loop_mod.lr_factor(cfg, e) for e in range(4)])
+    assert np.allclose([loop_mod.lr_factor(cfg, e) for e in range(4)], [0.5, 1.0, 0.75, 0.25])
 
 
 def test_ststnet_trains_a_fold_on_the_uvs_stream(shards, tmp_path):
@@ -180,9 +184,9 @@ def test_ststnet_trains_a_fold_on_the_uvs_stream(shards, tmp_path):
 
 
 def test_bad_selection_settings_are_named():
-    with pytest.raises(train_mod.MicroexprError, match="validation must be one of clips, subjects, none"):
+    with pytest.raises(MicroexprError, match="validation must be one of clips, subjects, none"):
         config(validation="test")
-    with pytest.raises(train_mod.MicroexprError, match="smoothing must be at least 1"):
+    with pytest.raises(MicroexprError, match="smoothing must be at least 1"):
         config(smoothing=0)
 
 
@@ -273,13 +277,13 @@ def test_a_fold_under_the_ststnet_recipe_trains_as_released(shards, tmp_path, mo
     from microexpr.recipes import apply_recipe
 
     made = []
-    real = train_mod._model_and_optimizer
+    real = fold_mod.model_and_optimizer
 
     def spy(*args, **kwargs):
         made.append(real(*args, **kwargs))
         return made[-1]
 
-    monkeypatch.setattr(train_mod, "_model_and_optimizer", spy)
+    monkeypatch.setattr(fold_mod, "model_and_optimizer", spy)
 
     train = apply_recipe({**asdict_train(), "recipe": "ststnet", "max_epochs": 3, "batch_size": 8, "threads": 1},
                          {"max_epochs", "batch_size", "threads"})
@@ -290,14 +294,14 @@ def test_a_fold_under_the_ststnet_recipe_trains_as_released(shards, tmp_path, mo
     assert m["recipe"]["name"] == "ststnet" and m["recipe"]["set"]["optimizer"]["value"] == "adam"
     assert set(m["recipe"]["overridden"]) == {"max_epochs", "batch_size"}
     assert m["model_settings"]["dropout"] == 0.5
-    assert made and all(isinstance(opt, train_mod.optim.Adam) and opt.defaults["lr"] == 5e-5 for _, opt, _ in made)
+    assert made and all(isinstance(opt, optim.Adam) and opt.defaults["lr"] == 5e-5 for _, opt, _ in made)
 
 
 def test_raw_input_scale_feeds_the_stored_values():
     part = {"uvs": np.full((1, 4, 4, 3), 200, np.uint8), "label": np.zeros(1, np.int64),
             "sample_id": np.array(["d/s/c"]), "aug": np.zeros(1, np.int8), "subject": "s"}
-    raw, _ = train_mod.ArrayData([part], ("uvs",), "raw").batch(torch.arange(1), torch.device("cpu"))
-    std, _ = train_mod.ArrayData([part], ("uvs",)).batch(torch.arange(1), torch.device("cpu"))
+    raw, _ = ArrayData([part], ("uvs",), "raw").batch(torch.arange(1), torch.device("cpu"))
+    std, _ = ArrayData([part], ("uvs",)).batch(torch.arange(1), torch.device("cpu"))
     assert torch.all(raw["uvs"] == 200) and torch.allclose(std["uvs"][0, 0], torch.tensor((200 / 255 - 0.5) / 0.2))
 
 
@@ -325,7 +329,7 @@ def test_an_ensemble_fold_averages_its_members_and_records_each(shards, tmp_path
     assert np.allclose(got[cols].to_numpy(), (each[0][cols].to_numpy() + each[1][cols].to_numpy()) / 2)
     assert (got.pred == got[cols].idxmax(axis=1).str[2:]).all()
     assert [r["pred"] for r in members] == [e.pred.tolist() for e in each]
-    assert m["uf1"] == pytest.approx(train_mod.scores(
+    assert m["uf1"] == pytest.approx(scores(
         got.label.map(CLASSES.index).to_numpy(), got.pred.map(CLASSES.index).to_numpy(), 5, all_classes=False)["uf1"])
     model = torch.load(tmp_path / "model.pt", weights_only=True)
     assert len(model["members"]) == 2
@@ -338,9 +342,9 @@ def test_an_ensemble_fold_averages_its_members_and_records_each(shards, tmp_path
 def test_ensemble_settings_are_checked_and_each_member_gets_its_models_own_defaults():
     from microexpr.train_settings import ensemble_members, with_model_defaults
 
-    with pytest.raises(train_mod.MicroexprError, match="ensemble member 2: unknown setting"):
+    with pytest.raises(MicroexprError, match="ensemble member 2: unknown setting"):
         config(ensemble=({"seed": 1}, {"sed": 2}))
-    with pytest.raises(train_mod.MicroexprError, match="at least two members"):
+    with pytest.raises(MicroexprError, match="at least two members"):
         config(ensemble=({"seed": 1},))
     base = with_model_defaults(asdict_train())
     a, b, c = ensemble_members({**base, "ensemble": [{"seed": 1}, {"recipe": "ststnet", "max_epochs": 9},
@@ -354,7 +358,7 @@ def test_an_ensembles_final_model_predicts_the_mean_of_its_members(shards, tmp_p
     from microexpr.flow import StreamImages
     from microexpr.predict import build_model, load_bundle, member_bundles, predict_clip
     from microexpr.preprocess import read_shard
-    from microexpr.train import final_epochs, train_final
+    from microexpr.training import final_epochs, train_final
 
     cfg = config(ensemble=({"seed": 4}, {"model": "ststnet"}))
     folds = [{"ensemble": {"members": [{"best_epoch": 0}, {"best_epoch": 2}]}},
@@ -418,7 +422,7 @@ def test_a_picked_candidate_that_selects_its_epoch_trains_the_inner_folds_median
 
 
 def test_the_final_model_trains_the_candidate_picked_most_often():
-    from microexpr.train import final_plan
+    from microexpr.training import final_plan
 
     cfg = config(choose=("ststnet", {"seed": 5}))
     assert cfg.choose == ({"recipe": "ststnet"}, {"seed": 5})
@@ -427,9 +431,9 @@ def test_the_final_model_trains_the_candidate_picked_most_often():
     assert chosen.seed == 5 and chosen.model == "mscnn" and not chosen.choose and epochs == 6
     chosen, _ = final_plan(cfg, [{"choose": {"picked": 1}, "best_epoch": 1}])
     assert (chosen.model, chosen.optimizer, chosen.lr) == ("ststnet", "adam", 5e-5)
-    with pytest.raises(train_mod.MicroexprError, match="at least two candidates"):
+    with pytest.raises(MicroexprError, match="at least two candidates"):
         config(choose=("ststnet",))
-    with pytest.raises(train_mod.MicroexprError, match="cannot be combined"):
+    with pytest.raises(MicroexprError, match="cannot be combined"):
         config(choose=("ststnet", "mscnn"), ensemble=({"seed": 1}, {"seed": 2}))
 
 

@@ -12,12 +12,13 @@ import pandas as pd
 import pytest
 import torch
 
-import microexpr.train as train_mod
+import microexpr.training.loop as loop_mod
 from microexpr.config import ConfigError, plan_errors, run_dataset_problem, validate_config
 from microexpr.datasets.manifest import name_problem, require_classes
 from microexpr.errors import DatasetError
-from microexpr.predict import PredictError, load_bundle, make_bundle, read_clip, save_bundle
-from microexpr.train import FoldError, train_fold
+from microexpr.bundle import load_bundle, make_bundle, save_bundle
+from microexpr.predict import PredictError, read_clip
+from microexpr.training import FoldError, train_fold
 
 from test_config import SCHEMA
 from test_train import config, shards  # noqa: F401  (the module's tiny shards fixture)
@@ -78,7 +79,7 @@ def test_a_checkpoint_that_runs_code_is_never_loaded(shards, tmp_path, caplog): 
 
 
 def _kill_in_epoch(monkeypatch, n):
-    real = train_mod._evaluate
+    real = loop_mod.evaluate
     calls = {"n": 0}
 
     def dies(*args, **kw):
@@ -87,8 +88,8 @@ def _kill_in_epoch(monkeypatch, n):
             raise KeyboardInterrupt("killed")
         return real(*args, **kw)
 
-    monkeypatch.setattr(train_mod, "_evaluate", dies)
-    return lambda: monkeypatch.setattr(train_mod, "_evaluate", real)
+    monkeypatch.setattr(loop_mod, "evaluate", dies)
+    return lambda: monkeypatch.setattr(loop_mod, "evaluate", real)
 
 
 def test_a_checkpoint_of_other_data_restarts_the_fold(shards, tmp_path, monkeypatch, caplog):  # noqa: F811

@@ -1,4 +1,4 @@
-"""Snakemake adapter: rule final_model -> microexpr.train.train_final."""
+"""Snakemake adapter: rule final_model -> microexpr.training.train_final."""
 import json
 import sys
 from pathlib import Path
@@ -7,7 +7,7 @@ sys.path.insert(0, str(Path(snakemake.scriptdir).parent))  # microexpr, also in 
 
 from microexpr.logs import log_to_file
 from microexpr.report import write_index
-from microexpr.train import TrainConfig, final_plan, train_final
+from microexpr.training import TrainConfig, final_plan, train_final
 
 log_to_file(snakemake.log[0])
 settings = {**snakemake.params.train, "threads": snakemake.threads}

@@ -1,11 +1,11 @@
-"""Snakemake adapter: rule train_fold -> microexpr.train.train_fold."""
+"""Snakemake adapter: rule train_fold -> microexpr.training.train_fold."""
 import sys
 from pathlib import Path
 
 sys.path.insert(0, str(Path(snakemake.scriptdir).parent))  # microexpr, also in a conda env
 
 from microexpr.logs import log_to_file
-from microexpr.train import TrainConfig, train_fold
+from microexpr.training import TrainConfig, train_fold
 
 log_to_file(snakemake.log[0])
 settings = {**snakemake.params.train, "threads": snakemake.threads}

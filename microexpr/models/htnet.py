@@ -34,7 +34,7 @@ import torch
 import torch.nn as nn
 import torch.nn.functional as F
 
-from . import register_model
+from .registry import register_model
 from .small import _Classifier, _uvs
 
 # region centres (x, y) on a 28 x 28 face: the released code's fallback landmarks (left eye, right eye,

@@ -8,7 +8,7 @@ from collections.abc import Mapping, Sequence
 import torch
 import torch.nn as nn
 
-from . import register_model
+from .registry import register_model
 from .oversample import FeatureOversampler, OversampledHead
 from .resnet import ResNet, load_torchvision_weights
 

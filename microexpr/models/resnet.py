@@ -10,7 +10,7 @@ from pathlib import Path
 import torch
 import torch.nn as nn
 
-from . import register_model
+from .registry import register_model
 
 
 class BasicBlock(nn.Module):

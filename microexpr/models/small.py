@@ -38,7 +38,7 @@ from collections.abc import Mapping
 import torch
 import torch.nn as nn
 
-from . import register_model
+from .registry import register_model
 from .oversample import FeatureOversampler, OversampledHead
 
 
