@@ -30,7 +30,7 @@ def default_bundle(out: Path) -> Path:
 
     from microexpr.datasets.schemes import resolve_scheme
     from microexpr.bundle import make_bundle, save_bundle
-    from microexpr.preprocess import ImageSettings
+    from microexpr.clip import ImageSettings
     from microexpr.training import TrainConfig, build_model
     from microexpr.train_settings import with_model_defaults
 

@@ -35,19 +35,20 @@ def one_clip(height: int, width: int, frames: int, size: int) -> dict:
     """Time the stages on one synthetic clip; peak resident memory of this process (MB)."""
     import numpy as np
 
+    from microexpr.clip import ImageSettings, clip_streams, flow_field, magnify
     from microexpr.flow import make_flow_estimator
-    from microexpr.preprocess import magnify_frames, model_inputs
+    from microexpr.magnify import EVMSettings
     from preprocess import synthetic_clip
 
     clip, truth = synthetic_clip(height, width, frames, truth=True)
     base = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
     t0 = time.perf_counter()
-    mag = magnify_frames(clip, 200.0, alpha=8)
+    mag = magnify(clip, 200.0, EVMSettings(alpha=8))
     t1 = time.perf_counter()
     estimate = make_flow_estimator("tvl1")
-    flow = np.ascontiguousarray(estimate(mag[0], mag[frames // 2]), dtype=np.float32)
+    flow = flow_field(mag[0], mag[frames // 2], estimate)
     t2 = time.perf_counter()
-    streams = model_inputs(flow, mag[frames // 2], size=size)
+    streams = clip_streams(flow, mag[frames // 2], ImageSettings(size=size))
     t3 = time.perf_counter()
     assert len(streams) == 10
     peak = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024

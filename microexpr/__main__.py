@@ -157,7 +157,7 @@ def _figures(args: argparse.Namespace) -> None:
 
 
 def _config_reference(args: argparse.Namespace) -> None:
-    from .config import SCHEMA_PATH, load_yaml, reference_markdown
+    from .schema import SCHEMA_PATH, load_yaml, reference_markdown
 
     print(reference_markdown(load_yaml(SCHEMA_PATH)), end="")
 
@@ -288,7 +288,7 @@ def build_parser() -> argparse.ArgumentParser:
                    "the most accurate on the synthetic clips and 60-300x faster than tvl1), or the tvl1 or "
                    "farneback optical flow (docs/predict.md)")
     r.add_argument("--max-frames", type=int, default=None,
-                   help="refuse clips longer than this many frames (default: microexpr.predict.MAX_FRAMES)")
+                   help="refuse clips longer than this many frames (default: microexpr.io.MAX_FRAMES)")
     from .spot_recognise import LONG_VIDEO_S
 
     length = r.add_mutually_exclusive_group()

@@ -94,6 +94,13 @@ def _imports(module: str, is_package: bool, tree: ast.AST) -> tuple[dict[str, tu
     return bound, whole
 
 
+def _is_dataclass(decorator: ast.expr) -> bool:
+    """``@dataclass``, ``@dataclass(...)`` or ``@dataclasses.dataclass(...)``."""
+    target = decorator.func if isinstance(decorator, ast.Call) else decorator
+    return (isinstance(target, ast.Name) and target.id == "dataclass") or (
+        isinstance(target, ast.Attribute) and target.attr == "dataclass")
+
+
 def _parse(module: str) -> _Module:
     path = _module_file(module)
     if path is None:
@@ -111,16 +118,21 @@ def _parse_text(module: str, path: Path, text: str) -> _Module:
     module_bound, _ = _imports(module, is_package, ast.Module(body=top_imports, type_ignores=[]))
     for i, stmt in enumerate(tree.body):
         if isinstance(stmt, (ast.Import, ast.ImportFrom)):
-            _, whole = _imports(module, is_package, stmt)
+            bound, whole = _imports(module, is_package, stmt)
             if whole:  # `from . import casme2`: run for its registrations
                 key = f"<import {i}>"
                 info.defs[key], info.refs[key] = "", {(m, _WHOLE) for m in whole}
                 info.always.add(key)
-            continue  # `from .x import y` only binds y: what uses y depends on it
+            # `from .x import y` binds y: what uses y depends on it, and so does importing y from here
+            # (a package's __init__ that re-exports it)
+            for name, source in bound.items():
+                info.defs.setdefault(name, "")
+                info.refs.setdefault(name, set()).add(source)
+            continue
         if isinstance(stmt, (ast.FunctionDef, ast.AsyncFunctionDef, ast.ClassDef)):
             key = stmt.name
-            if stmt.decorator_list:
-                info.always.add(key)  # a decorator may register it
+            if any(not _is_dataclass(d) for d in stmt.decorator_list):
+                info.always.add(key)  # a decorator may register it (``dataclass`` never does)
         elif isinstance(stmt, (ast.Assign, ast.AnnAssign)):
             targets = stmt.targets if isinstance(stmt, ast.Assign) else [stmt.target]
             names = [n.id for t in targets for n in ast.walk(t) if isinstance(n, ast.Name)]

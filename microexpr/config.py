@@ -17,9 +17,8 @@ from typing import Any
 import yaml
 
 from .errors import MicroexprError
+from .schema import SCHEMA_PATH, load_yaml, registry_choices, subschema as _subschema  # noqa: F401  (SCHEMA_PATH)
 
-# the configuration schema: package data, so commands and the workflow read it from an installed package too
-SCHEMA_PATH = Path(__file__).resolve().parent / "schemas" / "config.schema.yaml"
 
 
 class ConfigError(MicroexprError):
@@ -37,21 +36,6 @@ def typed_section(cls, values: Mapping, section: str):
         raise ConfigError(f"config section '{section}': unknown key(s) {', '.join(unknown)} "
                           f"(known: {', '.join(sorted(known))})")
     return cls(**values)
-
-
-def load_yaml(path: str | Path) -> Any:
-    with open(path, encoding="utf-8") as fh:
-        return yaml.safe_load(fh)
-
-
-def _subschema(schema: Mapping, path: tuple[str, ...]) -> Mapping | None:
-    node = schema
-    for key in path:
-        props = node.get("properties", {}) if isinstance(node, Mapping) else {}
-        if key not in props:
-            return None
-        node = props[key]
-    return node
 
 
 def _types(node: Mapping) -> set[str]:
@@ -233,21 +217,6 @@ def _describe(error) -> str:
     return f"config key '{where}': {error.message}"
 
 
-def registry_choices(schema: Mapping) -> dict:
-    """The schema with its registry-owned choices filled from the registries: ``dataset.format`` lists
-    the registered dataset formats (the file lists the built-in ones for readers; a test keeps it equal)."""
-    from .datasets import format_names
-
-    schema = copy.deepcopy(dict(schema))
-    fmt = _subschema(schema, ("dataset", "format"))
-    if fmt is not None:
-        names = format_names()
-        single, several = fmt["anyOf"]
-        single["enum"] = [*names, "manifest"]
-        several["items"]["enum"] = names
-    return schema
-
-
 def validate_config(config: dict, schema: Mapping | str | Path, cli_overrides: Mapping | None = None) -> dict:
     """Validate ``config`` in place (defaults filled, CLI strings cast); raise :class:`ConfigError`."""
     from jsonschema import Draft202012Validator
@@ -362,42 +331,3 @@ def run_dataset_problem(out_dir: str | Path, results: str | Path, roots: Mapping
         with atomic_path(path) as tmp:
             tmp.write_text(json.dumps({"roots": wanted}, indent=2) + "\n")
     return None
-
-
-def reference_markdown(schema: Mapping) -> str:
-    """The configuration reference page (docs/config-reference.md), made from the schema's types,
-    defaults and descriptions: ``python -m microexpr config-reference > docs/config-reference.md``."""
-    import json
-
-    def kind(node: Mapping) -> str:
-        if "enum" in node:
-            return ", ".join(f"`{v}`" for v in node["enum"])
-        if "anyOf" in node:
-            return " or ".join(kind(alt) for alt in node["anyOf"])
-        t = node.get("type", "")
-        t = " or ".join(t) if isinstance(t, list) else t
-        if t == "array" and "items" in node:
-            return f"list of {kind(node['items'])}"
-        return t
-
-    def cell(text: str) -> str:
-        return " ".join(str(text).split()).replace("|", "\\|")
-
-    lines = ["# Configuration reference", "",
-             "Made from `microexpr/schemas/config.schema.yaml` (`microexpr config-reference`); a test "
-             "keeps this page equal to it. The defaults are those of a configuration that leaves the key out; "
-             "`config/config.yaml` sets some differently for the CPU demo.", ""]
-    for name, node in schema.get("properties", {}).items():
-        lines += [f"## {name}", ""]
-        if node.get("description"):
-            lines += [cell(node["description"]), ""]
-        props = node.get("properties")
-        if not props:
-            lines += [f"Type {kind(node)}; default `{json.dumps(node.get('default'))}`.", ""]
-            continue
-        lines += ["| key | type | default | what it does |", "| --- | --- | --- | --- |"]
-        for key, sub in props.items():
-            default = json.dumps(sub.get("default")) if "default" in sub else ""
-            lines.append(f"| `{name}.{key}` | {cell(kind(sub))} | `{cell(default)}` | {cell(sub.get('description', ''))} |")
-        lines.append("")
-    return "\n".join(lines)

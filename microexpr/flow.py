@@ -310,17 +310,6 @@ def transform_image(img: np.ndarray, *, flip: bool, angle: float) -> np.ndarray:
     return out
 
 
-@dataclass
-class StreamImages:
-    """The stream inputs of one sample: the three MSCNN streams at the model size, and ``uvs``."""
-
-    flow: np.ndarray     # H x W x 3 uint8, BGR rendering of the HSV flow image
-    gray: np.ndarray     # H x W uint8, apex gray
-    masked: np.ndarray   # H x W uint8, apex gray where the mask is set
-    mask: np.ndarray     # H x W uint8, 0/255
-    uvs: np.ndarray      # S x S x 3 uint8: u, v, optical strain (see uvs_image), S = images.uvs_size
-
-
 def uvs_image(flow: np.ndarray, size: int = 28) -> np.ndarray:
     """The u/v/optical-strain input of STSTNet and OFF-ApexNet: the flow field resized to ``size`` (vectors
     scaled with it), strain computed at that size, each sample normalised on its own as uint8: u and v
@@ -342,18 +331,3 @@ def remove_global_motion(flow: np.ndarray, how: str = "median") -> np.ndarray:
     if how == "median":
         return (flow - np.median(flow.reshape(-1, 2), axis=0)).astype(np.float32)
     raise ValueError(f"global motion removal must be 'median' or 'none', got {how!r}")
-
-
-def stream_images(flow: np.ndarray, apex_gray: np.ndarray, *, threshold: int = 50,
-                  max_magnitude: float | None = None, flip: bool = False, angle: float = 0.0,
-                  uvs_size: int = 28) -> StreamImages:
-    """Flow image, mask, masked apex and u/v/strain for one (optionally augmented) sample; ``flow`` and
-    ``apex_gray`` must already be at the model size (and, if wanted, without global motion). The
-    augmentation moves the flow field itself (a flip negates u, a rotation turns (u, v)), and every
-    stream is made from the moved field, so all streams agree."""
-    f = transform_flow(flow, flip=flip, angle=angle)
-    g = transform_image(_to_uint8(apex_gray), flip=flip, angle=angle)
-    hsv = flow_to_hsv(f, max_magnitude=max_magnitude)
-    mask = flow_mask(hsv, threshold)
-    return StreamImages(flow=hsv_to_bgr(hsv), gray=g, masked=apply_mask(g, mask), mask=mask,
-                        uvs=uvs_image(f, uvs_size))

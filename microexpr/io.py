@@ -1,4 +1,5 @@
-"""Small I/O helpers: atomic writes (nothing half-written is ever left behind) and frame reading."""
+"""Small I/O helpers: atomic writes (nothing half-written is ever left behind), frame reading, and clips
+(a folder of frames or a video) read for prediction."""
 
 from __future__ import annotations
 
@@ -8,12 +9,13 @@ import re
 import shutil
 import sys
 import tempfile
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Iterator
 
 import numpy as np
 
-from .errors import FrameError
+from .errors import FrameError, PredictError
 
 JPEG_MAGIC = b"\xff\xd8"
 _HOST = __import__("hashlib").sha1(__import__("socket").gethostname().encode()).hexdigest()[:6]
@@ -218,3 +220,86 @@ def open_video(path: str | os.PathLike):
 
     os.environ.setdefault("OPENCV_FFMPEG_LOGLEVEL", "-8")  # AV_LOG_QUIET
     return cv2.VideoCapture(str(path))
+
+
+_NUMBER = re.compile(r"(\d+)(?!.*\d)")  # the last number in a file name
+FRAME_SUFFIXES = (".jpg", ".jpeg", ".png", ".bmp")
+
+
+@dataclass
+class Clip:
+    """A clip read for prediction: gray frames, their numbers, frames per second and where it came from."""
+
+    source: str
+    frames: np.ndarray
+    numbers: list[int]
+    fps: float
+    notes: list[str] = field(default_factory=list)
+
+
+# The longest clip read (frames): a clip is held as 8-bit gray frames and EVM works on float32 copies of
+# the onset..offset span, so memory grows with frames x height x width (docs/predict.md).
+MAX_FRAMES = 1000
+
+
+def _too_long(path: Path, n: int, max_frames: int) -> PredictError:
+    return PredictError(f"{path}: {n} frames, more than the {max_frames} read at most (a micro-expression lasts "
+                        f"under 0.5 s): cut the clip around the expression, or raise --max-frames")
+
+
+def frame_files(folder: Path) -> tuple[list[Path], list[int]]:
+    """The image files of a folder that have a number in their name, ordered by the last such number, and
+    those numbers."""
+    files = [p for p in folder.iterdir() if p.suffix.lower() in FRAME_SUFFIXES and _NUMBER.search(p.stem)]
+    files.sort(key=lambda p: int(_NUMBER.search(p.stem).group(1)))
+    return files, [int(_NUMBER.search(p.stem).group(1)) for p in files]
+
+
+def read_clip(path: str | Path, fps: float | None = None, max_frames: int = MAX_FRAMES) -> Clip:
+    """A folder of frames (ordered by the last number in each file name) or a video file OpenCV reads;
+    longer than ``max_frames`` frames is refused before the frames are read."""
+    import cv2
+
+    path = Path(path)
+    if fps is not None and not (np.isfinite(fps) and fps > 0):
+        raise PredictError(f"{path}: the frame rate must be a positive number, got {fps}")
+    if path.is_dir():
+        files, numbers = frame_files(path)
+        if len(files) > max_frames:
+            raise _too_long(path, len(files), max_frames)
+        if len(files) < 2:
+            raise PredictError(f"{path}: needs at least two frames (JPEG/PNG/BMP with a number in the name), found {len(files)}")
+        frames = [read_frame(p, gray=True) for p in files]
+        if fps is None:
+            raise PredictError(f"{path}: a folder of frames has no frame rate: give --fps")
+    elif path.is_file():
+        cap = open_video(path)
+        if not cap.isOpened():
+            raise PredictError(f"{path}: cannot be read as a video")
+        stated = int(cap.get(cv2.CAP_PROP_FRAME_COUNT) or 0)
+        if stated > max_frames:
+            cap.release()
+            raise _too_long(path, stated, max_frames)
+        frames = []
+        while True:
+            ok, frame = cap.read()
+            if not ok:
+                break
+            if len(frames) == max_frames:  # a container that under-states its length
+                cap.release()
+                raise _too_long(path, len(frames) + 1, max_frames)
+            frames.append(cv2.cvtColor(frame, cv2.COLOR_BGR2GRAY) if frame.ndim == 3 else frame)
+        video_fps = cap.get(cv2.CAP_PROP_FPS)
+        cap.release()
+        if len(frames) < 2:
+            raise PredictError(f"{path}: needs at least two frames, the video has {len(frames)}")
+        numbers = list(range(len(frames)))
+        fps = fps or (video_fps if video_fps and video_fps > 0 else None)
+        if fps is None:
+            raise PredictError(f"{path}: the video states no frame rate: give --fps")
+    else:
+        raise PredictError(f"input not found: {path}")
+    sizes = {f.shape for f in frames}
+    if len(sizes) > 1:
+        raise PredictError(f"{path}: frames of different sizes {sorted(sizes)}")
+    return Clip(str(path), np.stack(frames), numbers, float(fps))

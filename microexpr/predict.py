@@ -12,26 +12,20 @@ from __future__ import annotations
 
 import json
 import logging
-import re
-from dataclasses import dataclass, field
 from pathlib import Path
 
 import numpy as np
 
 from .bundle import bundle_config, load_bundle, member_bundles
 from .errors import PredictError
-from .io import atomic_path, open_video, read_frame
+from .io import MAX_FRAMES, Clip, atomic_path, read_clip
 from .spotting import DEFAULT_SPOTTING
 
 log = logging.getLogger(__name__)
 
-_NUMBER = re.compile(r"(\d+)(?!.*\d)")  # the last number in a file name
-FRAME_SUFFIXES = (".jpg", ".jpeg", ".png", ".bmp")
-
-
 def build_model(bundle: dict):
     """The bundle's model with its weights (an ensemble: a list, one model per member)."""
-    from .preprocess import ImageSettings
+    from .clip import ImageSettings
     from .training.loop import build_model as build
 
     from .handcrafted import is_handcrafted
@@ -46,85 +40,6 @@ def build_model(bundle: dict):
     return model.eval()
 
 
-@dataclass
-class Clip:
-    """A clip read for prediction: gray frames, their numbers, frames per second and where it came from."""
-
-    source: str
-    frames: np.ndarray
-    numbers: list[int]
-    fps: float
-    notes: list[str] = field(default_factory=list)
-
-
-# The longest clip read (frames): a clip is held as 8-bit gray frames and EVM works on float32 copies of
-# the onset..offset span, so memory grows with frames x height x width (docs/predict.md).
-MAX_FRAMES = 1000
-
-
-def _too_long(path: Path, n: int, max_frames: int) -> PredictError:
-    return PredictError(f"{path}: {n} frames, more than the {max_frames} read at most (a micro-expression lasts "
-                        f"under 0.5 s): cut the clip around the expression, or raise --max-frames")
-
-
-def frame_files(folder: Path) -> tuple[list[Path], list[int]]:
-    """The image files of a folder that have a number in their name, ordered by the last such number, and
-    those numbers."""
-    files = [p for p in folder.iterdir() if p.suffix.lower() in FRAME_SUFFIXES and _NUMBER.search(p.stem)]
-    files.sort(key=lambda p: int(_NUMBER.search(p.stem).group(1)))
-    return files, [int(_NUMBER.search(p.stem).group(1)) for p in files]
-
-
-def read_clip(path: str | Path, fps: float | None = None, max_frames: int = MAX_FRAMES) -> Clip:
-    """A folder of frames (ordered by the last number in each file name) or a video file OpenCV reads;
-    longer than ``max_frames`` frames is refused before the frames are read."""
-    import cv2
-
-    path = Path(path)
-    if fps is not None and not (np.isfinite(fps) and fps > 0):
-        raise PredictError(f"{path}: the frame rate must be a positive number, got {fps}")
-    if path.is_dir():
-        files, numbers = frame_files(path)
-        if len(files) > max_frames:
-            raise _too_long(path, len(files), max_frames)
-        if len(files) < 2:
-            raise PredictError(f"{path}: needs at least two frames (JPEG/PNG/BMP with a number in the name), found {len(files)}")
-        frames = [read_frame(p, gray=True) for p in files]
-        if fps is None:
-            raise PredictError(f"{path}: a folder of frames has no frame rate: give --fps")
-    elif path.is_file():
-        cap = open_video(path)
-        if not cap.isOpened():
-            raise PredictError(f"{path}: cannot be read as a video")
-        stated = int(cap.get(cv2.CAP_PROP_FRAME_COUNT) or 0)
-        if stated > max_frames:
-            cap.release()
-            raise _too_long(path, stated, max_frames)
-        frames = []
-        while True:
-            ok, frame = cap.read()
-            if not ok:
-                break
-            if len(frames) == max_frames:  # a container that under-states its length
-                cap.release()
-                raise _too_long(path, len(frames) + 1, max_frames)
-            frames.append(cv2.cvtColor(frame, cv2.COLOR_BGR2GRAY) if frame.ndim == 3 else frame)
-        video_fps = cap.get(cv2.CAP_PROP_FPS)
-        cap.release()
-        if len(frames) < 2:
-            raise PredictError(f"{path}: needs at least two frames, the video has {len(frames)}")
-        numbers = list(range(len(frames)))
-        fps = fps or (video_fps if video_fps and video_fps > 0 else None)
-        if fps is None:
-            raise PredictError(f"{path}: the video states no frame rate: give --fps")
-    else:
-        raise PredictError(f"input not found: {path}")
-    sizes = {f.shape for f in frames}
-    if len(sizes) > 1:
-        raise PredictError(f"{path}: frames of different sizes {sorted(sizes)}")
-    return Clip(str(path), np.stack(frames), numbers, float(fps))
-
-
 def _index(clip: Clip, number: int | None, what: str) -> int | None:
     if number is None:
         return None
@@ -136,17 +51,38 @@ def _index(clip: Clip, number: int | None, what: str) -> int | None:
 
 def clip_inputs(clip: Clip, settings: dict, *, onset: int | None = None, apex: int | None = None,
                 offset: int | None = None, spotting: str = DEFAULT_SPOTTING, uncropped: str = "auto") -> dict:
-    """The model inputs of one clip (what the workflow's magnify, flow and shard stages make of it),
-    with the onset/apex/offset used and how they were found; ``spotting`` names the flow that measures
-    the motion where the apex is spotted (a key of :data:`microexpr.spotting.SPOT_FLOWS`). ``uncropped``
-    ``auto``: where the model was trained without face detection and the onset frame shows a face smaller
-    than a face crop (:func:`microexpr.align.scene_face`, the detector only; the ``faces`` extra), the clip
-    is cut to it and
-    ``how`` says so; ``none``: never."""
-    from .face import FaceSettings, crop_box, detect_face
-    from .flow import make_flow_estimator
-    from .magnify import EVMSettings
-    from .preprocess import ImageSettings, magnify_frames, model_inputs
+    """The model inputs of one clip (what the workflow's magnify, flow and shard stages make of it:
+    :func:`microexpr.clip.process_clip`), with the onset/apex/offset used and how they were found;
+    ``spotting`` names the flow that measures the motion where the apex is spotted (a key of
+    :data:`microexpr.spotting.SPOT_FLOWS`). ``uncropped`` ``auto``: where the model was trained without
+    face detection and the onset frame shows a face smaller than a face crop
+    (:func:`microexpr.align.scene_face`, the detector only; the ``faces`` extra), the clip is cut to it
+    and ``how`` says so; ``none``: never."""
+    from .clip import ClipSettings, process_clip
+
+    i_on, i_apex, i_off, how = _interval(clip, onset, apex, offset, spotting)
+    clip_settings = ClipSettings.from_sections(settings)  # defaults where an older bundle lacks a key
+    evm = clip_settings.evm
+    if evm.min_fps() and clip.fps < evm.min_fps() - 1e-9:
+        raise PredictError(f"{clip.source}: {clip.fps:g} fps is too low for the model's EVM band "
+                           f"({evm.low_hz:g}-{evm.high_hz:g} Hz, upper edge at most half the frame rate): "
+                           f"it accepts clips of at least {evm.min_fps():g} fps")
+    pad = evm.pad_frames  # as the workflow: EVM sees up to pad frames either side
+    lo, hi = max(0, i_on - pad), min(len(clip.frames) - 1, i_off + pad)
+    k_on, k_apex = i_on - lo, i_apex - lo
+    frames, how = _face_frames(clip, clip.frames[lo:hi + 1], k_on, settings.get("face") or {}, uncropped, how)
+    try:
+        made = process_clip(frames, clip.fps, k_on, k_apex, clip_settings)
+    except ValueError as exc:
+        raise PredictError(f"{clip.source}: {exc}") from None
+    return {"streams": made.streams[0], "onset": clip.numbers[i_on], "apex": clip.numbers[i_apex],
+            "offset": clip.numbers[i_off], "how": how, "onset_frame": made.magnified[k_on],
+            "apex_frame": made.magnified[k_apex], "flow": made.flow,
+            "block": made.magnified[k_on:k_on + i_off - i_on + 1]}  # onset..offset, for the hand-crafted methods
+
+
+def _interval(clip: Clip, onset, apex, offset, spotting: str) -> tuple[int, int, int, str]:
+    """Indices of the onset, apex and offset (spotted where not given) and how they were found."""
     from .spotting import SPOT_FLOWS, spot_apex
 
     if spotting not in SPOT_FLOWS:
@@ -156,26 +92,22 @@ def clip_inputs(clip: Clip, settings: dict, *, onset: int | None = None, apex: i
         raise PredictError(f"{clip.source}: onset {onset} is after offset {offset}")
     if i_apex is not None and ((i_on is not None and i_apex < i_on) or (i_off is not None and i_apex > i_off)):
         raise PredictError(f"{clip.source}: apex {apex} lies outside onset..offset")
-    how = "onset, apex and offset given"
     if i_apex is None:
         i_on, i_apex, i_off, how = spot_apex(clip.frames, i_on, i_off, flow=SPOT_FLOWS[spotting])
-        how = f"{how[:-1]}; {'feature difference' if spotting == 'fd' else spotting + ' flow'})"
-    else:
-        i_on = 0 if i_on is None else i_on
-        i_off = len(clip.frames) - 1 if i_off is None else i_off
-        if onset is None or offset is None:
-            how = "apex given; onset/offset the first/last frame where not given"
-    evm = EVMSettings(**settings["evm"])  # the run's sections, defaults where an older bundle lacks a key
-    if evm.min_fps() and clip.fps < evm.min_fps() - 1e-9:
-        raise PredictError(f"{clip.source}: {clip.fps:g} fps is too low for the model's EVM band "
-                           f"({evm.low_hz:g}-{evm.high_hz:g} Hz, upper edge at most half the frame rate): "
-                           f"it accepts clips of at least {evm.min_fps():g} fps")
-    face = FaceSettings(**(settings.get("face") or {}))
-    images = ImageSettings(**settings["images"])
-    pad = evm.pad_frames  # as the workflow: EVM sees up to pad frames either side
-    lo, hi = max(0, i_on - pad), min(len(clip.frames) - 1, i_off + pad)
-    frames = clip.frames[lo:hi + 1]
-    k_on, k_apex = i_on - lo, i_apex - lo
+        return i_on, i_apex, i_off, f"{how[:-1]}; {'feature difference' if spotting == 'fd' else spotting + ' flow'})"
+    how = "onset, apex and offset given"
+    if onset is None or offset is None:
+        how = "apex given; onset/offset the first/last frame where not given"
+    return 0 if i_on is None else i_on, i_apex, len(clip.frames) - 1 if i_off is None else i_off, how
+
+
+def _face_frames(clip: Clip, frames: np.ndarray, k_on: int, face_section: dict, uncropped: str,
+                 how: str) -> tuple[np.ndarray, str]:
+    """The frames as the model's training saw them: cut to the face (or aligned by the eyes) of the onset
+    frame where the run detected faces; a scene cut to its face for a model of face crops (``auto``)."""
+    from .face import FaceSettings, crop_box, detect_face
+
+    face = FaceSettings(**face_section)
     if face.detect:
         box = detect_face(frames[k_on], min_size=face.min_size, min_neighbors=face.min_neighbors, detector=face.detector)
         if box is None:
@@ -187,43 +119,29 @@ def clip_inputs(clip: Clip, settings: dict, *, onset: int | None = None, apex: i
             if eyes is None:
                 raise PredictError(f"{clip.source}: no eyes found on the onset frame (the model was trained on aligned faces)")
             transform = align.eye_transform(*eyes)
-            frames = np.stack([align.align(f, transform) for f in frames])
-        else:
-            x0, y0, x1, y1 = crop_box(box, face.margin, frames[k_on].shape)
-            frames = np.ascontiguousarray(frames[:, y0:y1, x0:x1])
-    elif uncropped == "auto":
+            return np.stack([align.align(f, transform) for f in frames]), how
+        x0, y0, x1, y1 = crop_box(box, face.margin, frames[k_on].shape)
+        return np.ascontiguousarray(frames[:, y0:y1, x0:x1]), how
+    if uncropped == "auto":
         from . import align
 
         found = align.scene_face(frames[k_on]) if align.available() else None
         if found is not None:  # a model trained on face crops, given a scene: cut the clip to its face
             x0, y0, x1, y1 = crop_box(found, face.margin, frames[k_on].shape)
-            frames = np.ascontiguousarray(frames[:, y0:y1, x0:x1])
-            how += f"; the onset frame shows a face smaller than a face crop: cut to x {x0}-{x1}, y {y0}-{y1}"
-            log.warning("%s: %s", clip.source, how.rsplit("; ", 1)[-1])
-    try:
-        magnified = magnify_frames(frames, clip.fps, **evm.filter_kwargs())
-    except ValueError as exc:
-        raise PredictError(f"{clip.source}: {exc}") from None
-    flow_cfg = settings["flow"]
-    estimate = make_flow_estimator(flow_cfg["method"], max_height=flow_cfg.get("max_height"),
-                                   **dict(flow_cfg.get(flow_cfg["method"]) or {}))
-    flow = np.ascontiguousarray(estimate(magnified[k_on], magnified[k_apex]), dtype=np.float32)
-    streams = model_inputs(flow, magnified[k_apex], size=images.size, threshold=images.threshold,
-                           max_magnitude=images.max_magnitude, global_motion=images.global_motion, augment=False,
-                           uvs_size=images.uvs_size)[0]
-    return {"streams": streams, "onset": clip.numbers[i_on], "apex": clip.numbers[i_apex],
-            "offset": clip.numbers[i_off], "how": how, "onset_frame": magnified[k_on],
-            "apex_frame": magnified[k_apex], "flow": flow,
-            "block": magnified[k_on:k_on + i_off - i_on + 1]}  # onset..offset, for the hand-crafted methods
+            cut = f"the onset frame shows a face smaller than a face crop: cut to x {x0}-{x1}, y {y0}-{y1}"
+            log.warning("%s: %s", clip.source, cut)
+            return np.ascontiguousarray(frames[:, y0:y1, x0:x1]), f"{how}; {cut}"
+    return frames, how
 
 
 def stream_tensors(streams, names: tuple[str, ...], input_scale: str = "standard") -> dict:
     """Stream images -> normalised tensors, exactly as training batches are made."""
     import torch
 
-    from .training.data import channels_first, normalise
+    from .streams import channels_first
+    from .training.data import normalise
 
-    images = {s: torch.from_numpy(np.ascontiguousarray(channels_first(s, getattr(streams, s)[None]))) for s in names}
+    images = {s: torch.from_numpy(np.ascontiguousarray(channels_first(s, streams[s][None]))) for s in names}
     return normalise(images, torch.device("cpu"), input_scale)
 
 

@@ -4,11 +4,12 @@
 2. :func:`flow_subject`: optical flow onset -> apex on the magnified segment -> ``flow`` (u, v),
    ``strain``, ``onset`` and ``apex`` gray images, at the frames' own size.
 3. :func:`shard_subject`: flow and apex resized to the model size; global (head) motion removed;
-   flow image, mask and masked apex;
+   every registered stream (:mod:`microexpr.streams`: flow image, gray apex, masked apex, mask, u/v/strain);
    augmentation x10 ({original, horizontal flip} x {0, +5, -5, +10, -10 degrees}; flips negate u and
    rotations turn the vectors with the image) -> the subject's shard.
 
-The gray apex stream is the apex of the *magnified* segment (at alpha 0, the original apex).
+The gray apex stream is the apex of the *magnified* segment (at alpha 0, the original apex). Each
+stage runs the steps of :mod:`microexpr.clip` on its clips, as ``microexpr predict`` does on one.
 """
 
 from __future__ import annotations
@@ -17,7 +18,6 @@ import logging
 import os
 import time
 from collections.abc import Iterable
-from dataclasses import dataclass
 from pathlib import Path
 
 import numpy as np
@@ -25,36 +25,19 @@ import pandas as pd
 
 from . import __version__
 from .datasets.manifest import frame_paths, frame_table
-from .errors import DatasetError, FrameError
-from .flow import (
-    StreamImages, augmentations, transform_encoded_flow, make_flow_estimator, optical_strain, remove_global_motion, resize_flow,
-    stream_images, transform_image,
-)
-from .io import atomic_path, read_frame
+from .clip import ImageSettings, clip_streams, encoded_streams, flow_field, magnify, without_global_motion
 from .config import typed_section
-from .magnify import EVMSettings, magnify_uint8
+from .errors import DatasetError, FrameError
+from .flow import augmentations, make_flow_estimator, optical_strain, transform_image
+from .io import atomic_path, read_frame
+from .magnify import EVMSettings
+from .streams import STREAMS, StreamImages
 
 os.environ.setdefault("HDF5_USE_FILE_LOCKING", "FALSE")  # HDF5 on NFS (cluster home folders)
 import h5py  # noqa: E402
 
 log = logging.getLogger(__name__)
 SHARD_FORMAT = 2  # 2: the uvs stream
-IMAGE_STREAMS = ("flow", "gray", "masked", "mask", "uvs")
-
-
-@dataclass(frozen=True)
-class ImageSettings:
-    """The ``images`` section of the configuration: how a clip's flow and apex become the model's
-    stream images. The only place its defaults are written (the schema's are checked against them)."""
-
-    size: int = 224                     # side of every stream image (the paper: 224)
-    threshold: int = 50                 # mask = HSV value (scaled flow magnitude) > threshold
-    max_magnitude: float | None = None  # flow magnitude shown as full brightness; None = each image's largest
-    global_motion: str = "median"       # median: subtract the head's translation first; none: as the paper
-    augment: bool = True                # x10: flips and rotations of +-5 and +-10 degrees
-    uvs_size: int = 28                  # side of the u/v/strain stream (STSTNet, OFF-ApexNet: 28)
-
-
 _I = ImageSettings()
 
 
@@ -104,26 +87,6 @@ def _key(clip: str) -> str:
     return clip.replace("/", "_")
 
 
-def magnify_frames(frames: np.ndarray, fps: float, **evm) -> np.ndarray:
-    """EVM of one clip's frames as the pipeline stores them: uint8, rounded (``evm``: the keyword
-    arguments of :func:`microexpr.magnify.magnify`; ``pad_frames`` is not one of them)."""
-    return magnify_uint8(frames, fps, **evm)
-
-
-def model_inputs(flow: np.ndarray, apex: np.ndarray, *, size: int, threshold: int = _I.threshold,
-                 max_magnitude: float | None = _I.max_magnitude, global_motion: str = _I.global_motion,
-                 augment: bool = _I.augment, uvs_size: int = _I.uvs_size) -> list[StreamImages]:
-    """One sample's stream images at the model size from its onset->apex flow field and (magnified)
-    apex gray frame, the original first and then its augmentations: what the shards hold, and what
-    ``microexpr predict`` feeds a trained model."""
-    import cv2
-
-    flow = remove_global_motion(resize_flow(flow, (size, size)), global_motion)
-    apex = cv2.resize(apex, (size, size), interpolation=cv2.INTER_AREA)
-    return augmented_streams(flow, apex, threshold=threshold, max_magnitude=max_magnitude, augment=augment,
-                             uvs_size=uvs_size)
-
-
 def magnify_subject(manifest: pd.DataFrame, subject: str, out: str | Path, *, crops: dict | None = None,
                     transforms: dict | None = None, progress: bool = True, **evm) -> Path:
     """EVM of every clip of ``subject``; writes ``out`` (one group per clip: frames, frame_numbers).
@@ -156,7 +119,7 @@ def magnify_subject(manifest: pd.DataFrame, subject: str, out: str | Path, *, cr
                 frames = np.ascontiguousarray(frames[:, y0:y1, x0:x1])
             # a filter band above the clip's Nyquist frequency is an error in magnify(); say which clip
             try:
-                mag = magnify_frames(frames, row["fps"], **params)
+                mag = magnify(frames, row["fps"], settings)
             except ValueError as exc:
                 raise DatasetError(f"{row['sample_id']}: {exc}") from exc
             g = h5.create_group(_key(row["clip"]))
@@ -192,7 +155,7 @@ def flow_subject(magnified: str | Path, out: str | Path, *, method: str = "tvl1"
             onset = g["frames"][numbers.index(int(g.attrs["onset"]))]
             apex = g["frames"][numbers.index(int(g.attrs["apex"]))]
             t0 = time.perf_counter()
-            flow = np.ascontiguousarray(estimate(onset, apex), dtype=np.float32)
+            flow = flow_field(onset, apex, estimate)
             t_flow += time.perf_counter() - t0
             pairs += 1
             o = h5.create_group(name)
@@ -211,14 +174,14 @@ class ShardWriter:
 
     def __init__(self, classes: list[str], size: int):
         self.classes, self.size = list(classes), size
-        self.arrays: dict[str, list] = {k: [] for k in (*IMAGE_STREAMS, "label", "sample_id", "aug")}
+        self.arrays: dict[str, list] = {k: [] for k in (*STREAMS, "label", "sample_id", "aug")}
 
     def add(self, sample_id: str, label: str, samples: list[StreamImages]) -> None:
         if label not in self.classes:
             raise DatasetError(f"{sample_id}: label {label!r} is not one of the classes {self.classes}")
         for a, s in enumerate(samples):
-            for key in IMAGE_STREAMS:
-                self.arrays[key].append(getattr(s, key))
+            for key in STREAMS:
+                self.arrays[key].append(s[key])
             self.arrays["label"].append(self.classes.index(label))
             self.arrays["sample_id"].append(sample_id)
             self.arrays["aug"].append(a)
@@ -229,11 +192,10 @@ class ShardWriter:
         size, a = self.size, self.arrays
         with atomic_path(out) as tmp, h5py.File(tmp, "w") as h5:
             opts = dict(compression="gzip", compression_opts=1)
-            h5.create_dataset("flow", data=np.stack(a["flow"]), chunks=(1, size, size, 3), **opts)
-            for key in ("gray", "masked", "mask"):
-                h5.create_dataset(key, data=np.stack(a[key]), chunks=(1, size, size), **opts)
-            uvs = np.stack(a["uvs"])
-            h5.create_dataset("uvs", data=uvs, chunks=(min(len(uvs), 256),) + uvs.shape[1:], **opts)
+            for key, stream in STREAMS.items():  # every registered stream; an image a chunk, small ones 256
+                images = np.stack(a[key])
+                rows = 1 if stream.side == "size" else min(len(images), 256)
+                h5.create_dataset(key, data=images, chunks=(rows,) + images.shape[1:], **opts)
             h5.create_dataset("label", data=np.array(a["label"], np.int64))
             h5.create_dataset("sample_id", data=np.array(a["sample_id"], dtype=object), dtype=h5py.string_dtype())
             h5.create_dataset("aug", data=np.array(a["aug"], np.int8))
@@ -243,15 +205,6 @@ class ShardWriter:
         log.info("shard %s: %d clips, %d samples at %dx%d", attrs.get("subject", ""), len(set(a["sample_id"])),
                  len(a["sample_id"]), size, size)
         return Path(out)
-
-
-def augmented_streams(flow: np.ndarray, apex: np.ndarray, *, threshold: int, max_magnitude: float | None,
-                      augment: bool, uvs_size: int = _I.uvs_size) -> list[StreamImages]:
-    """Stream images of one sample (flow field and apex at the model size), original first."""
-    augs = augmentations(augment)
-    return [stream_images(flow, apex, threshold=threshold, max_magnitude=max_magnitude, flip=flip, angle=angle,
-                          uvs_size=uvs_size)
-            for flip, angle in augs]
 
 
 def shard_subject(flow_file: str | Path, manifest: pd.DataFrame, out: str | Path, *, classes: list[str],
@@ -267,6 +220,7 @@ def shard_subject(flow_file: str | Path, manifest: pd.DataFrame, out: str | Path
     """
 
     by_id = manifest.set_index("sample_id")
+    images = ImageSettings(size, threshold, max_magnitude, global_motion, augment, uvs_size)
     writer = ShardWriter(classes, size)
     with h5py.File(flow_file, "r") as src:
         subject = str(src.attrs.get("subject", ""))
@@ -276,10 +230,7 @@ def shard_subject(flow_file: str | Path, manifest: pd.DataFrame, out: str | Path
             sid = str(g.attrs["sample_id"])
             if sid not in by_id.index:
                 raise DatasetError(f"{flow_file}: clip {sid} is not in the manifest")
-            writer.add(sid, by_id.loc[sid, "label"],
-                       model_inputs(g["flow"][()], g["apex"][()], size=size, threshold=threshold,
-                                    max_magnitude=max_magnitude, global_motion=global_motion, augment=augment,
-                                    uvs_size=uvs_size))
+            writer.add(sid, by_id.loc[sid, "label"], clip_streams(g["flow"][()], g["apex"][()], images))
     augs = augmentations(augment)
     return writer.write(out, {**attrs, "subject": subject, "threshold": threshold, "mask_channel": "hsv_value",
                               "max_magnitude": "per-image" if max_magnitude is None else max_magnitude,
@@ -298,30 +249,6 @@ def flow_from_hsv_image(bgr: np.ndarray) -> np.ndarray:
     return np.stack([magnitude * np.cos(angle), magnitude * np.sin(angle)], axis=-1).astype(np.float32)
 
 
-def _image_streams(flow_img: np.ndarray, apex: np.ndarray, mask: np.ndarray, augment: bool,
-                   uvs_img: np.ndarray, flow_channels=None, flow_zero: float = 128) -> list[StreamImages]:
-    """Augmented streams of an image-encoded flow (BGR as read; ``uvs_img`` the same image as RGB at the
-    uvs size, e.g. u/v/strain images made elsewhere). With ``flow_channels`` (the R, G, B channels'
-    meaning, u and v stored as ``flow_zero`` + motion), a mirror negates u and a rotation turns (u, v) as
-    for computed flow; without it the motion cannot be turned, so mirrored samples (whose motion no
-    expression has) are left out and only the rotations are kept."""
-    out = []
-    for flip, angle in augmentations(augment):
-        if flow_channels is None and flip:
-            continue
-        if flow_channels is not None:
-            f = transform_encoded_flow(flow_img[..., ::-1], flow_channels, flow_zero, flip=flip, angle=angle)[..., ::-1]
-            u = transform_encoded_flow(uvs_img, flow_channels, flow_zero, flip=flip, angle=angle)
-        else:
-            f = transform_image(flow_img, flip=flip, angle=angle)
-            u = transform_image(uvs_img, flip=flip, angle=angle)
-        g = transform_image(apex, flip=flip, angle=angle)
-        m = np.where(transform_image(mask, flip=flip, angle=angle) > 127, 255, 0).astype(np.uint8)
-        out.append(StreamImages(flow=np.ascontiguousarray(f), gray=g, masked=np.where(m > 0, g, 0).astype(np.uint8),
-                                mask=m, uvs=np.ascontiguousarray(u)))
-    return out
-
-
 def byo_shard_subject(manifest: pd.DataFrame, subject: str, out: str | Path, *, classes: list[str],
                       size: int = _I.size, threshold: int = _I.threshold, max_magnitude: float | None = _I.max_magnitude,
                       global_motion: str = _I.global_motion, augment: bool = _I.augment, uvs_size: int = _I.uvs_size,
@@ -334,7 +261,7 @@ def byo_shard_subject(manifest: pd.DataFrame, subject: str, out: str | Path, *, 
     (u/v/strain or other encodings; the mask is the brightest channel above ``threshold`` unless a mask
     is given): with ``flow_channels`` (e.g. ``["u", "v", "strain"]``, u and v stored as ``flow_zero`` +
     motion) augmentation turns the motion as for computed flow, without it mirrored samples are left out
-    (see :func:`_image_streams`). Samples with onset + apex get computed flow.
+    (see :func:`microexpr.clip.encoded_streams`). Samples with onset + apex get computed flow.
     """
     import cv2
 
@@ -343,11 +270,11 @@ def byo_shard_subject(manifest: pd.DataFrame, subject: str, out: str | Path, *, 
     if flow_encoding == "image" and flow_channels is None and augment:
         log.warning("%s: image-encoded flows without dataset.flow_channels: mirrored samples left out (a mirror "
                     "cannot negate motion whose encoding is unknown); 5 of the 10 augmentations kept", subject)
+    images = ImageSettings(size, threshold, max_magnitude, global_motion, augment, uvs_size)
     estimate = None
     writer = ShardWriter(classes, size)
     for row in _progress(_rows(manifest, subject).to_dict("records"), f"shard {subject}", progress):
         apex_full = read_frame(row["apex_path"], gray=True)
-        apex = cv2.resize(apex_full, (size, size), interpolation=cv2.INTER_AREA)
         given_mask = None
         if row.get("mask_path"):
             given_mask = cv2.resize(read_frame(row["mask_path"], gray=True), (size, size),
@@ -355,27 +282,28 @@ def byo_shard_subject(manifest: pd.DataFrame, subject: str, out: str | Path, *, 
         if row["entry"] == "flow" and flow_encoding == "image":
             full = read_frame(row["flow_path"])[..., :3]
             img = cv2.resize(full, (size, size), interpolation=cv2.INTER_AREA)
+            apex = cv2.resize(apex_full, (size, size), interpolation=cv2.INTER_AREA)
             # channels as saved (OpenCV reads B, G, R): R, G, B = u, v, strain for u/v/strain images
             uvs_img = cv2.resize(np.ascontiguousarray(full[..., ::-1]), (uvs_size, uvs_size), interpolation=cv2.INTER_AREA)
             mask = given_mask if given_mask is not None else np.where(img.max(axis=2) > threshold, 255, 0)
-            writer.add(row["sample_id"], row["label"], _image_streams(img, apex, mask.astype(np.uint8), augment, uvs_img,
-                                                                      flow_channels, flow_zero))
+            try:
+                streams = encoded_streams(img, apex, mask.astype(np.uint8), uvs_img, augment, flow_channels, flow_zero)
+            except ValueError as exc:
+                raise DatasetError(f"{row['sample_id']}: {exc}") from None
+            writer.add(row["sample_id"], row["label"], streams)
             continue
-        if row["entry"] == "flow":
-            flow = resize_flow(flow_from_hsv_image(read_frame(row["flow_path"])), (size, size))
+        if row["entry"] == "flow":  # an HSV rendering: its field decoded, the head's motion unknown
+            streams = clip_streams(flow_from_hsv_image(read_frame(row["flow_path"])), apex_full,
+                                   without_global_motion(images))
         else:
             onset_full = read_frame(row["onset_path"], gray=True)
             if onset_full.shape != apex_full.shape:
                 raise DatasetError(f"{row['sample_id']}: onset {row['onset_path']} and apex {row['apex_path']} "
                                    "differ in size")
             estimate = estimate or make_flow_estimator(flow_method, **(flow_params or {}))
-            flow = remove_global_motion(resize_flow(np.asarray(estimate(onset_full, apex_full), np.float32),
-                                                    (size, size)), global_motion)
-        streams = augmented_streams(flow, apex, threshold=threshold, max_magnitude=max_magnitude, augment=augment,
-                                    uvs_size=uvs_size)
+            streams = clip_streams(flow_field(onset_full, apex_full, estimate), apex_full, images)
         if given_mask is not None:
-            augs = augmentations(augment)
-            for st, (flip, angle) in zip(streams, augs):
+            for st, (flip, angle) in zip(streams, augmentations(augment)):
                 m = transform_image(given_mask, flip=flip, angle=angle) > 127
                 st.mask = np.where(m, 255, 0).astype(np.uint8)
                 st.masked = np.where(m, st.gray, 0).astype(np.uint8)

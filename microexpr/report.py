@@ -254,7 +254,7 @@ def _with_images(rows: pd.DataFrame, shards: list[str | Path], aus: dict, alt: s
                           "apex": image_data_uri(shard["gray"][hit[0]], 104),
                           "mask": image_data_uri(shard["mask"][hit[0]], 104) if "mask" in shard else None,
                           "masked": image_data_uri(shard["masked"][hit[0]], 104) if "masked" in shard else None,
-                          # resized as the apex was (model_inputs), so onset and apex compare at a glance
+                          # resized as the apex was (clip_streams), so onset and apex compare at a glance
                           "onset": image_data_uri(_resized(onset, size), 104) if onset is not None else None}
         out.append({"sample_id": row.sample_id, "fold": row.fold, "label": row.label, "pred": row.pred,
                     "p_pred": float(getattr(row, f"p_{row.pred}")), "p_true": float(getattr(row, f"p_{row.label}")),

@@ -34,7 +34,8 @@ class FrameSource:
     def __init__(self, path: str | Path, fps: float | None = None):
         import cv2
 
-        from .predict import PredictError, frame_files
+        from .errors import PredictError
+        from .io import frame_files
 
         self.path = Path(path)
         self.crop = None  # (x0, y0, x1, y1): every frame is cut to it (see find_face)

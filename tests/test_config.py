@@ -87,7 +87,7 @@ from microexpr.face import FaceSettings  # noqa: E402
 from microexpr.handcrafted import HOOFSettings, LBPSipSettings, LBPTopSettings  # noqa: E402
 from microexpr.longspot import LongSpotSettings  # noqa: E402
 from microexpr.magnify import EVMSettings  # noqa: E402
-from microexpr.preprocess import ImageSettings  # noqa: E402
+from microexpr.clip import ImageSettings  # noqa: E402
 from microexpr.train_settings import TrainConfig  # noqa: E402
 
 # keys whose schema default differs from the library's on purpose, and why

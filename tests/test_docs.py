@@ -59,7 +59,7 @@ def test_mkdocs_nav_lists_every_page():
 
 
 def test_the_configuration_reference_is_the_schema():
-    from microexpr.config import load_yaml, reference_markdown
+    from microexpr.schema import load_yaml, reference_markdown
 
     made = reference_markdown(load_yaml(ROOT / "microexpr" / "schemas" / "config.schema.yaml"))
     assert (ROOT / "docs" / "config-reference.md").read_text() == made, \

@@ -5,8 +5,9 @@ import pytest
 
 from microexpr.flow import (
     AUGMENTATIONS, flow_mask, flow_to_hsv, optical_flow, optical_strain, remove_global_motion, resize_flow,
-    stream_images, transform_flow, transform_image,
+    transform_flow, transform_image,
 )
+from microexpr.streams import stream_images
 
 H = W = 160
 

@@ -8,7 +8,8 @@ import textwrap
 import pytest
 import yaml
 
-from microexpr.config import plan_errors, registry_choices, validate_config
+from microexpr.config import plan_errors, validate_config
+from microexpr.schema import registry_choices
 from microexpr.datasets import FORMATS, format_names, get_format, load_manifest, resolve_scheme
 from microexpr.datasets.synthetic import SynthConfig, generate
 from conftest import ROOT

@@ -140,7 +140,7 @@ def test_final_model_predicts_like_the_pipeline_on_folders_and_videos(tiny_run, 
 
 
 def _shard_streams(shard, i):
-    from microexpr.flow import StreamImages
+    from microexpr.streams import StreamImages
 
     return StreamImages(flow=shard["flow"][i], gray=shard["gray"][i], masked=shard["masked"][i],
                         mask=np.zeros_like(shard["gray"][i]), uvs=shard["uvs"][i])

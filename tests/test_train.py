@@ -355,7 +355,7 @@ def test_ensemble_settings_are_checked_and_each_member_gets_its_models_own_defau
 
 
 def test_an_ensembles_final_model_predicts_the_mean_of_its_members(shards, tmp_path):
-    from microexpr.flow import StreamImages
+    from microexpr.streams import StreamImages
     from microexpr.predict import build_model, load_bundle, member_bundles, predict_clip
     from microexpr.preprocess import read_shard
     from microexpr.training import final_epochs, train_final

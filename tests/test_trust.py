@@ -349,6 +349,14 @@ def test_a_library_edit_changes_exactly_the_stages_whose_code_it_touches(tmp_pat
     changed = sorted(s for s in stages if after[s] != before[s])
     assert "flow" in changed and "magnify" not in changed and "train_fold" not in changed
 
+    # code re-exported by a package's __init__ (microexpr.training) is followed to where it is written
+    flow.write_text(text)
+    assert {"microexpr.training.fold", "microexpr.training.loop"} <= set(stage_modules(SCRIPTS / "train_fold.py"))
+    loop = package / "training" / "loop.py"
+    loop.write_text(loop.read_text().replace("    model.train()\n", "    model.train()\n    _ = 1\n", 1))
+    after = {s: code_fingerprint(SCRIPTS / f"{s}.py", package) for s in stages}
+    assert sorted(s for s in stages if after[s] != before[s]) == ["train_fold"]
+
 
 # ----------------------------------------------------------------------------- figures users read
 from microexpr.figures import default_run_text, find_metrics, update  # noqa: E402

@@ -8,12 +8,12 @@ from collections.abc import Mapping, Sequence
 import torch
 import torch.nn as nn
 
-from .registry import register_model
+from ..streams import STREAMS as REGISTERED, image_streams
 from .oversample import FeatureOversampler, OversampledHead
+from .registry import register_model
 from .resnet import ResNet, load_torchvision_weights
 
-STREAMS = ("flow", "gray", "masked")
-STREAM_CHANNELS = {"flow": 3, "gray": 1, "masked": 1}
+STREAMS = ("flow", "gray", "masked")  # the paper's three streams (train.streams' default)
 
 
 class MSCNN(OversampledHead, nn.Module):
@@ -21,13 +21,13 @@ class MSCNN(OversampledHead, nn.Module):
                  sampler: str = "random", k_neighbors: int = 5, dropout: float = 0.0,
                  pretrained: str | None = None):
         super().__init__()
-        streams = tuple(streams)
-        bad = [s for s in streams if s not in STREAMS]
+        streams, allowed = tuple(streams), image_streams()
+        bad = [s for s in streams if s not in allowed]
         if not streams or bad or len(set(streams)) != len(streams):
-            raise ValueError(f"streams must be a non-empty subset of {STREAMS} without repeats, got {streams}")
+            raise ValueError(f"streams must be a non-empty subset of {allowed} without repeats, got {streams}")
         self.streams = streams
         self.trunks = nn.ModuleDict(
-            {s: ResNet(in_channels=STREAM_CHANNELS[s], width=width, num_classes=None) for s in streams})
+            {s: ResNet(in_channels=REGISTERED[s].channels, width=width, num_classes=None) for s in streams})
         if pretrained:
             for trunk in self.trunks.values():
                 load_torchvision_weights(trunk, pretrained)

@@ -12,21 +12,7 @@ import torch.nn as nn
 from ..errors import FoldError
 from ..metrics import scores
 from ..preprocess import read_shard
-
-# Normalisation: ImageNet statistics (the flow image is fed as RGB, so ImageNet weights fit).
-# uvs: u and v are centred at mid-gray by construction, strain is skewed towards 0.
-_MEAN = {"flow": (0.485, 0.456, 0.406), "gray": (0.449,), "masked": (0.449,), "uvs": (0.5, 0.5, 0.15)}
-_STD = {"flow": (0.229, 0.224, 0.225), "gray": (0.226,), "masked": (0.226,), "uvs": (0.2, 0.2, 0.2)}
-
-
-def channels_first(stream: str, arr: np.ndarray) -> np.ndarray:
-    """N stored images of ``stream`` (N x S x S gray, N x S x S x 3) as N x C x S x S in the models'
-    channel order (the flow image is stored BGR, as OpenCV writes it; models take RGB)."""
-    if arr.ndim == 3:
-        return arr[:, None]
-    if stream == "flow":
-        return arr[..., ::-1].transpose(0, 3, 1, 2)
-    return arr.transpose(0, 3, 1, 2)  # uvs: u, v, strain
+from ..streams import STREAMS, channels_first
 
 
 class ArrayData:
@@ -71,15 +57,17 @@ _NORM: dict = {}
 def normalise(images: dict[str, torch.Tensor], device: torch.device, input_scale: str = "standard") -> dict:
     """uint8 N x C x S x S images of each stream -> float inputs on ``device``: ``(x / 255 - mean) / std``
     as one multiply-add (with ``input_scale`` raw: the 0-255 values as floats, as some released codes
-    feed their images). Channels-last on CUDA, where convolutions under AMP run faster on it."""
+    feed their images), each stream's mean and std as registered (:mod:`microexpr.streams`). Channels-last
+    on CUDA, where convolutions under AMP run faster on it."""
     fmt = torch.channels_last if device.type == "cuda" else torch.contiguous_format
     inputs = {}
     for s, x in images.items():
         key = (s, str(device), input_scale)
         if key not in _NORM:
             raw = input_scale == "raw"
-            _NORM[key] = (torch.tensor([1.0 if raw else 1 / (255 * d) for d in _STD[s]], device=device).view(1, -1, 1, 1),
-                          torch.tensor([0.0 if raw else -m / d for m, d in zip(_MEAN[s], _STD[s])],
+            mean, std = STREAMS[s].mean, STREAMS[s].std
+            _NORM[key] = (torch.tensor([1.0 if raw else 1 / (255 * d) for d in std], device=device).view(1, -1, 1, 1),
+                          torch.tensor([0.0 if raw else -m / d for m, d in zip(mean, std)],
                                        device=device).view(1, -1, 1, 1))
         scale, shift = _NORM[key]
         inputs[s] = torch.addcmul(shift, x.to(device, non_blocking=True).float(), scale).contiguous(memory_format=fmt)
