@@ -4,3 +4,10 @@ The library is usable on its own; ``workflow_scripts/`` only adapt Snakemake's o
 """
 
 __version__ = "0.1.0"
+
+import os as _os
+
+if _os.environ.get("MICROEXPR_PLUGINS"):  # a workflow job: load the run's plugins (microexpr.plugins)
+    from .plugins import load_from_environment as _load_plugins
+
+    _load_plugins()

@@ -199,8 +199,6 @@ class _Defaults(argparse.ArgumentDefaultsHelpFormatter):
 
 
 def build_parser() -> argparse.ArgumentParser:
-    from .figures import DEFAULT_FILES
-
     from . import __version__
 
     p = argparse.ArgumentParser(prog="microexpr", description=__doc__,
@@ -212,6 +210,13 @@ def build_parser() -> argparse.ArgumentParser:
     def command(name: str, text: str) -> argparse.ArgumentParser:
         return sub.add_parser(name, help=text, description=text, formatter_class=_Defaults)
 
+    for add in (_synth_parser, _synth_long_parser, _manifest_parser, _predict_parser, _spot_parser, _other_parsers):
+        add(command)
+    return p
+
+
+def _synth_parser(command) -> None:
+    """microexpr synth."""
     s = command("synth", "write a synthetic micro-expression dataset in a real format")
     s.add_argument("--format", type=_format_name, default="casme2", help="a registered dataset format")
     s.add_argument("--out", required=True, help="output folder (must not exist unless --overwrite)")
@@ -234,6 +239,9 @@ def build_parser() -> argparse.ArgumentParser:
     s.add_argument("--quiet", action="store_true", help="no progress bar")
     s.set_defaults(func=_synth)
 
+
+def _synth_long_parser(command) -> None:
+    """microexpr synth-long."""
     # defaults as microexpr.datasets.synthetic_long.LongSynthConfig's (a test keeps them equal; importing it
     # here would load the dataset loaders and pandas for every command)
     sl = command("synth-long", "write synthetic long videos of faces with coded expressions (CAS(ME)^2 or SAMM long videos)")
@@ -256,6 +264,9 @@ def build_parser() -> argparse.ArgumentParser:
     sl.add_argument("--quiet", action="store_true", help="no progress bar")
     sl.set_defaults(func=_synth_long)
 
+
+def _manifest_parser(command) -> None:
+    """microexpr manifest."""
     m = command("manifest", "load a dataset root into manifest.tsv and a report of bad rows")
     m.add_argument("--dataset", type=lambda n: _format_name(n, allow_manifest=True), required=True,
                    help="a registered dataset format, or manifest for a bring-your-own CSV")
@@ -269,6 +280,10 @@ def build_parser() -> argparse.ArgumentParser:
     m.add_argument("--out", required=True, help="manifest file to write (TSV)")
     m.add_argument("--report", required=True, help="report of dropped and repaired rows to write (TSV)")
     m.set_defaults(func=_manifest)
+
+
+def _predict_parser(command) -> None:
+    """microexpr predict."""
     r = command("predict", "classify clips (folders of frames or video files) with a trained bundle")
     r.add_argument("--model", required=True, help="a run's final_model.pt")
     r.add_argument("inputs", nargs="*", help="folders of frames (numbered file names) or video files")
@@ -304,7 +319,14 @@ def build_parser() -> argparse.ArgumentParser:
     r.add_argument("--spot-threshold", type=_positive, default=None,
                    help=f"long videos (inputs over {LONG_VIDEO_S:g} s unless --long/--clip): spot peaks above this many "
                    "noise standard deviations (default: microexpr.longspot.LongSpotSettings.threshold)")
+    r.add_argument("--plugin", action="append",
+                   help="a module name or .py file to load first (repeatable): the plugins the model was trained "
+                   "with, where it uses a flow method, stream or model they register")
     r.set_defaults(func=_predict)
+
+
+def _spot_parser(command) -> None:
+    """microexpr spot."""
     sp = command("spot", "spot the intervals of every video of a coded long-video dataset and score them "
                  "(MEGC protocol: IoU >= 0.5)")
     sp.add_argument("--dataset", choices=LONG_FORMAT_NAMES, required=True, help="the long-video format")
@@ -319,6 +341,12 @@ def build_parser() -> argparse.ArgumentParser:
     sp.add_argument("--png", type=int, default=3, help="timeline figures of the first N videos")
     sp.add_argument("--quiet", action="store_true", help="no progress bar")
     sp.set_defaults(func=_spot)
+
+
+def _other_parsers(command) -> None:
+    """microexpr figures and config-reference."""
+    from .figures import DEFAULT_FILES
+
     f = command("figures", "write (or --check) the default-run figures the README and docs quote")
     f.add_argument("run", help="the run's results folder (results/synthetic_casme2) or its reports/.../metrics.json")
     f.add_argument("files", nargs="*", default=list(DEFAULT_FILES), help="files that quote the figures")
@@ -326,7 +354,6 @@ def build_parser() -> argparse.ArgumentParser:
     f.set_defaults(func=_figures)
     c = command("config-reference", "print the configuration reference (markdown) from the schema")
     c.set_defaults(func=_config_reference)
-    return p
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -339,6 +366,10 @@ def main(argv: list[str] | None = None) -> int:
     logging.basicConfig(level=logging.DEBUG if args.verbose else logging.INFO,
                         format="%(levelname)s %(name)s: %(message)s")
     try:
+        if getattr(args, "plugin", None):
+            from .plugins import load
+
+            load(args.plugin)
         return args.func(args) or 0
     except MicroexprError as exc:  # a failed input or run; argparse exits 2 on usage errors itself
         print(f"error: {exc}", file=sys.stderr)

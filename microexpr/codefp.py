@@ -7,7 +7,8 @@ package's imports (module-level and function-local) to a fixed point. A module t
 adds its module-level statements (constants, registrations, decorated definitions: a registry may hand
 out any of them at run time), and ``from . import x`` adds the whole of ``x``. Each definition is
 hashed as its syntax tree without docstrings, so comments, docstrings and formatting never re-run
-anything. Templates join the fingerprint of stages that render pages.
+anything. Templates join the fingerprint of stages that render pages, and the source files of the
+run's plugins (:mod:`microexpr.plugins`) that of every stage.
 """
 
 from __future__ import annotations
@@ -209,6 +210,10 @@ def code_fingerprint(script: str | Path, package_dir: str | Path | None = None) 
     h = hashlib.sha1()
     for key in sorted(parts):
         h.update(f"{key[0]}:{key[1]}\n{parts[key]}\n".encode())
+    from .plugins import sources
+
+    for plugin in sources():  # a plugin may register anything a stage runs: its edits re-run every stage
+        h.update(f"plugin {plugin.name}\n".encode() + plugin.read_bytes())
     if any(module == f"{PACKAGE}.pages" for module, _ in parts):
         for template in sorted((Path(package_dir or PACKAGE_DIR) / "templates").glob("*")):
             h.update(template.name.encode() + b"\n" + template.read_bytes())

@@ -32,12 +32,36 @@ def build_model(bundle: dict):
 
     if bundle.get("members"):
         return [build_model(b) for b in member_bundles(bundle)]
+    _check_registered(bundle)
     if is_handcrafted(bundle["train"].get("model")):  # a linear SVM: its arrays are the model
         return bundle["model"]
     uvs_size = ImageSettings(**bundle["settings"]["images"]).uvs_size
     model = build(bundle_config(bundle), len(bundle["classes"]), uvs_size)
     model.load_state_dict(bundle["model"])
     return model.eval()
+
+
+def _check_registered(bundle: dict) -> None:
+    """Every flow method, stream and model the bundle names is registered here, or a PredictError that
+    names the plugins it was trained with (a bundle never loads code itself: they are given with --plugin)."""
+    from .flow import FLOW_METHODS
+    from .handcrafted import is_handcrafted
+    from .models import fold_models
+    from .streams import STREAMS
+
+    train, settings = bundle["train"], bundle["settings"]
+    method = (settings.get("flow") or {}).get("method", "tvl1")
+    missing = [f"flow method {method!r}"] if method not in FLOW_METHODS else []
+    model = train.get("model", "mscnn")
+    if not is_handcrafted(model):
+        if model not in fold_models():
+            missing.append(f"model {model!r}")
+        missing += [f"stream {s!r}" for s in train.get("streams") or [] if model == "mscnn" and s not in STREAMS]
+    if missing:
+        plugins = settings.get("plugins") or []
+        given = f"it was trained with plugins {plugins}: load them with --plugin" if plugins else "load the module " \
+            "that registers them with --plugin"
+        raise PredictError(f"the model needs {', '.join(missing)}, which nothing here registers; {given}")
 
 
 def _index(clip: Clip, number: int | None, what: str) -> int | None:

@@ -7,14 +7,16 @@ from pathlib import Path
 
 from microexpr.config import SCHEMA_PATH, ConfigError, plan_errors, validate_config
 from microexpr.datasets import format_names, get_format
+from microexpr.plugins import PluginError, load as load_plugins
 
-try:
+try:  # the plugins first: what they register (flow methods, streams, models, formats) can be configured
+    load_plugins(config.get("plugins") or [])
     validate_config(
         config,
         SCHEMA_PATH,
         cli_overrides=workflow.config_settings.config,
     )
-except ConfigError as exc:
+except (ConfigError, PluginError) as exc:
     raise WorkflowError(str(exc)) from None
 # a named recipe (train.recipe) sets its paper's training values; the train keys of the user's own
 # configuration files and --config override it, the default config/config.yaml's do not

@@ -12,7 +12,7 @@ MODULE_LINES, FUNCTION_LINES = 400, 80
 OVER = {
     ("datasets/manifest.py", None): 442, ("datasets/synthetic.py", None): 505, ("handcrafted.py", None): 506,
     ("report.py", None): 562,
-    ("datasets/manifest.py", "build_manifest"): 149, ("__main__.py", "build_parser"): 129,
+    ("datasets/manifest.py", "build_manifest"): 149,
     ("report.py", "aggregate"): 82, ("datasets/synthetic_long.py", "generate_long"): 82,
     ("datasets/synthetic.py", "make_face"): 82,
 }
