@@ -21,7 +21,7 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 
-from .datasets.manifest import frame_paths
+from .datasets.frames import frame_paths
 from .errors import DatasetError
 from .io import atomic_path, read_frame
 

@@ -24,7 +24,7 @@ import numpy as np
 import pandas as pd
 
 from . import __version__
-from .datasets.manifest import frame_paths, frame_table
+from .datasets.frames import frame_paths, frame_table
 from .clip import ImageSettings, clip_streams, encoded_streams, flow_field, magnify, without_global_motion
 from .config import typed_section
 from .errors import DatasetError, FrameError

@@ -7,7 +7,7 @@ import pytest
 from openpyxl import load_workbook
 
 from microexpr.datasets import frame_paths, load_manifest, read_manifest, resolve_scheme, write_manifest
-from microexpr.datasets.manifest import parse_frame_number
+from microexpr.datasets.frames import parse_frame_number
 from microexpr.datasets.synthetic import read_ground_truth
 from microexpr.errors import DatasetError
 

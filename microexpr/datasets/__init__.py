@@ -16,9 +16,8 @@ from ..errors import DatasetError
 from . import casme2, casme3a, mmew, samm, smic  # noqa: F401  (each registers its format)
 from .byo import load_byo_manifest
 from .formats import FORMATS, DatasetFormat, format_names, get_format, register_format
-from .manifest import (
-    MANIFEST_COLUMNS, REPORT_COLUMNS, build_manifest, frame_paths, read_manifest, write_manifest,
-)
+from .frames import frame_paths
+from .manifest import MANIFEST_COLUMNS, REPORT_COLUMNS, build_manifest, read_manifest, write_manifest
 from .schemes import SCHEMES, resolve_scheme
 
 __all__ = [

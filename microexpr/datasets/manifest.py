@@ -10,7 +10,7 @@ Row checks, in order (the first failing one is the reason reported):
   7. the clip folder exists, holds frames, no frame number twice (``f5.jpg`` and ``f05.jpg``), and every
      frame onset..offset exists and passes ``verify`` (``exists``: present; ``header``: non-empty,
      JPEG/PNG/BMP signature, JPEG end marker, PNG end chunk, one size per clip, at least
-     ``MIN_FRAME_SIDE`` px a side; ``decode``: decodes fully, libjpeg's damage warnings included);
+     ``frames.MIN_FRAME_SIDE`` px a side; ``decode``: decodes fully, libjpeg's damage warnings included);
   8. the same subject/clip appears only once; two rows that code it differently are both dropped.
 
 The names of the frames found are kept (``frame_files``): later stages read those files, never names
@@ -29,9 +29,10 @@ from pathlib import Path
 import pandas as pd
 
 from ..errors import DatasetError
-from ..io import atomic_path, check_image_file, decode_problem, image_size
+from ..io import atomic_path
 from ..sampleid import SampleId
 from .formats import DatasetFormat
+from .frames import MISSING_MARKERS, check_frames, parse_frame_number
 
 log = logging.getLogger(__name__)
 
@@ -44,7 +45,6 @@ OPTIONAL_COLUMNS = {"action_units": "[]"}  # added later: a manifest written bef
 BASE_COLUMNS = ["sample_id", "dataset", "subject", "clip", "label"]
 REPORT_COLUMNS = ["dataset", "sheet_row", "subject", "clip", "raw_label", "action", "code", "reason"]
 VERIFY_MODES = ("exists", "header", "decode")
-MISSING_MARKERS = {"", "/", "-", "na", "n/a", "nan", "none"}
 # Subject, clip, sample and run names become folder and file names: letters, digits, '_', '-', '.',
 # never '.' or '..' alone (one rule for sheets, bring-your-own CSVs and the run name).
 SAFE_NAME = re.compile(r"(?!\.{1,2}\Z)[A-Za-z0-9_.-]+")  # always fullmatch: "$" lets a final newline pass
@@ -103,81 +103,6 @@ def text_subject_id(value) -> str:
     return text
 
 
-def parse_frame_number(value) -> int | None:
-    """Sheet cell -> frame number; ``None`` for a missing marker such as ``/``; ValueError otherwise."""
-    if value is None:
-        return None
-    if isinstance(value, bool):
-        raise ValueError(value)
-    if isinstance(value, int):
-        return value
-    if isinstance(value, float):
-        if value != value:  # NaN
-            return None
-        if value.is_integer():
-            return int(value)
-        raise ValueError(value)
-    text = str(value).strip()
-    if text.lower() in MISSING_MARKERS:
-        return None
-    if re.fullmatch(r"\d+(\.0+)?", text):
-        return int(float(text))
-    raise ValueError(value)
-
-
-# Frames smaller than this on either side are dropped at the manifest (the flow methods' pyramids and
-# the EVM levels need a few pixels: DIS refuses frames under 12 px, deep inside the flow stage).
-MIN_FRAME_SIDE = 16
-
-
-class DuplicateFrames(ValueError):
-    """Two files of one clip folder carry the same frame number (``f5.jpg`` and ``f05.jpg``)."""
-
-
-def scan_frames(folder: Path, regex: re.Pattern) -> tuple[dict[int, str], str | None]:
-    """Frame number -> file name in ``folder``, and the first file's name pattern (for readers; the
-    stages read the names found, :func:`frame_table`). Two files of one number raise
-    :class:`DuplicateFrames`."""
-    frames: dict[int, str] = {}
-    template = None
-    for entry in sorted(folder.iterdir()):
-        m = regex.fullmatch(entry.name)
-        if not m or not entry.is_file():
-            continue
-        digits = m.group("n")
-        if int(digits) in frames:
-            raise DuplicateFrames(f"frame number {int(digits)} twice in {folder}: {frames[int(digits)]} and {entry.name}")
-        frames[int(digits)] = entry.name
-        if template is None:
-            pre, post = entry.name[: m.start("n")], entry.name[m.end("n") :]
-            padded = len(digits) > 1 and digits.startswith("0")
-            field = f"{{frame:0{len(digits)}d}}" if padded else "{frame}"
-            template = pre + field + post
-    return frames, template
-
-
-def frame_table(row) -> dict[int, Path]:
-    """Frame number -> path of every frame the manifest found in one row's clip folder (a Series, a
-    namedtuple or a dict): the names as found, never rebuilt from a pattern (``reg_img0700.jpg`` beside
-    ``reg_img701.png`` is fine). Manifests of older versions, without ``frame_files``, use the pattern."""
-    import json
-
-    get = row.get if hasattr(row, "get") else lambda k: getattr(row, k, None)
-    folder = Path(get("frame_dir"))
-    files = get("frame_files")
-    if isinstance(files, str) and files:
-        return {int(n): folder / name for n, name in json.loads(files).items()}
-    template = get("frame_template")
-    return {n: folder / template.format(frame=n) for n in range(int(get("onset")), int(get("offset")) + 1)}
-
-
-def frame_paths(row) -> list[Path]:
-    """Paths of frames onset..offset of one manifest row."""
-    get = row.get if hasattr(row, "get") else lambda k: getattr(row, k)
-    table = frame_table(row)
-    return [table[n] for n in range(int(get("onset")), int(get("offset")) + 1)]
-
-
 class _Collector:
     def __init__(self, dataset: str):
         self.dataset = dataset
@@ -198,42 +123,6 @@ class _Collector:
         })
 
 
-def _check_frames(folder: Path, spec: DatasetFormat, onset: int, offset: int, verify: str):
-    """Return (frames, template, code, reason): the folder's frames (number -> name); code is None when
-    every frame onset..offset is usable."""
-    if not folder.is_dir():
-        return {}, None, "no_clip_folder", f"clip folder not found: {folder}"
-    try:
-        frames, template = scan_frames(folder, spec.frame_regex)
-    except DuplicateFrames as exc:
-        return {}, None, "duplicate_frames", str(exc)
-    if not frames:
-        return {}, None, "empty_clip_folder", f"clip folder has no frame files: {folder}"
-    missing = [n for n in range(onset, offset + 1) if n not in frames]
-    if missing:
-        shown = ", ".join(map(str, missing[:5])) + (" ..." if len(missing) > 5 else "")
-        return frames, template, "missing_frames", f"{len(missing)} missing frame(s) {shown} in {folder}"
-    if verify in ("header", "decode"):
-        first_size = None
-        for n in range(onset, offset + 1):
-            path = folder / frames[n]
-            problem = check_image_file(path)
-            if problem is None and verify == "decode":
-                problem = decode_problem(path)
-            if problem:
-                return frames, template, "corrupt_frame", f"corrupt frame {path} ({problem})"
-            size = image_size(path)  # from the header: EVM needs one frame size per clip
-            if first_size is None:
-                first_size = size
-                if size is not None and min(size) < MIN_FRAME_SIDE:
-                    return (frames, template, "frame_too_small", f"frame {path} is {size[0]}x{size[1]}: under "
-                            f"{MIN_FRAME_SIDE} px a side, too small for EVM and optical flow")
-            elif size is not None and size != first_size:
-                return (frames, template, "frame_size", f"frame {path} is {size[0]}x{size[1]}, the clip's first frame "
-                        f"{folder / frames[onset]} is {first_size[0]}x{first_size[1]}")
-    return frames, template, None, None
-
-
 def _chosen_apex(folder: Path, frames: dict[int, str], onset: int, offset: int, mode: str) -> int:
     """The apex frame number chosen by ``mode`` (spotted or middle) for frames onset..offset."""
     import numpy as np
@@ -246,6 +135,116 @@ def _chosen_apex(folder: Path, frames: dict[int, str], onset: int, offset: int, 
 
     clip = np.stack([read_frame(folder / frames[n], gray=True) for n in range(onset, offset + 1)])
     return onset + choose_apex(clip, 0, offset - onset, mode)
+
+
+class _Drop(Exception):
+    """A sheet row that cannot be used: its report code, the reason and the subject (where known)."""
+
+    def __init__(self, code: str, reason: str, subject: str | None = None):
+        super().__init__(reason)
+        self.code, self.reason, self.subject = code, reason, subject
+
+
+def _ids_and_label(rec: dict, spec: DatasetFormat, known: set, label_map: dict, scheme_name: str):
+    """(subject, clip, raw label) of a sheet row whose ids and label can be used, or :class:`_Drop`."""
+    raw_subject, clip = rec.get("subject"), rec.get("clip")
+    if _blank(raw_subject) or _blank(clip):
+        raise _Drop("empty_id", "empty Subject or Filename")
+    clip = str(clip).strip()
+    try:
+        subject = spec.subject_id(raw_subject)
+    except ValueError:
+        raise _Drop("bad_subject", f"cannot read subject {raw_subject!r}") from None
+    bad = name_problem(subject, "subject") or name_problem(clip, "clip")
+    if bad:
+        raise _Drop("bad_name", bad, subject)
+    raw_label = "" if rec.get("emotion") is None else str(rec["emotion"]).strip()
+    if raw_label.lower() not in known:
+        raise _Drop("unknown_label", f"unknown label {raw_label!r} (known: {', '.join(sorted(known))})", subject)
+    if raw_label.lower() not in label_map:
+        raise _Drop("label_not_in_scheme", f"label {raw_label!r} not in class scheme {scheme_name!r}", subject)
+    if rec.get("formulas"):
+        raise _Drop("formula_without_value", f"formula cell(s) with no saved value ({rec['formulas']}): open the "
+                    "sheet in a spreadsheet program and save it, so the values are stored", subject)
+    return subject, clip, raw_label
+
+
+def _frame_numbers(rec: dict, subject: str, apex_mode: str, report: _Collector) -> tuple[int, int, int]:
+    """Onset, apex and offset of a sheet row (a missing apex repaired as the middle frame), or :class:`_Drop`."""
+    numbers = {}
+    for field in ("onset", "apex", "offset"):
+        try:
+            numbers[field] = parse_frame_number(rec.get(field))
+        except ValueError:
+            raise _Drop("bad_frame_number", f"{field} {rec.get(field)!r} is not a frame number", subject) from None
+    onset, apex, offset = numbers["onset"], numbers["apex"], numbers["offset"]
+    if onset is None or offset is None:
+        raise _Drop("onset_offset_missing",
+                    f"onset or offset missing (onset={rec.get('onset')!r}, offset={rec.get('offset')!r})", subject)
+    if onset > offset:
+        raise _Drop("onset_after_offset", f"onset {onset} after offset {offset}", subject)
+    if onset == offset:
+        raise _Drop("one_frame", f"onset and offset are both frame {onset}: a one-frame clip has no motion to "
+                    "learn from", subject)
+    if apex is None:
+        apex = (onset + offset) // 2
+        report.add(rec, "repaired", "apex_missing",
+                   f"no apex given ({rec.get('apex_note') or repr(rec.get('apex'))}); used the middle frame {apex}",
+                   subject)
+    elif apex_mode == "annotated" and not onset <= apex <= offset:  # (an apex to be chosen anew does not matter)
+        raise _Drop("apex_outside", f"apex {apex} outside onset..offset {onset}..{offset}", subject)
+    return onset, apex, offset
+
+
+def _manifest_row(rec: dict, spec: DatasetFormat, frames_root: Path, label_map: dict, known: set, scheme_name: str,
+                  verify: str, apex_mode: str, report: _Collector) -> tuple[dict, str | None]:
+    """One sheet row checked against the sheet's rules and its frames: the manifest row and a note on its
+    Action Units cell where part of it is no action unit (the clip is kept), or :class:`_Drop`."""
+    subject, clip, raw_label = _ids_and_label(rec, spec, known, label_map, scheme_name)
+    onset, apex, offset = _frame_numbers(rec, subject, apex_mode, report)
+    folder = spec.clip_dir(frames_root, subject, clip, raw_label)
+    frames, template, code, reason = check_frames(folder, spec, onset, offset, verify)
+    if code:
+        raise _Drop(code, reason, subject)
+    if apex_mode != "annotated":
+        chosen = _chosen_apex(folder, frames, onset, offset, apex_mode)
+        report.add(rec, "repaired", f"apex_{apex_mode}",
+                   f"apex {chosen} {'from the motion' if apex_mode == 'spotted' else '(middle frame)'}; "
+                   f"the sheet says {rec.get('apex')!r}", subject)
+        apex = chosen
+    aus, not_aus = parse_action_units(rec.get("action_units"))
+    note = (f"Action Units {rec.get('action_units')!r}: {', '.join(map(repr, not_aus))} not read as an action unit; "
+            f"kept {'+'.join(aus) or 'none'}") if not_aus else None
+    return {
+        "sample_id": str(SampleId(spec.name, subject, clip)), "dataset": spec.name, "subject": subject, "clip": clip,
+        "label": label_map[raw_label.lower()], "raw_label": raw_label,
+        "onset": onset, "apex": apex, "offset": offset, "fps": float(spec.fps),
+        "n_frames": offset - onset + 1, "frame_dir": str(folder.resolve()),
+        "frame_template": template, "frame_files": json.dumps({str(n): frames[n] for n in sorted(frames)}),
+        "sheet_row": rec.get("excel_row"), "action_units": json.dumps(aus),
+    }, note
+
+
+def _duplicate(rec: dict, row: dict, seen: dict, kept: list, report: _Collector) -> bool:
+    """Whether ``row`` repeats a clip already seen; a repeat that codes it differently drops both rows
+    (which one is right is unknowable), each reported."""
+    if row["sample_id"] not in seen:
+        return False
+    first, subject = seen[row["sample_id"]], row["subject"]
+    conflict = first is not None and any(first[k] != row[k] for k in ("label", "onset", "apex", "offset"))
+    if conflict:
+        kept.remove(first)
+        seen[row["sample_id"]] = None
+        what = (f"sheet rows {first['sheet_row']} and {rec.get('excel_row')} code {subject}/{row['clip']} "
+                f"differently ({first['raw_label']} {first['onset']}-{first['apex']}-{first['offset']} vs "
+                f"{row['raw_label']} {row['onset']}-{row['apex']}-{row['offset']})")
+        report.add({**rec, "excel_row": first["sheet_row"], "emotion": first["raw_label"]}, "dropped",
+                   "conflicting_duplicate", what, subject)
+        report.add(rec, "dropped", "conflicting_duplicate", what, subject)
+    else:
+        where = "an earlier conflicting row" if first is None else f"sheet row {first['sheet_row']}"
+        report.add(rec, "dropped", "duplicate", f"duplicate of {where}", subject)
+    return True
 
 
 def build_manifest(
@@ -267,121 +266,33 @@ def build_manifest(
         raise DatasetError(f"verify must be one of {VERIFY_MODES}, got {verify!r}")
     if apex not in APEX_MODES:
         raise DatasetError(f"apex must be one of {APEX_MODES}, got {apex!r}")
-    apex_mode = apex
     known = {k.lower() for k in known_labels}
     report = _Collector(spec.name)
     kept: list[dict] = []
     seen: dict[str, dict | None] = {}  # sample id -> its kept row (None: dropped for a conflict)
     for rec in records.to_dict("records"):
-        raw_subject, clip = rec.get("subject"), rec.get("clip")
-        if _blank(raw_subject) or _blank(clip):
-            report.add(rec, "dropped", "empty_id", "empty Subject or Filename")
-            continue
-        clip = str(clip).strip()
         try:
-            subject = spec.subject_id(raw_subject)
-        except ValueError:
-            report.add(rec, "dropped", "bad_subject", f"cannot read subject {raw_subject!r}")
+            row, note = _manifest_row(rec, spec, frames_root, label_map, known, scheme_name, verify, apex, report)
+        except _Drop as drop:
+            report.add(rec, "dropped", drop.code, drop.reason, drop.subject)
             continue
-        bad = name_problem(subject, "subject") or name_problem(clip, "clip")
-        if bad:
-            report.add(rec, "dropped", "bad_name", bad, subject)
+        if _duplicate(rec, row, seen, kept, report):
             continue
-        raw_label = "" if rec.get("emotion") is None else str(rec["emotion"]).strip()
-        label_key = raw_label.lower()
-        if label_key not in known:
-            report.add(rec, "dropped", "unknown_label",
-                       f"unknown label {raw_label!r} (known: {', '.join(sorted(known))})", subject)
-            continue
-        if label_key not in label_map:
-            report.add(rec, "dropped", "label_not_in_scheme", f"label {raw_label!r} not in class scheme {scheme_name!r}", subject)
-            continue
-        if rec.get("formulas"):
-            report.add(rec, "dropped", "formula_without_value",
-                       f"formula cell(s) with no saved value ({rec['formulas']}): open the sheet in a spreadsheet "
-                       "program and save it, so the values are stored", subject)
-            continue
-        numbers = {}
-        bad = None
-        for field in ("onset", "apex", "offset"):
-            try:
-                numbers[field] = parse_frame_number(rec.get(field))
-            except ValueError:
-                bad = f"{field} {rec.get(field)!r} is not a frame number"
-                break
-        if bad:
-            report.add(rec, "dropped", "bad_frame_number", bad, subject)
-            continue
-        onset, apex, offset = numbers["onset"], numbers["apex"], numbers["offset"]
-        if onset is None or offset is None:
-            report.add(rec, "dropped", "onset_offset_missing",
-                       f"onset or offset missing (onset={rec.get('onset')!r}, offset={rec.get('offset')!r})", subject)
-            continue
-        if onset > offset:
-            report.add(rec, "dropped", "onset_after_offset", f"onset {onset} after offset {offset}", subject)
-            continue
-        if onset == offset:
-            report.add(rec, "dropped", "one_frame", f"onset and offset are both frame {onset}: a one-frame clip has "
-                       "no motion to learn from", subject)
-            continue
-        if apex is None:
-            apex = (onset + offset) // 2
-            report.add(rec, "repaired", "apex_missing",
-                       f"no apex given ({rec.get('apex_note') or repr(rec.get('apex'))}); used the middle frame {apex}",
-                       subject)
-        elif apex_mode == "annotated" and not onset <= apex <= offset:  # (an apex to be chosen anew does not matter)
-            report.add(rec, "dropped", "apex_outside", f"apex {apex} outside onset..offset {onset}..{offset}", subject)
-            continue
-        folder = spec.clip_dir(frames_root, subject, clip, raw_label)
-        frames, template, code, reason = _check_frames(folder, spec, onset, offset, verify)
-        if code:
-            report.add(rec, "dropped", code, reason, subject)
-            continue
-        if apex_mode != "annotated":
-            chosen = _chosen_apex(folder, frames, onset, offset, apex_mode)
-            report.add(rec, "repaired", f"apex_{apex_mode}",
-                       f"apex {chosen} {'from the motion' if apex_mode == 'spotted' else '(middle frame)'}; "
-                       f"the sheet says {rec.get('apex')!r}", subject)
-            apex = chosen
-        aus, not_aus = parse_action_units(rec.get("action_units"))
-        sample_id = str(SampleId(spec.name, subject, clip))
-        if sample_id in seen:
-            first = seen[sample_id]
-            conflict = first is not None and any(
-                first[k] != v for k, v in (("label", label_map[label_key]), ("onset", onset), ("apex", apex),
-                                           ("offset", offset)))
-            if conflict:  # which row is right is unknowable: both go, each reported
-                kept.remove(first)
-                seen[sample_id] = None
-                what = (f"sheet rows {first['sheet_row']} and {rec.get('excel_row')} code {subject}/{clip} "
-                        f"differently ({first['raw_label']} {first['onset']}-{first['apex']}-{first['offset']} vs "
-                        f"{raw_label} {onset}-{apex}-{offset})")
-                report.add({**rec, "excel_row": first["sheet_row"], "emotion": first["raw_label"]}, "dropped",
-                           "conflicting_duplicate", what, subject)
-                report.add(rec, "dropped", "conflicting_duplicate", what, subject)
-            else:
-                where = "an earlier conflicting row" if first is None else f"sheet row {first['sheet_row']}"
-                report.add(rec, "dropped", "duplicate", f"duplicate of {where}", subject)
-            continue
-        kept.append({
-            "sample_id": sample_id, "dataset": spec.name, "subject": subject, "clip": clip,
-            "label": label_map[label_key], "raw_label": raw_label,
-            "onset": onset, "apex": apex, "offset": offset, "fps": float(spec.fps),
-            "n_frames": offset - onset + 1, "frame_dir": str(folder.resolve()),
-            "frame_template": template, "frame_files": json.dumps({str(n): frames[n] for n in sorted(frames)}),
-            "sheet_row": rec.get("excel_row"), "action_units": json.dumps(aus),
-        })
-        seen[sample_id] = kept[-1]
-        if not_aus:  # the clip is kept (its class does not depend on them); the cell is named
-            report.add(rec, "repaired", "bad_action_units",
-                       f"Action Units {rec.get('action_units')!r}: {', '.join(map(repr, not_aus))} not read as an "
-                       f"action unit; kept {'+'.join(aus) or 'none'}", subject)
-    manifest = pd.DataFrame(kept, columns=MANIFEST_COLUMNS)
-    issues = pd.DataFrame(report.rows, columns=REPORT_COLUMNS)
+        kept.append(row)
+        seen[row["sample_id"]] = row
+        if note:  # the clip is kept (its class does not depend on them); the cell is named
+            report.add(rec, "repaired", "bad_action_units", note, row["subject"])
+    return _finish(pd.DataFrame(kept, columns=MANIFEST_COLUMNS), pd.DataFrame(report.rows, columns=REPORT_COLUMNS),
+                   spec, frames_root, len(records), strict)
+
+
+def _finish(manifest: pd.DataFrame, issues: pd.DataFrame, spec: DatasetFormat, frames_root: Path, n_rows: int,
+            strict: bool) -> pd.DataFrame:
+    """The manifest with its report, the counts logged; strict mode stops at any broken row."""
     dropped = issues[issues.action == "dropped"]
     log.info(
         "%s: %d clips kept, %d rows dropped, %d repaired (of %d sheet rows)",
-        spec.name, len(manifest), len(dropped), int((issues.action == "repaired").sum()), len(records),
+        spec.name, len(manifest), len(dropped), int((issues.action == "repaired").sum()), n_rows,
     )
     for code, n in Counter(dropped.code).most_common():
         log.info("  dropped %d row(s): %s", n, code)
@@ -392,7 +303,7 @@ def build_manifest(
         raise DatasetError(f"{spec.name}: {len(broken)} sheet row(s) cannot be used (strict mode):\n{lines}")
     if manifest.empty:
         raise DatasetError(
-            f"{spec.name}: no usable clips under {frames_root} (all {len(records)} sheet rows dropped; "
+            f"{spec.name}: no usable clips under {frames_root} (all {n_rows} sheet rows dropped; "
             f"first reasons: {list(dropped.reason[:3])})"
         )
     manifest.attrs["report"] = issues

@@ -12,7 +12,8 @@ import pandas as pd
 
 from ..errors import DatasetError
 from .formats import DatasetFormat, SyntheticLayout, register_format
-from .manifest import scan_frames, text_subject_id
+from .frames import scan_frames
+from .manifest import text_subject_id
 
 FPS = 100.0
 FRAME_REGEX = re.compile(r"image(?P<n>\d+)\.(?:bmp|jpg|jpeg|png)", re.IGNORECASE)
