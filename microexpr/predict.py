@@ -172,7 +172,8 @@ def stream_tensors(streams, names: tuple[str, ...], input_scale: str = "standard
 def predict_clip(bundle: dict, model, inputs: dict) -> np.ndarray:
     import torch
 
-    from .handcrafted import clip_features, is_handcrafted, scores_from_arrays
+    from .handcrafted import clip_features, is_handcrafted
+    from .svm import scores_from_arrays
 
     if bundle.get("members"):  # an ensemble: the mean of its members' class probabilities
         return np.mean([predict_clip(b, m, inputs) for b, m in zip(member_bundles(bundle), model)], axis=0)

@@ -7,6 +7,7 @@ import numpy as np
 import pytest
 
 from microexpr import handcrafted as hc
+from microexpr import svm
 
 ALL_ONES = 255  # the code of a neighbourhood where every neighbour is >= the centre (a flat patch)
 
@@ -137,17 +138,17 @@ def test_choose_c_groups_are_subject_disjoint():
     y = np.tile([0, 1, 2, 0, 1], 4)
     x = rng.normal(0, 1, (20, 3)) + y[:, None]
     seen = []
-    real_fit = hc._fit_arrays
+    real_fit = svm._fit_arrays
 
     def spy(xx, yy, c, seed, n):
         seen.append({tuple(r) for r in np.round(xx, 6)})
         return real_fit(xx, yy, c, seed, n)
 
-    hc._fit_arrays, old = spy, hc._fit_arrays
+    svm._fit_arrays, old = spy, svm._fit_arrays
     try:
-        c, records = hc.choose_c(x, y, subjects, [1.0, 2.0], 2, 0, 3)
+        c, records = svm.choose_c(x, y, subjects, [1.0, 2.0], 2, 0, 3)
     finally:
-        hc._fit_arrays = old
+        svm._fit_arrays = old
     rows_of = {s: {tuple(r) for r in np.round(x[subjects == s], 6)} for s in "abcd"}
     for fitted in seen:  # each inner fit holds whole subjects only
         assert all(rows_of[s] <= fitted or not (rows_of[s] & fitted) for s in "abcd")
@@ -160,12 +161,12 @@ def test_a_saved_svm_is_plain_tensors_and_scores_like_the_fit(tmp_path):
     rng = np.random.default_rng(2)
     y = np.repeat([0, 1, 2], 10)
     x = rng.normal(0, 1, (30, 4)) + np.eye(3, 4)[y] * 3
-    pipe = hc._fit(x, y, 1.0, 0)
-    arrays = hc.to_arrays(pipe, 4)  # class 3 never seen: it never wins
-    torch.save(hc.tensors(arrays), tmp_path / "m.pt")
+    pipe = svm._fit(x, y, 1.0, 0)
+    arrays = svm.to_arrays(pipe, 4)  # class 3 never seen: it never wins
+    torch.save(svm.tensors(arrays), tmp_path / "m.pt")
     loaded = torch.load(tmp_path / "m.pt", weights_only=True)
-    s = hc.scores_from_arrays(loaded, x)
+    s = svm.scores_from_arrays(loaded, x)
     assert (s.argmax(1) == pipe.predict(x)).all() and (s[:, 3] == 0).all()
     np.testing.assert_allclose(s.sum(1), 1.0)
-    binary = hc.to_arrays(hc._fit(x[:20], y[:20], 1.0, 0), 3)
-    assert (hc.scores_from_arrays(binary, x[:20]).argmax(1) == hc._fit(x[:20], y[:20], 1.0, 0).predict(x[:20])).all()
+    binary = svm.to_arrays(svm._fit(x[:20], y[:20], 1.0, 0), 3)
+    assert (svm.scores_from_arrays(binary, x[:20]).argmax(1) == svm._fit(x[:20], y[:20], 1.0, 0).predict(x[:20])).all()

@@ -10,7 +10,7 @@ from pathlib import Path
 import numpy as np
 import torch
 
-from .. import handcrafted
+from .. import svm
 from ..bundle import make_bundle, save_bundle
 from ..errors import FoldError
 from ..handcrafted import is_handcrafted
@@ -72,7 +72,7 @@ def train_final(shards: list[str | Path], out: str | Path, cfg: TrainConfig, *, 
     """Train on every subject's shard for ``epochs`` epochs fixed in advance (an ensemble: one count per
     member, see :func:`final_epochs`), and write a self-contained bundle (see :mod:`microexpr.bundle`)."""
     if is_handcrafted(cfg.model):
-        return handcrafted.train_final(shards, out, cfg, settings=settings, loso=loso)
+        return svm.train_final(shards, out, cfg, settings=settings, loso=loso)
     if cfg.ensemble:
         counts = list(epochs) if isinstance(epochs, (list, tuple)) else [int(epochs)] * len(cfg.ensemble)
         if len(counts) != len(cfg.ensemble):

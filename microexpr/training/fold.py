@@ -24,7 +24,7 @@ import numpy as np
 import pandas as pd
 import torch
 
-from .. import __version__, handcrafted
+from .. import __version__, svm
 from ..errors import FoldError
 from ..handcrafted import is_handcrafted
 from ..io import atomic_path
@@ -55,12 +55,12 @@ def train_fold(train_shards: list[str | Path], test_shards: str | Path | list[st
     there while training (a single training run resumes from it). Returns the fold's metrics.
     An ensemble trains each member as a fold of its own, ``choose`` picks a candidate by an inner
     cross-validation over the training subjects (:mod:`microexpr.training.combine`); a hand-crafted
-    method fits its SVM (:mod:`microexpr.handcrafted`).
+    method fits its SVM (:mod:`microexpr.svm`).
     """
     out = Path(out_dir)
     out.mkdir(parents=True, exist_ok=True)
     if is_handcrafted(cfg.model):  # features files, not shards
-        return handcrafted.train_fold(train_shards, test_shards, out, cfg, fold=fold)
+        return svm.train_fold(train_shards, test_shards, out, cfg, fold=fold)
     if cfg.ensemble:
         return train_ensemble(train_shards, test_shards, out, cfg, fold=fold, progress=progress, train=train_fold)
     if cfg.choose:
