@@ -1,12 +1,11 @@
 """LOSO aggregation: pooled and per-fold metrics, per-class scores, the confusion matrix, training
-curves, the misclassified clips, and one self-contained HTML report that says how the results were
-produced; plus ``index.html``, the list of every finished run of one configuration name."""
+curves, the gallery of clips (:mod:`microexpr.gallery`), and one self-contained HTML report that says how
+the results were produced. The list of every finished run of a name is :mod:`microexpr.runindex`."""
 
 from __future__ import annotations
 
 import json
 import logging
-import os
 from pathlib import Path
 
 import numpy as np
@@ -17,8 +16,11 @@ from .errors import MicroexprError
 from .flow import colour_key
 from .io import atomic_path
 from .metrics import bootstrap_intervals, scores
+from .plots import confusion_figure, curves_figure
 from .pages import export_tables, git_commit, image_data_uri, now_utc, png_data_uri, render, table
 from .references import references
+from .runindex import write_index
+from .gallery import correct_examples, misclassified
 from .sampleid import SampleId
 
 log = logging.getLogger(__name__)
@@ -28,19 +30,48 @@ def source_dataset(sample_ids: pd.Series) -> pd.Series:
     return sample_ids.map(lambda s: SampleId.parse(s).dataset)
 
 
+def _read_folds(fold_metrics: list[str | Path]) -> list[dict]:
+    """The folds' metrics, checked to share their classes and to have tested no training subject."""
+    folds = [json.loads(Path(p).read_text()) for p in fold_metrics]
+    for f, path in zip(folds, fold_metrics):
+        if f["classes"] != folds[0]["classes"]:
+            raise MicroexprError(f"{path}: classes {f['classes']} differ from {folds[0]['classes']}")
+        leaked = set(f["test_subjects"]) & set(f["train_subjects"])
+        if leaked:
+            raise MicroexprError(f"{path}: held-out subject(s) {sorted(leaked)} were training subjects")
+    return folds
+
+
+def _per_fold_class(preds: pd.DataFrame, classes: list[str]) -> list[dict]:
+    """F1 and recall of each class in each fold (None where a class was neither there nor predicted)."""
+    index, out = {c: i for i, c in enumerate(classes)}, []
+    for fold, rows in preds.groupby("fold", sort=True):
+        s = scores(rows.label.map(index), rows.pred.map(index), len(classes))
+        for i, c in enumerate(classes):
+            involved = s["support"][i] + s["predicted"][i] > 0
+            out.append({"fold": str(fold), "class": c, "support": int(s["support"][i]),
+                        "f1": float(s["f1"][i]) if involved else None,
+                        "recall": float(s["recall"][i]) if s["support"][i] else None})
+    return out
+
+
+def _per_dataset(datasets: pd.Series, y: np.ndarray, p: np.ndarray, n_classes: int) -> dict:
+    """A composite's scores per source dataset (as MEGC reports them); empty for one dataset."""
+    out = {}
+    for name in sorted(datasets.unique()) if datasets.nunique() > 1 else []:
+        rows = (datasets == name).to_numpy()
+        d = scores(y[rows], p[rows], n_classes)
+        out[name] = {"n": int(rows.sum()), "accuracy": d["accuracy"], "uf1": d["uf1"], "uar": d["uar"]}
+    return out
+
+
 def aggregate(fold_metrics: list[str | Path], fold_predictions: list[str | Path], protocol: str = "loso") -> dict:
     """Pool every fold's predictions; also the mean and std of the per-fold scores, per-class scores
     per fold, and (for several source datasets) the scores per dataset."""
     if not fold_metrics or len(fold_metrics) != len(fold_predictions):
         raise MicroexprError("aggregate needs one metrics.json and one predictions.csv per fold")
-    folds = [json.loads(Path(p).read_text()) for p in fold_metrics]
+    folds = _read_folds(fold_metrics)
     classes = folds[0]["classes"]
-    for f, path in zip(folds, fold_metrics):
-        if f["classes"] != classes:
-            raise MicroexprError(f"{path}: classes {f['classes']} differ from {classes}")
-        leaked = set(f["test_subjects"]) & set(f["train_subjects"])
-        if leaked:
-            raise MicroexprError(f"{path}: held-out subject(s) {sorted(leaked)} were training subjects")
     fold_preds = [pd.read_csv(p, dtype={"subject": str, "fold": str}) for p in fold_predictions]
     preds = pd.concat(fold_preds, ignore_index=True)
     if preds.sample_id.duplicated().any():
@@ -52,21 +83,7 @@ def aggregate(fold_metrics: list[str | Path], fold_predictions: list[str | Path]
                               "uf1": f["uf1"], "uar": f["uar"], "best_epoch": f["best_epoch"],
                               "epochs_run": f["epochs_run"], "seconds": round(f["seconds"], 1),
                               **({"picked": f["choose"]["picked"]} if f.get("choose") else {})} for f in folds])
-    per_fold_class = []
-    for fold, rows in preds.groupby("fold", sort=True):
-        s = scores(rows.label.map(index), rows.pred.map(index), len(classes))
-        for i, c in enumerate(classes):
-            involved = s["support"][i] + s["predicted"][i] > 0  # neither there nor predicted: no F1
-            per_fold_class.append({"fold": str(fold), "class": c, "support": int(s["support"][i]),
-                                   "f1": float(s["f1"][i]) if involved else None,
-                                   "recall": float(s["recall"][i]) if s["support"][i] else None})
     datasets = source_dataset(preds.sample_id)
-    per_dataset = {}
-    if datasets.nunique() > 1:  # a composite: MEGC reports UF1 and UAR per source dataset as well
-        for name in sorted(datasets.unique()):
-            rows = (datasets == name).to_numpy()
-            d = scores(y[rows], p[rows], len(classes))
-            per_dataset[name] = {"n": int(rows.sum()), "accuracy": d["accuracy"], "uf1": d["uf1"], "uar": d["uar"]}
     members = ensemble_members_pooled(folds, fold_preds, y, index, len(classes))
     support = np.bincount(y, minlength=len(classes))
     majority = int(support.argmax())
@@ -89,8 +106,8 @@ def aggregate(fold_metrics: list[str | Path], fold_predictions: list[str | Path]
         "chance": {"majority_class": classes[majority], "majority_accuracy": baseline["accuracy"],
                    "majority_uf1": baseline["uf1"], "uniform_accuracy": 1.0 / len(classes)},
         "per_fold": per_fold.to_dict("records"),
-        "per_fold_class": per_fold_class,
-        "per_dataset": per_dataset,
+        "per_fold_class": _per_fold_class(preds, classes),
+        "per_dataset": _per_dataset(datasets, y, p, len(classes)),
         "train_config": folds[0]["config"],
         # how each fold's tested weights were chosen, in words (folds written before the rule was recorded:
         # validation clips, or the last epoch where there was no split)
@@ -110,195 +127,6 @@ def aggregate(fold_metrics: list[str | Path], fold_predictions: list[str | Path]
         if all(f.get("choose") for f in folds) else None,
         "microexpr": __version__,
     }
-
-
-def _figure():
-    import matplotlib
-
-    matplotlib.use("Agg")
-    import matplotlib.pyplot as plt
-
-    return plt
-
-
-def confusion_figure(result: dict, out: str | Path) -> Path:
-    plt = _figure()
-    cm = np.array(result["confusion"], float)
-    classes = result["classes"]
-    rows = cm / np.maximum(cm.sum(axis=1, keepdims=True), 1)
-    fig, ax = plt.subplots(figsize=(1.1 * len(classes) + 2.2, 1.0 * len(classes) + 1.6))
-    ax.imshow(rows, cmap="Blues", vmin=0, vmax=1)
-    for i in range(len(classes)):
-        for j in range(len(classes)):
-            ax.text(j, i, f"{int(cm[i, j])}\n{rows[i, j]:.0%}", ha="center", va="center", fontsize=8,
-                    color="white" if rows[i, j] > 0.6 else "black")
-    ax.set_xticks(range(len(classes)), classes, rotation=35, ha="right")
-    ax.set_yticks(range(len(classes)), classes)
-    ax.set_xlabel("predicted")
-    ax.set_ylabel("true")
-    p = result["pooled"]
-    ax.set_title(f"{result.get('protocol', 'loso').upper()}, {result['n_clips']} clips: acc {p['accuracy']:.3f}, UF1 {p['uf1']:.3f}, UAR {p['uar']:.3f}",
-                 fontsize=9)
-    fig.tight_layout()
-    with atomic_path(out) as tmp:
-        fig.savefig(tmp, dpi=120, format="png")
-    plt.close(fig)
-    return Path(out)
-
-
-def curves_figure(histories: dict[str, pd.DataFrame], best_epochs: dict[str, int], out: str | Path) -> Path:
-    """One fold a row, readable at the page's width (1000 px): training and validation loss on the left,
-    validation UF1 on the right, both against the epoch, with the epoch whose weights were tested dashed.
-    A hand-crafted method's row shows its inner cross-validation UF1 per SVM C instead, the C used dashed."""
-    plt = _figure()
-    n = max(len(histories), 1)
-    svm = any("c" in h.columns for h in histories.values())
-    cols = 1 if svm else 2
-    fig, axes = plt.subplots(n, cols, figsize=(10, 1.9 * n + 0.5), squeeze=False)
-    for row, (fold, h) in zip(axes, histories.items()):
-        if "c" in h.columns:  # a hand-crafted method: the inner cross-validation's UF1 per SVM C
-            ax = row[0]
-            if "inner_uf1" in h.columns:
-                ax.plot(h.c, h.inner_uf1, color="#2ca02c", lw=1.2, marker=".", ls=":")
-            ax.set_xscale("log")
-            ax.set_ylim(0, 1)
-            chosen = h.c[h.chosen.astype(bool)] if "chosen" in h.columns else h.c[:1]
-            for c in chosen:
-                ax.axvline(c, color="#d62728", lw=1, ls="--")
-            ax.set_title(f"{fold}: C used {', '.join(f'{c:g}' for c in chosen)}", fontsize=9, loc="left")
-            ax.set_xlabel("SVM C", fontsize=8)
-            ax.set_ylabel("inner UF1", fontsize=8)
-            ax.tick_params(labelsize=8)
-            continue
-        loss, uf1 = row
-        loss.plot(h.epoch, h.train_loss, color="#1f77b4", lw=1.2)
-        if h.val_loss.notna().any():
-            loss.plot(h.epoch, h.val_loss, color="#ff7f0e", lw=1.2)
-        if h.val_uf1.notna().any():
-            uf1.plot(h.epoch, h.val_uf1, color="#2ca02c", lw=1.2)
-        uf1.set_ylim(0, 1)
-        best = best_epochs.get(fold)
-        for ax in row:
-            if best is not None and best >= 0:
-                ax.axvline(best, color="#d62728", lw=1, ls="--")
-            ax.set_xlabel("epoch", fontsize=8)
-            ax.tick_params(labelsize=8)
-        loss.set_ylabel("cross-entropy loss", fontsize=8)
-        uf1.set_ylabel("validation UF1", fontsize=8)
-        tested = f"epoch {best} tested" if best is not None and best >= 0 else "last epoch tested"
-        loss.set_title(f"{fold}: {tested}", fontsize=9, loc="left")
-    colours = ((("#2ca02c", ":"), ("#d62728", "--")) if svm else
-               (("#1f77b4", "-"), ("#ff7f0e", "-"), ("#2ca02c", "-"), ("#d62728", "--")))
-    handles = [plt.Line2D([], [], color=c, ls=ls) for c, ls in colours]
-    labels = (["inner cross-validation UF1 (training subjects) per SVM C", "C used"] if svm else
-              ["train loss", "validation loss", "validation UF1", "epoch tested"])
-    fig.legend(handles, labels, loc="upper center", ncol=4, fontsize=9, frameon=False)
-    fig.tight_layout(rect=(0, 0, 1, 1 - 0.4 / (1.9 * n + 0.5)))
-    with atomic_path(out) as tmp:
-        fig.savefig(tmp, dpi=100, format="png")
-    plt.close(fig)
-    return Path(out)
-
-
-def _resized(img: np.ndarray, size: tuple[int, int]) -> np.ndarray:
-    import cv2
-
-    img = np.clip(img, 0, 255).astype(np.uint8) if img.dtype != np.uint8 else img
-    return cv2.resize(img, (size[1], size[0]), interpolation=cv2.INTER_AREA)
-
-
-def _onsets(rows: pd.DataFrame, flows: list[str | Path] | None) -> dict[str, np.ndarray]:
-    """The magnified onset frame of each clip of ``rows`` (by sample id), from its subject's flow file."""
-    import h5py
-
-    wanted, found = set(rows.sample_id), {}
-    for path in flows or []:
-        with h5py.File(path, "r") as h5:
-            for g in h5.values():
-                sid = str(g.attrs.get("sample_id", ""))
-                if sid in wanted:
-                    found[sid] = g["onset"][()]
-    return found
-
-
-def _with_images(rows: pd.DataFrame, shards: list[str | Path], aus: dict, alt: str,
-                 flows: list[str | Path] | None = None) -> list[dict]:
-    """Gallery entries of prediction rows: each clip's onset (from ``flows``, where given), flow image,
-    apex, mask and masked apex thumbnails from the un-augmented samples of its subject's shard, true and
-    predicted class with both probabilities."""
-    import h5py
-
-    from .preprocess import read_shard
-
-    by_subject = {}
-    for path in shards:
-        with h5py.File(path, "r") as h5:
-            by_subject[str(h5.attrs["subject"])] = path
-    onsets = _onsets(rows, flows)
-    cache, out = {}, []
-    for row in rows.itertuples():
-        path = by_subject.get(str(row.subject))
-        images = {}
-        if path is not None:
-            if path not in cache:
-                try:
-                    cache[path] = read_shard(path, streams=("flow", "gray", "mask", "masked"))
-                except MicroexprError:  # a shard without the mask streams: the other two
-                    cache[path] = read_shard(path, streams=("flow", "gray"))
-            shard = cache[path]
-            hit = np.flatnonzero(shard["sample_id"] == row.sample_id)
-            if len(hit):
-                size = shard["gray"].shape[1:3]
-                onset = onsets.get(row.sample_id)
-                images = {"flow": image_data_uri(shard["flow"][hit[0]], 104),
-                          "apex": image_data_uri(shard["gray"][hit[0]], 104),
-                          "mask": image_data_uri(shard["mask"][hit[0]], 104) if "mask" in shard else None,
-                          "masked": image_data_uri(shard["masked"][hit[0]], 104) if "masked" in shard else None,
-                          # resized as the apex was (clip_streams), so onset and apex compare at a glance
-                          "onset": image_data_uri(_resized(onset, size), 104) if onset is not None else None}
-        out.append({"sample_id": row.sample_id, "fold": row.fold, "label": row.label, "pred": row.pred,
-                    "p_pred": float(getattr(row, f"p_{row.pred}")), "p_true": float(getattr(row, f"p_{row.label}")),
-                    "action_units": "+".join(aus.get(row.sample_id, [])), "alt": alt, **images})
-    return out
-
-
-def _action_units(manifest: str | Path | None) -> dict:
-    from .datasets.manifest import action_units, read_manifest
-
-    if manifest is None:
-        return {}
-    table = read_manifest(manifest)
-    if "action_units" not in table.columns:
-        return {}
-    return {sid: action_units(cell) for sid, cell in zip(table.sample_id, table.action_units)}
-
-
-def _predictions(fold_predictions: list[str | Path]) -> pd.DataFrame:
-    preds = pd.concat([pd.read_csv(p, dtype={"subject": str, "fold": str}) for p in fold_predictions],
-                      ignore_index=True)
-    preds["p_pred"] = [row[f"p_{row.pred}"] for _, row in preds.iterrows()]
-    return preds
-
-
-def misclassified(fold_predictions: list[str | Path], shards: list[str | Path], limit: int = 24,
-                  manifest: str | Path | None = None, flows: list[str | Path] | None = None) -> list[dict]:
-    """The most confident mistakes (up to ``limit``), each with its flow image, apex and masked apex
-    thumbnails from the un-augmented samples of its subject's shard (with the subjects' flow files
-    ``flows``, its magnified onset frame too; with the run's ``manifest``, the action units its coding
-    sheet gives)."""
-    preds = _predictions(fold_predictions)
-    wrong = preds[preds.label != preds.pred].sort_values("p_pred", ascending=False).head(limit)
-    return _with_images(wrong, shards, _action_units(manifest), "flow image", flows) if len(wrong) else []
-
-
-def correct_examples(fold_predictions: list[str | Path], shards: list[str | Path],
-                     manifest: str | Path | None = None, flows: list[str | Path] | None = None) -> list[dict]:
-    """The most confident correct clip of each class (classes never predicted right have none), as
-    :func:`misclassified` shows them."""
-    preds = _predictions(fold_predictions)
-    right = preds[preds.label == preds.pred].sort_values("p_pred", ascending=False).drop_duplicates("label")
-    right = right.sort_values("label")
-    return _with_images(right, shards, _action_units(manifest), "flow image (correct)", flows) if len(right) else []
 
 
 def is_synthetic(dataset: dict, datasets: list[str]) -> bool:
@@ -497,66 +325,3 @@ def write_params(out: str | Path, tags: dict, protocol: str) -> Path:
     with atomic_path(out) as tmp:
         tmp.write_text(yaml.safe_dump({**doc, "protocol": protocol}, sort_keys=False))
     return Path(out)
-
-
-def _variant_settings(result: dict) -> str:
-    """The settings behind a run's variant hashes, as YAML: the EVM, flow and image sections of its
-    configuration and the training settings its folds used."""
-    import yaml
-
-    config = result.get("config") or {}
-    shown = {k: config[k] for k in ("evm", "flow", "images") if k in config}
-    if result.get("train_config"):
-        shown["train"] = result["train_config"]
-    return yaml.safe_dump(shown, sort_keys=False) if shown else ""
-
-
-def runs_table(name_dir: str | Path) -> pd.DataFrame:
-    """Every finished run under ``results/<name>/reports`` (one row per aggregate metrics.json)."""
-    name_dir = Path(name_dir)
-    rows = []
-    for path in sorted((name_dir / "reports").rglob("metrics.json")):
-        try:
-            result = json.loads(path.read_text())
-        except (OSError, json.JSONDecodeError) as exc:
-            log.warning("index: skipping unreadable %s (%s)", path, exc)
-            continue
-        tags = dict(result.get("tags") or {})
-        if not tags:  # a run written before metrics.json named its tags: evm/flow/images/model/protocol
-            parts = path.parent.relative_to(name_dir / "reports").parts
-            tags = dict(zip(("evm", "flow", "images", "model"), parts), protocol=parts[-1] if parts else "")
-        rows.append({
-            **{k: tags.get(k, "") for k in ("evm", "flow", "images", "model")},
-            "protocol": result.get("protocol", tags.get("protocol", "")),
-            "uf1": result["pooled"]["uf1"], "uar": result["pooled"]["uar"], "accuracy": result["pooled"]["accuracy"],
-            "uf1_ci": (result.get("pooled_ci") or {}).get("uf1"),
-            "folds": result["n_folds"], "clips": result["n_clips"],
-            "fold_uf1_mean": (result.get("per_fold_mean") or {}).get("uf1"),
-            "fold_uf1_std": (result.get("per_fold_std") or {}).get("uf1"),
-            "majority_uf1": (result.get("chance") or {}).get("majority_uf1"),
-            "majority_accuracy": (result.get("chance") or {}).get("majority_accuracy"),
-            "created": result.get("created", ""), "git_commit": result.get("git_commit", ""),
-            "report": os.path.relpath(path.parent / "report.html", name_dir),
-            "final_model": os.path.relpath(path.parent / "final_model.pt", name_dir)
-            if (path.parent / "final_model.pt").is_file() else "",
-            "settings": _variant_settings(result),
-        })
-    return pd.DataFrame(rows)
-
-
-def write_index(name_dir: str | Path, out: str | Path | None = None) -> Path:
-    """``results/<name>/index.html``: every finished run of that name, newest first, with links."""
-    import fcntl
-
-    name_dir = Path(name_dir)
-    out = Path(out or name_dir / "index.html")
-    name_dir.mkdir(parents=True, exist_ok=True)
-    with open(name_dir / ".index.lock", "w") as lock:  # two runs finishing together: one writes at a time
-        fcntl.flock(lock, fcntl.LOCK_EX)
-        runs = runs_table(name_dir)
-        if not runs.empty:
-            runs = runs.sort_values("created", ascending=False)
-        studies = sorted(p.parent.name for p in (name_dir / "experiments").glob("*/report.html"))
-        render("index.html.j2", out, title=f"{name_dir.name}: runs", name=name_dir.name,
-               runs=runs.to_dict("records"), studies=studies, updated=now_utc())
-    return out

@@ -10,7 +10,8 @@ import pandas as pd
 import pytest
 
 from microexpr.references import references
-from microexpr.report import write_aggregate, write_index
+from microexpr.report import write_aggregate
+from microexpr.runindex import write_index
 from test_compare import _chromium
 
 CLASSES = ["negative", "positive", "surprise"]
@@ -131,7 +132,7 @@ def test_composite_report_has_datasets_references_curves_and_mistakes(composite_
 def test_training_curves_are_one_fold_a_row_at_the_pages_width(composite_run):
     import struct
 
-    from microexpr.report import curves_figure
+    from microexpr.plots import curves_figure
 
     def size(png):  # a PNG's IHDR: width and height, big-endian, after the 8-byte signature and chunk head
         return struct.unpack(">II", png.read_bytes()[16:24])
@@ -161,7 +162,7 @@ def test_the_index_reads_a_runs_tags_from_its_metrics_not_its_path(tmp_path):
                     per_class_tsv=report / "per_class.tsv", confusion_png=report / "confusion.png",
                     report_html=report / "report.html", tags=tags, params_yaml=report / "params.yaml",
                     index_html=name_dir / "index.html")
-    from microexpr.report import runs_table
+    from microexpr.runindex import runs_table
 
     row = runs_table(name_dir).iloc[0]
     assert (row.evm, row.flow, row.images, row.model, row.protocol) == (

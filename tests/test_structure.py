@@ -11,8 +11,7 @@ MODULE_LINES, FUNCTION_LINES = 400, 80
 # not yet split: (path below microexpr/, function or None for the module) -> lines today
 OVER = {
     ("datasets/synthetic.py", None): 505,
-    ("report.py", None): 562,
-    ("report.py", "aggregate"): 82, ("datasets/synthetic_long.py", "generate_long"): 82,
+    ("datasets/synthetic_long.py", "generate_long"): 82,
     ("datasets/synthetic.py", "make_face"): 82,
 }
 

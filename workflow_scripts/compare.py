@@ -6,7 +6,7 @@ sys.path.insert(0, str(Path(snakemake.scriptdir).parent))  # microexpr, also in 
 
 from microexpr.compare import write_comparison
 from microexpr.logs import log_to_file
-from microexpr.report import write_index
+from microexpr.runindex import write_index
 
 log_to_file(snakemake.log[0])
 details = snakemake.params.details

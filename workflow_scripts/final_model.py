@@ -6,7 +6,7 @@ from pathlib import Path
 sys.path.insert(0, str(Path(snakemake.scriptdir).parent))  # microexpr, also in a conda env
 
 from microexpr.logs import log_to_file
-from microexpr.report import write_index
+from microexpr.runindex import write_index
 from microexpr.training import TrainConfig, final_plan, train_final
 
 log_to_file(snakemake.log[0])
