@@ -18,7 +18,8 @@ import numpy as np
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
-from microexpr.datasets.synthetic import envelope, make_face, motion_field, render_clip, smooth_jitter  # noqa: E402
+from microexpr.datasets.synthetic import envelope, motion_field, render_clip, smooth_jitter  # noqa: E402
+from microexpr.datasets.synthetic_face import make_face  # noqa: E402
 from microexpr.magnify import magnify  # noqa: E402
 from microexpr.preprocess import flow_subject, read_shard, shard_subject  # noqa: E402
 

@@ -1,6 +1,6 @@
 """Synthetic long videos with known expressions, written as CAS(ME)^2 or SAMM long videos.
 
-Each video is one subject's drawn face (:func:`microexpr.datasets.synthetic.make_face`) for ``seconds`` at
+Each video is one subject's drawn face (:func:`microexpr.datasets.synthetic_face.make_face`) for ``seconds`` at
 the format's frame rate, with
 
 * head motion: a slow drift (``drift`` px, std) plus the small jitter of the clip generator;
@@ -36,7 +36,8 @@ from ..errors import DatasetError
 from ..io import atomic_path
 from .formats import au_text, new_sheet, save_sheet
 from .longvideo import SAMM_LV_HEADER, SAMM_LV_NOTE_ROWS, SAMM_LV_SHEET, get_long_format
-from .synthetic import OTHER_POOL, embed_face, envelope, make_face, motion_field, smooth_jitter
+from .synthetic import OTHER_POOL, envelope, motion_field, smooth_jitter
+from .synthetic_face import embed_face, make_face
 
 log = logging.getLogger(__name__)
 
@@ -274,6 +275,17 @@ def _write_samm_lv_sheet(root: Path, rows: list[dict], cfg: LongSynthConfig) -> 
 SHEET_WRITERS = {"casme_sq": _write_casme_sq_sheet, "samm_lv": _write_samm_lv_sheet}
 
 
+def _plant_quirks(coded: list[dict], n_frames: int) -> None:
+    """The real sheets' odd rows, planted in the coded rows: a micro-expression coded without an onset, and
+    an interval that runs past the last frame (a loader repairs the first and drops the second)."""
+    micro = [r for r in coded if r["type"] == "micro"]
+    if micro:
+        micro[0]["onset_coded"] = 0
+    coded.append({**coded[-1], "type": "micro", "aus": ("AU12",), "label": "planted", "onset": n_frames - 5,
+                  "apex": n_frames - 2, "offset": n_frames + 20, "onset_coded": n_frames - 5,
+                  "offset_coded": n_frames + 20})
+
+
 def generate_long(cfg: LongSynthConfig, out: str | Path, *, overwrite: bool = False, progress: bool = True) -> Path:
     """Write the dataset to ``out`` (atomically: a failed run leaves nothing behind). Returns ``out``."""
     import cv2
@@ -335,13 +347,7 @@ def generate_long(cfg: LongSynthConfig, out: str | Path, *, overwrite: bool = Fa
                         coded.append({**row, "onset_coded": row["onset"], "offset_coded": row["offset"]})
         bar.close()
         if cfg.quirks and coded:
-            micro = [r for r in coded if r["type"] == "micro"]
-            if micro:
-                micro[0]["onset_coded"] = 0  # coded without an onset, as real rows are
-            last = coded[-1]
-            coded.append({**last, "type": "micro", "aus": ("AU12",), "label": "planted", "onset": n_frames - 5,
-                          "apex": n_frames - 2, "offset": n_frames + 20, "onset_coded": n_frames - 5,
-                          "offset_coded": n_frames + 20})  # runs past the last frame: a loader drops it
+            _plant_quirks(coded, n_frames)
         sheet = SHEET_WRITERS[cfg.format](root, coded, cfg)
         gt = root / "ground_truth"
         gt.mkdir()
