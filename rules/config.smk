@@ -1,13 +1,12 @@
 # The configuration: validated against the schema and checked across keys before any job runs; the
 # dataset roots and run-level names every other rules file uses.
-import hashlib
-import json
 import sys
 from pathlib import Path
 
 from microexpr.config import SCHEMA_PATH, ConfigError, plan_errors, validate_config
 from microexpr.datasets import format_names, get_format
 from microexpr.plugins import PluginError, load as load_plugins
+from microexpr.variants import short_hash
 
 try:  # the plugins first: what they register (flow methods, streams, models, formats) can be configured
     load_plugins(config.get("plugins") or [])
@@ -115,10 +114,6 @@ if PROTOCOL == "lodo" and len(source_datasets()) < 2:
         "config key 'evaluation.protocol': lodo needs several datasets in dataset.format "
         "(or, for a bring-your-own CSV, a dataset column naming two or more)"
     )
-
-
-def short_hash(obj):
-    return hashlib.sha1(json.dumps(obj, sort_keys=True).encode()).hexdigest()[:6]
 
 
 def synthetic_params(fmt):

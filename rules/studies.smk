@@ -1,22 +1,8 @@
 # The studies (rules/experiments.smk): each a list of LOSO runs, variant x seed, as declared once in
-# microexpr.studies.STUDIES; each run's EVM and training settings are registered as variants here.
-from microexpr.studies import STUDIES, study_runs
-
-EXPERIMENTS = tuple(STUDIES)
-EXP = config["experiments"]
-
-
-def experiment_runs(experiment):
-    """One dict per LOSO run of a study: the variant it stands for, its seed and its cached files."""
-    runs = []
-    for run in study_runs(experiment, EXP, EVM, TRAIN):
-        evm_tag, model_tag = register_evm(run.pop("evm_settings")), register_train(run.pop("train_settings"))
-        runs.append({**run, "evm": evm_tag, "model": model_tag, "metrics": report_of(evm_tag, model_tag)})
-    return runs
-
-
-# registered at parse time, so the {evm} / {model} wildcards of every study resolve
-EXPERIMENT_RUNS = {name: experiment_runs(name) for name in EXPERIMENTS}
+# microexpr.studies.STUDIES; their variants were registered with the configured ones (rules/tags.smk).
+EXPERIMENT_RUNS = {
+    name: [{**run, "metrics": report_of(run["evm"], run["model"])} for run in runs] for name, runs in STUDY_RUNS.items()
+}
 
 
 def experiment_inputs(wildcards):
