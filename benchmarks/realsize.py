@@ -99,8 +99,8 @@ def main(argv=None) -> list[dict]:
             r = {"dataset": name, "height": height, "width": width, "frames": n, **json.loads(run.stdout)}
             r["total"] = r["evm"] + r["flow"] + r["images"]
             rows.append(r)
-            print(f"{name:>6s} {height}x{width} {n:6d} {r['evm']:7.2f} {r['flow']:7.2f} {r['images']:8.2f} "
-                  f"{r['total']:7.2f} {r['peak_mb']:8.0f} {r['clip_mb']:8.1f}")
+            print(f"{name:>6s} {height}x{width} {n:6d} {r['evm']:7.3f} {r['flow']:7.3f} {r['images']:8.3f} "
+                  f"{r['total']:7.3f} {r['peak_mb']:8.0f} {r['clip_mb']:8.1f}")
     print("flow at a working height (flow.max_height), on each size's shortest clip: TV-L1 seconds, and the "
           "mean end-point error (px) where the face moves >= 0.2 px (head translation removed)")
     print(f"{'frames':>14s} " + " ".join(f"{'full' if h is None else h:>6}: s   EPE" for h in WORKING_HEIGHTS))
