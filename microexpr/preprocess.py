@@ -88,15 +88,20 @@ def _key(clip: str) -> str:
 
 
 def magnify_subject(manifest: pd.DataFrame, subject: str, out: str | Path, *, crops: dict | None = None,
-                    transforms: dict | None = None, progress: bool = True, **evm) -> Path:
+                    transforms: dict | None = None, crops_file: str | Path | None = None, progress: bool = True,
+                    **evm) -> Path:
     """EVM of every clip of ``subject``; writes ``out`` (one group per clip: frames, frame_numbers).
 
     ``evm``: the fields of :class:`microexpr.magnify.EVMSettings` (the configuration's ``evm`` section).
     ``crops`` (sample_id -> (x0, y0, x1, y1) or None, see :mod:`microexpr.face`) crops every frame of
     a clip to its face box first; clips whose box is None (no face found) are skipped and counted.
     ``transforms`` (sample_id -> 2 x 3, :func:`microexpr.face.read_transforms`) warp a clip into an aligned
-    face by its eyes instead.
+    face by its eyes instead. ``crops_file``: the crop stage's file, read for both.
     """
+    if crops_file is not None:
+        from .face import read_crops, read_transforms
+
+        crops, transforms = read_crops(crops_file), read_transforms(crops_file)
     settings = typed_section(EVMSettings, evm, "evm")
     params, pad_frames = settings.filter_kwargs(), settings.pad_frames
     rows = _rows(manifest, subject)
@@ -311,6 +316,19 @@ def byo_shard_subject(manifest: pd.DataFrame, subject: str, out: str | Path, *, 
     return writer.write(out, {"subject": subject, "source": "bring-your-own manifest", "flow_encoding": flow_encoding,
                               "method": flow_method, "threshold": threshold, "global_motion": global_motion,
                               "augmentations": repr(list(augmentations(augment)))})
+
+
+def run_shard(manifest: pd.DataFrame, subject: str, out: str | Path, *, classes: list[str], images: dict, byo: bool,
+              flow_file: str | Path | None = None, flow_encoding: str = "hsv", flow_channels=None,
+              flow_zero: float = 128, flow_method: str = "tvl1", flow_params: dict | None = None) -> Path:
+    """The workflow's shard of one subject (``images``: the images section): from its flow file, or for a
+    bring-your-own manifest (``byo``) from the files its rows name, with the dataset's flow encoding and
+    the flow method for rows given as onset and apex frames."""
+    if byo:
+        return byo_shard_subject(manifest, subject, out, classes=classes, flow_encoding=flow_encoding,
+                                 flow_channels=flow_channels, flow_zero=flow_zero, flow_method=flow_method,
+                                 flow_params=flow_params, **images)
+    return shard_subject(flow_file, manifest, out, classes=classes, **images)
 
 
 def read_shard(path: str | Path, *, augmented: bool = False,

@@ -98,3 +98,13 @@ def test_the_training_protocol_reads_in_one_screen():
     tree = ast.parse((PACKAGE / "training" / "fold.py").read_text())
     lengths = {n.name: n.end_lineno - n.lineno + 1 for n in ast.walk(tree) if isinstance(n, ast.FunctionDef)}
     assert lengths["train_fold"] <= 30 and lengths["train_one"] <= 60, lengths
+
+
+def test_workflow_adapters_are_one_library_call_without_branches():
+    adapters = sorted((PACKAGE.parent / "workflow_scripts").glob("*.py"))
+    assert len(adapters) >= 10
+    for path in adapters:
+        tree = ast.parse(path.read_text())
+        branches = [type(n).__name__ for n in ast.walk(tree)
+                    if isinstance(n, (ast.If, ast.IfExp, ast.For, ast.While, ast.Try, ast.FunctionDef))]
+        assert not branches and len(path.read_text().splitlines()) <= 25, (path.name, branches)

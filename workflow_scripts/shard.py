@@ -1,4 +1,4 @@
-"""Snakemake adapter: rule shard -> microexpr.preprocess.shard_subject (or byo_shard_subject)."""
+"""Snakemake adapter: rule shard -> microexpr.preprocess.run_shard."""
 import sys
 from pathlib import Path
 
@@ -6,14 +6,11 @@ sys.path.insert(0, str(Path(snakemake.scriptdir).parent))  # microexpr, also in 
 
 from microexpr.datasets import read_manifest
 from microexpr.logs import log_to_file
-from microexpr.preprocess import byo_shard_subject, shard_subject
+from microexpr.preprocess import run_shard
 
 log_to_file(snakemake.log[0])
 p = snakemake.params
-manifest = read_manifest(snakemake.input.manifest)
-if p.byo:
-    byo_shard_subject(manifest, snakemake.wildcards.subject, snakemake.output[0], classes=list(p.classes),
-                      flow_encoding=p.flow_encoding, flow_channels=p.flow_channels,
-                      flow_zero=p.flow_zero, flow_method=p.method, flow_params=dict(p.flow), **p.images)
-else:
-    shard_subject(snakemake.input.flow, manifest, snakemake.output[0], classes=list(p.classes), **p.images)
+run_shard(read_manifest(snakemake.input.manifest), snakemake.wildcards.subject, snakemake.output[0],
+          classes=list(p.classes), images=dict(p.images), byo=p.byo, flow_file=getattr(snakemake.input, "flow", None),
+          flow_encoding=p.flow_encoding, flow_channels=p.flow_channels, flow_zero=p.flow_zero, flow_method=p.method,
+          flow_params=dict(p.flow))

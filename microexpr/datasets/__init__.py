@@ -23,7 +23,7 @@ from .schemes import SCHEMES, resolve_scheme
 __all__ = [
     "FORMATS", "DatasetFormat", "format_names", "get_format", "register_format",
     "MANIFEST_COLUMNS", "REPORT_COLUMNS", "SCHEMES",
-    "load_manifest", "load_composite", "load_byo_manifest", "frame_paths", "read_manifest", "write_manifest", "resolve_scheme",
+    "load_manifest", "load_composite", "load_run_manifest", "load_byo_manifest", "frame_paths", "read_manifest", "write_manifest", "resolve_scheme",
 ]
 
 
@@ -91,4 +91,20 @@ def load_composite(sources: dict[str, str | Path | dict], classes: str | Sequenc
         parts.append(m)
     manifest = pd.concat(parts, ignore_index=True)
     manifest.attrs["report"] = pd.concat(reports, ignore_index=True)
+    return manifest
+
+
+def load_run_manifest(roots: dict[str, str | Path], classes: str | Sequence[str], *, layout: str = "auto",
+                      sheet: str | Path | None = None, **kwargs) -> pd.DataFrame:
+    """The manifest of a run's data: one dataset's (or a bring-your-own CSV's, format ``manifest``) from
+    ``{format: root}``, or the composite of several; refused when it holds fewer than two classes.
+    ``layout`` and ``sheet`` apply to a single dataset; ``kwargs`` (verify, strict, apex) to every one."""
+    from .manifest import require_classes
+
+    if len(roots) == 1:
+        (fmt, root), = roots.items()
+        manifest = load_manifest(fmt, root, classes, layout=layout, sheet=sheet, **kwargs)
+    else:
+        manifest = load_composite(dict(roots), classes, **kwargs)
+    require_classes(manifest, ", ".join(map(str, roots.values())))
     return manifest
