@@ -1,5 +1,5 @@
 """Command line: ``microexpr synth ...``, ``synth-long ...``, ``manifest ...``, ``predict ...``, ``spot ...``,
-``figures ...`` and ``config-reference`` (the same as ``python -m microexpr ...``).
+``figures ...``, ``config-reference`` and ``schema`` (the same as ``python -m microexpr ...``).
 
 Exit codes: 0 done; 1 an input or a run failed (the message names the file, row or setting);
 2 a usage error (an unknown option or a bad option value)."""
@@ -14,28 +14,20 @@ from .errors import MicroexprError
 
 
 def _synth(args: argparse.Namespace) -> None:
-    from .datasets.synthetic import SynthConfig, generate
+    from .datasets.synthetic import generate
+    from .settings import from_arguments
+    from .synthetic_settings import SynthConfig
 
-    cfg = SynthConfig(
-        format=args.format, subjects=args.subjects, clips_per_subject=args.clips_per_subject,
-        seed=args.seed, height=args.height, width=args.width, amplitude=args.amplitude,
-        noise=args.noise, jitter=args.jitter, layout=args.layout, sheet_version=args.sheet_version,
-        quirks=not args.no_quirks, uncropped=args.uncropped, subject_motion=args.subject_motion,
-        class_variation=args.class_variation,
-    )
-    generate(cfg, args.out, overwrite=args.overwrite, progress=not args.quiet)
+    generate(from_arguments(SynthConfig, args), args.out, overwrite=args.overwrite, progress=not args.quiet)
     print(args.out)
 
 
 def _synth_long(args: argparse.Namespace) -> None:
-    from .datasets.synthetic_long import LongSynthConfig, generate_long
+    from .datasets.synthetic_long import generate_long
+    from .settings import from_arguments
+    from .synthetic_settings import LongSynthConfig
 
-    cfg = LongSynthConfig(format=args.format, subjects=args.subjects, videos_per_subject=args.videos_per_subject,
-                          seconds=args.seconds, micro_per_video=args.micro, macro_per_video=args.macro,
-                          blinks_per_minute=args.blinks_per_minute, seed=args.seed, height=args.height,
-                          width=args.width, micro_amplitude=args.micro_amplitude, quirks=not args.no_quirks,
-                          uncropped=args.uncropped)
-    generate_long(cfg, args.out, overwrite=args.overwrite, progress=not args.quiet)
+    generate_long(from_arguments(LongSynthConfig, args), args.out, overwrite=args.overwrite, progress=not args.quiet)
     print(args.out)
 
 
@@ -162,6 +154,22 @@ def _config_reference(args: argparse.Namespace) -> None:
     print(reference_markdown(load_yaml(SCHEMA_PATH)), end="")
 
 
+def _schema(args: argparse.Namespace) -> None:
+    from .schema import SCHEMA_PATH
+    from .schema_writer import render_schema
+
+    text = SCHEMA_PATH.read_text(encoding="utf-8")
+    made = render_schema(text)
+    if args.check:
+        if made != text:
+            print(f"error: {SCHEMA_PATH} differs from its settings classes (run `microexpr schema`)", file=sys.stderr)
+            raise SystemExit(1)
+        print(f"{SCHEMA_PATH}: equal to its settings classes")
+        return
+    SCHEMA_PATH.write_text(made, encoding="utf-8")
+    print(f"written: {SCHEMA_PATH}")
+
+
 def _format_name(name: str, allow_manifest: bool = False) -> str:
     """A registered dataset format; checked only when a command takes one, so that ``predict`` never
     imports the dataset loaders (and pandas) to build its parser."""
@@ -185,15 +193,15 @@ def _positive(text: str) -> float:
     return value
 
 
-# the long-video formats (microexpr.datasets.longvideo.LONG_FORMATS; a test keeps them equal)
-LONG_FORMAT_NAMES = ["casme_sq", "samm_lv"]
+from .synthetic_settings import LONG_FORMAT_NAMES  # noqa: E402  (light: the long-video format names)
 
 
 class _Defaults(argparse.ArgumentDefaultsHelpFormatter):
     """Help that states each option's default, where it has one (not for required options and flags)."""
 
     def _get_help_string(self, action):
-        if action.required or action.default in (None, False, argparse.SUPPRESS):
+        if action.required or action.default is None or action.default is argparse.SUPPRESS \
+                or isinstance(action.default, bool):  # a flag's default is its absence
             return action.help
         return super()._get_help_string(action)
 
@@ -215,53 +223,31 @@ def build_parser() -> argparse.ArgumentParser:
     return p
 
 
+def _output_options(parser: argparse.ArgumentParser) -> None:
+    parser.add_argument("--out", required=True, help="output folder (must not exist unless --overwrite)")
+    parser.add_argument("--overwrite", action="store_true", help="replace an existing --out folder")
+    parser.add_argument("--quiet", action="store_true", help="no progress bar")
+
+
 def _synth_parser(command) -> None:
-    """microexpr synth."""
+    """microexpr synth: its options are microexpr.synthetic_settings.SynthConfig's settings."""
+    from .settings import add_arguments
+    from .synthetic_settings import SynthConfig
+
     s = command("synth", "write a synthetic micro-expression dataset in a real format")
-    s.add_argument("--format", type=_format_name, default="casme2", help="a registered dataset format")
-    s.add_argument("--out", required=True, help="output folder (must not exist unless --overwrite)")
-    s.add_argument("--subjects", type=int, default=6, help="subjects to write")
-    s.add_argument("--clips-per-subject", type=int, default=8, help="clips each subject has")
-    s.add_argument("--seed", type=int, default=0, help="random seed (the same seed writes the same dataset)")
-    s.add_argument("--height", type=int, default=170, help="frame height, px")
-    s.add_argument("--width", type=int, default=140, help="frame width, px")
-    s.add_argument("--amplitude", type=float, default=1.0, help="peak AU displacement at apex, px")
-    s.add_argument("--noise", type=float, default=1.5, help="sensor noise std, gray levels")
-    s.add_argument("--jitter", type=float, default=0.15, help="global head jitter std, px")
-    s.add_argument("--layout", choices=["cropped", "raw"], default="cropped", help="CASME II only")
-    s.add_argument("--sheet-version", choices=["2019", "2014"], default="2019", help="CASME II only")
-    s.add_argument("--no-quirks", action="store_true", help="do not plant the real sheets' odd rows")
-    s.add_argument("--uncropped", action="store_true", help="faces at random places on larger frames")
-    s.add_argument("--subject-motion", type=float, default=0.0, help="px of a motion of each subject's own in every clip")
-    s.add_argument("--class-variation", type=float, default=0.0,
-                   help="degrees (std): each subject turns each class's motion by its own angle")
-    s.add_argument("--overwrite", action="store_true", help="replace an existing --out folder")
-    s.add_argument("--quiet", action="store_true", help="no progress bar")
+    add_arguments(s, SynthConfig, types_={"format": _format_name})
+    _output_options(s)
     s.set_defaults(func=_synth)
 
 
 def _synth_long_parser(command) -> None:
-    """microexpr synth-long."""
-    # defaults as microexpr.datasets.synthetic_long.LongSynthConfig's (a test keeps them equal; importing it
-    # here would load the dataset loaders and pandas for every command)
+    """microexpr synth-long: its options are microexpr.synthetic_settings.LongSynthConfig's settings."""
+    from .settings import add_arguments
+    from .synthetic_settings import LongSynthConfig
+
     sl = command("synth-long", "write synthetic long videos of faces with coded expressions (CAS(ME)^2 or SAMM long videos)")
-    sl.add_argument("--format", choices=LONG_FORMAT_NAMES, default="samm_lv",
-                    help="casme_sq: CAS(ME)^2 (30 fps, colour); samm_lv: SAMM long videos (200 fps, gray)")
-    sl.add_argument("--out", required=True, help="output folder (must not exist unless --overwrite)")
-    sl.add_argument("--subjects", type=int, default=3, help="subjects to write")
-    sl.add_argument("--videos-per-subject", type=int, default=1, help="videos each subject has")
-    sl.add_argument("--seconds", type=float, default=12.0, help="length of each video")
-    sl.add_argument("--micro", type=int, default=3, help="micro-expressions per video")
-    sl.add_argument("--macro", type=int, default=1, help="macro-expressions per video")
-    sl.add_argument("--blinks-per-minute", type=float, default=15.0, help="blinks (not coded)")
-    sl.add_argument("--micro-amplitude", type=float, default=1.0, help="peak displacement of a micro-expression, px")
-    sl.add_argument("--height", type=int, default=128, help="frame height, px")
-    sl.add_argument("--width", type=int, default=104, help="frame width, px")
-    sl.add_argument("--seed", type=int, default=0, help="random seed (the same seed writes the same videos)")
-    sl.add_argument("--no-quirks", action="store_true", help="do not plant the real sheets' odd rows")
-    sl.add_argument("--uncropped", action="store_true", help="the face at a random place on a scene twice its size")
-    sl.add_argument("--overwrite", action="store_true", help="replace an existing --out folder")
-    sl.add_argument("--quiet", action="store_true", help="no progress bar")
+    add_arguments(sl, LongSynthConfig, flags={"micro_per_video": "--micro", "macro_per_video": "--macro"})
+    _output_options(sl)
     sl.set_defaults(func=_synth_long)
 
 
@@ -344,7 +330,7 @@ def _spot_parser(command) -> None:
 
 
 def _other_parsers(command) -> None:
-    """microexpr figures and config-reference."""
+    """microexpr figures, config-reference and schema."""
     from .figures import DEFAULT_FILES
 
     f = command("figures", "write (or --check) the default-run figures the README and docs quote")
@@ -354,6 +340,10 @@ def _other_parsers(command) -> None:
     f.set_defaults(func=_figures)
     c = command("config-reference", "print the configuration reference (markdown) from the schema")
     c.set_defaults(func=_config_reference)
+    s = command("schema", "rewrite the configuration schema's sections that the settings classes own (a checkout's "
+                "microexpr/schemas/config.schema.yaml)")
+    s.add_argument("--check", action="store_true", help="compare only; exit 1 when the file differs")
+    s.set_defaults(func=_schema)
 
 
 def main(argv: list[str] | None = None) -> int:

@@ -115,3 +115,4 @@ def reference_markdown(schema: Mapping) -> str:
             lines.append(f"| `{name}.{key}` | {cell(kind(sub))} | `{cell(default)}` | {cell(sub.get('description', ''))} |")
         lines.append("")
     return "\n".join(lines)
+

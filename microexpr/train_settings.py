@@ -7,6 +7,7 @@ from dataclasses import dataclass, fields
 from typing import ClassVar
 
 from .errors import MicroexprError
+from .settings import problems as settings_problems, setting
 
 
 # The built-in models' own values of the settings that default to None ("the model's own"), torch-free
@@ -40,57 +41,76 @@ class TrainConfig:
     TAG_OMITS_AT_DEFAULT: ClassVar[tuple[str, ...]] = ("recipe", "optimizer", "augment", "input_scale", "ensemble",
                                                        "choose", "choose_folds", "svm_c", "svm_folds")
 
-    # a named recipe (microexpr.recipes: ststnet, mscnn): its paper's training settings, applied to the
-    # configuration before this class is built; recorded so results name it
-    recipe: str | None = None
-    model: str = "mscnn"        # a registered training model (mscnn, ststnet, offapexnet, sssnet, rcna, htnet) or a
-                                # hand-crafted method + linear SVM (lbptop, lbpsip, hoof: microexpr.handcrafted)
-    streams: tuple[str, ...] = ("flow", "gray", "masked")  # MSCNN's streams (the small models read uvs)
-    width: int = 64
-    dense: int = 256
-    # None: the model's own default (MSCNN 0.0 / random, STSTNet 0.5 / none, OFF-ApexNet 0.5 / none),
-    # so a model built from its paper gets its paper's values unless the configuration names one
-    dropout: float | None = None
-    sampler: str | None = None
-    k_neighbors: int = 5
-    pretrained: str | None = None
-    optimizer: str = "sgd"      # sgd (with momentum) | adam
-    lr: float = 1e-3
-    momentum: float = 0.9       # SGD only
-    weight_decay: float = 5e-4
-    batch_size: int = 64
-    max_epochs: int = 200
-    # Which weights are tested; never the held-out subject (see docs/training.md, "Choosing the epoch"):
-    validation: str = "clips"   # clips: a share of the training clips | subjects: whole training subjects | none: fixed epochs
-    val_splits: int = 1         # subjects: >1 averages the curves of that many subject-disjoint splits, then retrains
-    val_fraction: float = 0.2   # share of the clips (or subjects) held out for validation
-    monitor: str = "loss"       # loss (lower is better) or uf1 (higher is better) on the validation set
-    smoothing: int = 1          # moving average of the monitored value over this many epochs
-    min_epochs: int = 0         # no epoch before this is chosen, and early stopping waits for it
-    patience: int = 20          # stop after this many epochs without a better (smoothed) value
-    schedule: str = "constant"  # learning rate: constant | cosine (to 0 at max_epochs)
-    warmup_epochs: int = 0      # linear warm-up of the learning rate over these epochs
-    label_smoothing: float = 0.0
-    augment: bool = True        # train on the shards' augmented samples too (False: each clip's original only)
-    input_scale: str = "standard"  # standard: (x/255 - mean)/std per stream | raw: the 0-255 values
-    seed: int = 0
-    # several members trained per fold, their class probabilities averaged: each member is a mapping of
-    # train settings that differ from these (e.g. {seed: 1}, {recipe: ststnet}); () = one model
-    ensemble: tuple = ()
-    # candidates (a recipe name, or a mapping of settings on top of these) of which each fold picks one by
-    # an inner cross-validation over its training subjects only (choose_folds subject-disjoint groups),
-    # then trains the pick on all of them; () = no choice
-    choose: tuple = ()
-    choose_folds: int = 3
-    # hand-crafted methods: the linear SVM's C is the best of these by a subject-wise inner cross-validation
-    # (svm_folds groups) on the training subjects; a decade grid around scikit-learn's default C = 1
-    svm_c: tuple = (0.01, 0.1, 1.0, 10.0, 100.0)
-    svm_folds: int = 5
-    device: str = "auto"
-    amp: bool = True  # mixed precision on CUDA
-    threads: int | None = None  # torch threads; None = torch's default (the workflow: the job's threads)
-    mem_mb: int = 4000          # memory a fold job asks the scheduler for (Snakemake / SLURM), MB
-    runtime: int = 120          # and its time limit, minutes
+    recipe: str | None = setting(None, "a published method's training settings under one name (docs/training.md, "
+                                       "\"Recipes\"); train keys your configuration writes override it",
+                                 choices="recipes")
+    model: str = setting("mscnn", "mscnn (three ResNet-18 streams, train.streams), ststnet, offapexnet, sssnet, rcna or "
+                                  "htnet (the uvs stream at images.uvs_size: 28; sssnet and rcna as published at 64); or "
+                                  "a hand-crafted method + linear SVM: lbptop, lbpsip, hoof (settings in features)",
+                         choices="models")
+    streams: tuple[str, ...] = setting(("flow", "gray", "masked"), "MSCNN's streams (the small models read uvs)",
+                                       choices="streams", minItems=1, uniqueItems=True)
+    width: int = setting(64, "ResNet-18 base width; 64 = standard (ImageNet weights fit)", minimum=4)
+    dense: int = setting(256, "size of the dense layer after fusion", minimum=2)
+    dropout: float | None = setting(None, "dropout (MSCNN, OFF-ApexNet: before the classifier; STSTNet: after each "
+                                          "branch, as its released code); null = the model's own (MSCNN 0, the small "
+                                          "models 0.5)",
+                                    anyOf=[{"type": "number", "minimum": 0, "maximum": 0.95}, {"type": "null"}])
+    sampler: str | None = setting(None, "over-sampler after the dense layer; null = the model's own (MSCNN random, "
+                                        "the small models none)", choices=("none", "random", "smote", "adasyn"))
+    k_neighbors: int = setting(5, "neighbours for smote/adasyn", minimum=1)
+    pretrained: str | None = setting(None, "local file with a torchvision ResNet-18 state_dict (ImageNet); null = from "
+                                           "scratch")
+    optimizer: str = setting("sgd", "sgd (with momentum) or adam", choices=("sgd", "adam"))
+    lr: float = setting(1e-3, "learning rate", exclusiveMinimum=0)
+    momentum: float = setting(0.9, "SGD only", minimum=0, maximum=1)
+    weight_decay: float = setting(5e-4, "L2 weight decay", minimum=0)
+    batch_size: int = setting(64, "samples per step", minimum=2)
+    max_epochs: int = setting(200, "epochs at most", minimum=1)
+    # Which weights are tested; never the held-out subject (see docs/training.md, "Choosing the epoch")
+    validation: str = setting("clips", "how the tested weights are chosen, never on the held-out subject: clips = a "
+                                       "stratified share of the training clips; subjects = whole training subjects held "
+                                       "out, as the test subject is; none = fixed max_epochs, no validation (the last "
+                                       "epoch is tested)", choices=("clips", "subjects", "none"))
+    val_splits: int = setting(1, "validation subjects: >1 averages that many subject-disjoint splits' curves, then "
+                                 "retrains on every training subject for the chosen epochs", minimum=1)
+    val_fraction: float = setting(0.2, "share of the training clips (or subjects) held out for validation",
+                                  exclusiveMinimum=0, exclusiveMaximum=1)
+    monitor: str = setting("loss", "validation quantity that chooses the epoch (loss: lower is better; uf1: higher)",
+                           choices=("loss", "uf1"))
+    smoothing: int = setting(1, "moving average of the monitored value over this many epochs", minimum=1)
+    min_epochs: int = setting(0, "no earlier epoch is chosen and early stopping waits for it", minimum=0)
+    patience: int = setting(20, "epochs without validation improvement before stopping", minimum=1)
+    schedule: str = setting("constant", "learning rate schedule (cosine: to 0 at max_epochs)",
+                            choices=("constant", "cosine"))
+    warmup_epochs: int = setting(0, "linear learning-rate warm-up", minimum=0)
+    label_smoothing: float = setting(0.0, "label smoothing of the cross-entropy", minimum=0, exclusiveMaximum=1)
+    augment: bool = setting(True, "train on the augmented samples too (false: each clip's original only)")
+    input_scale: str = setting("standard", "standard: (x / 255 - mean) / std per stream; raw: the 0-255 values (as "
+                                           "STSTNet's released code)", choices=("standard", "raw"))
+    seed: int = setting(0, "seed of initialisation, shuffling and over-sampling", minimum=0)
+    ensemble: tuple = setting((), "members trained per fold, each the train settings that differ from the run's "
+                                  "(e.g. [{seed: 1}, {seed: 2}, {recipe: ststnet}]); their class probabilities are "
+                                  "averaged; [] = one model", items={"type": "object", "$ref": "#/properties/train"})
+    choose: tuple = setting((), "candidates (recipe names, or settings that differ from the run's) of which each fold "
+                                "picks one by an inner cross-validation over its training subjects, then trains the "
+                                "pick on all of them; [] = no choice",
+                            items={"anyOf": [{"type": "string", "enum": "recipes"},
+                                             {"type": "object", "$ref": "#/properties/train"}]})
+    choose_folds: int = setting(3, "subject-disjoint groups of the inner cross-validation of choose", minimum=2)
+    # a decade grid around scikit-learn's default C = 1
+    svm_c: tuple[float, ...] = setting((0.01, 0.1, 1.0, 10.0, 100.0),
+                                       "hand-crafted methods, the linear SVM's C candidates; the best by an inner "
+                                       "subject-wise cross-validation on the training subjects",
+                                       items={"type": "number", "exclusiveMinimum": 0}, minItems=1)
+    svm_folds: int = setting(5, "subject-disjoint groups of that inner cross-validation", minimum=2)
+    device: str = setting("auto", "auto (CUDA when present), cpu, cuda, cuda:1, ...")
+    amp: bool = setting(True, "mixed precision on CUDA")
+    # None: torch's default in the library; the workflow runs one thread per fold job (--cores N: N folds)
+    threads: int | None = setting(None, "CPU threads per fold job", type="integer", minimum=1,
+                                    workflow_default=1)
+    mem_mb: int = setting(4000, "memory a fold job asks for (grows with --retries)", minimum=256)
+    runtime: int = setting(120, "minutes a fold job asks for (grows with --retries)", minimum=1)
 
     def __post_init__(self):
         self.streams = tuple(self.streams)
@@ -114,22 +134,7 @@ class TrainConfig:
         self.svm_c = tuple(float(c) for c in self.svm_c)
         if not self.svm_c or min(self.svm_c) <= 0:
             problems.append(f"svm_c must be a non-empty list of positive values, got {list(self.svm_c)}")
-        if self.svm_folds < 2:
-            problems.append(f"svm_folds must be at least 2, got {self.svm_folds}")
-        if self.choose_folds < 2:
-            problems.append(f"choose_folds must be at least 2, got {self.choose_folds}")
-        for key, allowed in (("monitor", ("loss", "uf1")), ("validation", ("clips", "subjects", "none")),
-                             ("schedule", ("constant", "cosine")), ("optimizer", ("sgd", "adam")),
-                             ("input_scale", ("standard", "raw"))):
-            if getattr(self, key) not in allowed:
-                problems.append(f"{key} must be one of {', '.join(allowed)}, got {getattr(self, key)!r}")
-        if not 0 < self.val_fraction < 1:
-            problems.append(f"val_fraction must be in (0, 1), got {self.val_fraction}")
-        for key in ("val_splits", "smoothing"):
-            if getattr(self, key) < 1:
-                problems.append(f"{key} must be at least 1, got {getattr(self, key)}")
-        if not 0 <= self.label_smoothing < 1:
-            problems.append(f"label_smoothing must be in [0, 1), got {self.label_smoothing}")
+        problems += settings_problems(self)  # each setting's choices and bounds, from its field
         if problems:
             raise MicroexprError("train: " + "; ".join(problems))
 

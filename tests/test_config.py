@@ -5,6 +5,7 @@ import pytest
 import yaml
 
 from microexpr.config import ConfigError, validate_config
+from microexpr.errors import MicroexprError
 from conftest import ROOT
 
 SCHEMA = ROOT / "microexpr" / "schemas" / "config.schema.yaml"
@@ -212,3 +213,39 @@ def test_ensemble_members_from_the_command_line_are_typed_and_checked():
     cfg["train"]["ensemble"] = [{"seed": 1}, {"optimiser": "adam"}]
     with pytest.raises(ConfigError, match="'train.ensemble.1.optimiser'"):
         validate_config(cfg, SCHEMA)
+
+
+def test_the_schema_sections_of_the_settings_classes_are_made_from_them():
+    """train, synthetic and spotting.synthetic are written from their classes (microexpr schema); a
+    stale block is found and rewritten, and a block without its markers is an error."""
+    from microexpr.schema_writer import render_schema
+
+    text = SCHEMA.read_text()
+    assert render_schema(text) == text, "run `microexpr schema` after editing a settings class"
+    stale = text.replace("description: samples per step", "description: stale text")
+    assert stale != text and render_schema(stale) == text
+    with pytest.raises(ValueError, match="no '# train: made from"):
+        render_schema(text.replace("# end of train", "# gone"))
+
+
+def test_settings_checks_and_options_come_from_the_fields():
+    import argparse
+
+    from microexpr.settings import add_arguments, from_arguments, problems
+    from microexpr.synthetic_settings import SynthConfig
+
+    bad = SynthConfig(layout="tiled", jpeg_quality=101, noise=-1.0)
+    assert problems(bad) == ["noise must be at least 0, got -1.0", "layout must be one of cropped, raw, got 'tiled'",
+                             "jpeg_quality must be at most 100, got 101"]
+    with pytest.raises(Exception, match="layout must be one of cropped, raw"):
+        bad.validate()
+    parser = argparse.ArgumentParser()
+    add_arguments(parser, SynthConfig)
+    args = parser.parse_args(["--subjects", "3", "--no-quirks", "--uncropped", "--layout", "raw"])
+    assert from_arguments(SynthConfig, args) == SynthConfig(subjects=3, quirks=False, uncropped=True, layout="raw")
+    assert from_arguments(SynthConfig, parser.parse_args([])) == SynthConfig()
+    with pytest.raises(SystemExit):
+        parser.parse_args(["--layout", "tiled"])
+    with pytest.raises(MicroexprError, match="train: patience must be at least 1, got 0; "
+                                             "schedule must be one of constant, cosine, got 'step'"):
+        TrainConfig(schedule="step", patience=0)

@@ -42,6 +42,7 @@ import pandas as pd
 
 from ..errors import DatasetError
 from ..io import atomic_path
+from ..synthetic_settings import SynthConfig  # noqa: F401  (re-exported: the generator's settings)
 from .formats import SyntheticLayout, get_format
 from .synthetic_face import Face, embed_face, make_face
 
@@ -69,54 +70,6 @@ ACTION_UNITS: dict[str, list[tuple[str, tuple[float, float]]]] = {
     "AU43": [("lid_upper_l", (0, 1)), ("lid_upper_r", (0, 1))],                 # eyes closing
 }
 OTHER_POOL = ("AU7", "AU10", "AU24", "AU25", "AU43")  # 'others': one or two of these
-
-@dataclass
-class SynthConfig:
-    """Parameters of a synthetic dataset; every field changes the files written."""
-
-    format: str = "casme2"
-    subjects: int = 6
-    clips_per_subject: int = 8
-    seed: int = 0
-    height: int = 170
-    width: int = 140
-    amplitude: float = 1.0      # peak displacement of one AU region at apex, pixels
-    noise: float = 1.5          # sensor noise, standard deviation in gray levels
-    jitter: float = 0.15        # global head jitter, standard deviation in pixels
-    layout: str = "cropped"     # CASME II only: cropped (reg_img<N>.jpg) or raw (img<N>.jpg)
-    sheet_version: str = "2019"  # CASME II only: 2019 (Subject text, blank columns) or 2014
-    quirks: bool = True         # plant the sheet rows real datasets have (see module docstring)
-    uncropped: bool = False     # the face at a random place on a scene twice its size (for face detection)
-    subject_motion: float = 0.0   # px: a motion of the subject's own (two random AUs) in every clip, whatever the class
-    class_variation: float = 0.0  # degrees: each subject turns each class's motion by its own angle (std)
-    jpeg_quality: int = 95
-
-    def validate(self) -> None:
-        problems = []
-        layout = None
-        try:
-            layout = get_format(self.format).synthetic
-            if layout is None:
-                problems.append(f"format {self.format!r} has no synthetic stand-in")
-        except DatasetError as exc:
-            problems.append(f"format: {exc}")
-        for name in ("subjects", "clips_per_subject", "height", "width"):
-            if not isinstance(getattr(self, name), int) or getattr(self, name) < 1:
-                problems.append(f"{name} must be a positive integer, got {getattr(self, name)!r}")
-        if self.height < 48 or self.width < 48:
-            problems.append(f"frames must be at least 48x48, got {self.height}x{self.width}")
-        for name in ("amplitude", "noise", "jitter", "subject_motion", "class_variation"):
-            if not isinstance(getattr(self, name), (int, float)) or getattr(self, name) < 0:
-                problems.append(f"{name} must be a non-negative number, got {getattr(self, name)!r}")
-        if self.layout not in ("cropped", "raw"):
-            problems.append(f"layout must be cropped or raw, got {self.layout!r}")
-        if self.sheet_version not in ("2019", "2014"):
-            problems.append(f"sheet_version must be '2019' or '2014', got {self.sheet_version!r}")
-        if layout and layout.max_subjects and isinstance(self.subjects, int) and self.subjects > layout.max_subjects:
-            problems.append(f"{self.format} subject ids allow at most {layout.max_subjects} subjects")
-        if problems:
-            raise DatasetError("synthetic dataset: " + "; ".join(problems))
-
 
 @dataclass
 class ClipPlan:

@@ -26,7 +26,7 @@ from __future__ import annotations
 
 import json
 import logging
-from dataclasses import asdict, dataclass
+from dataclasses import asdict
 from pathlib import Path
 
 import numpy as np
@@ -34,6 +34,7 @@ import pandas as pd
 
 from ..errors import DatasetError
 from ..io import atomic_path
+from ..synthetic_settings import LongSynthConfig  # noqa: F401  (re-exported: the generator's settings)
 from .formats import au_text, new_sheet, save_sheet
 from .longvideo import SAMM_LV_HEADER, SAMM_LV_NOTE_ROWS, SAMM_LV_SHEET, get_long_format
 from .synthetic import OTHER_POOL, envelope, motion_field, smooth_jitter
@@ -56,52 +57,6 @@ OTHERS = tuple(au for au in OTHER_POOL if au not in ("AU7", "AU43"))
 # second (microexpr.longspot: its contrast needs frames either side)
 EDGE_S = 1.0
 EVENT_COLUMNS = ("subject", "video", "event", "type", "label", "aus", "onset", "apex", "offset", "coded")
-
-
-@dataclass
-class LongSynthConfig:
-    """Parameters of a synthetic long-video dataset; every field changes the files written."""
-
-    format: str = "samm_lv"
-    subjects: int = 3
-    videos_per_subject: int = 1
-    seconds: float = 12.0
-    micro_per_video: int = 3
-    macro_per_video: int = 1
-    blinks_per_minute: float = 15.0
-    seed: int = 0
-    height: int = 128
-    width: int = 104
-    micro_amplitude: float = 1.0   # px at apex, as the clip generator's default
-    macro_amplitude: float = 4.0
-    blink_amplitude: float = 4.0
-    drift: float = 1.5             # px, std of the slow head motion
-    jitter: float = 0.15
-    noise: float = 1.5
-    quirks: bool = True
-    uncropped: bool = False        # the face at a random place on a scene twice its size (as a camera sees it)
-    jpeg_quality: int = 95
-
-    def validate(self) -> None:
-        problems = []
-        try:
-            get_long_format(self.format)
-        except DatasetError as exc:
-            problems.append(str(exc))
-        for name in ("subjects", "videos_per_subject", "height", "width"):
-            if not isinstance(getattr(self, name), int) or getattr(self, name) < 1:
-                problems.append(f"{name} must be a positive integer, got {getattr(self, name)!r}")
-        for name in ("micro_per_video", "macro_per_video"):
-            if not isinstance(getattr(self, name), int) or getattr(self, name) < 0:
-                problems.append(f"{name} must be a non-negative integer, got {getattr(self, name)!r}")
-        for name in ("seconds", "blinks_per_minute", "micro_amplitude", "macro_amplitude", "blink_amplitude",
-                     "drift", "jitter", "noise"):
-            if not isinstance(getattr(self, name), (int, float)) or getattr(self, name) < 0:
-                problems.append(f"{name} must be a non-negative number, got {getattr(self, name)!r}")
-        if isinstance(self.height, int) and isinstance(self.width, int) and min(self.height, self.width) < 48:
-            problems.append(f"frames must be at least 48x48, got {self.height}x{self.width}")
-        if problems:
-            raise DatasetError("synthetic long videos: " + "; ".join(problems))
 
 
 # The synthetic sets the spotting figures of docs/spotting.md are measured on (benchmarks/longspot.py) and
