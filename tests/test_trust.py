@@ -15,7 +15,7 @@ import torch
 import microexpr.training.loop as loop_mod
 from microexpr.config import ConfigError, plan_errors, run_dataset_problem, validate_config
 from microexpr.datasets.manifest import name_problem, require_classes
-from microexpr.errors import DatasetError
+from microexpr.errors import DatasetError, MicroexprError
 from microexpr.bundle import load_bundle, make_bundle, save_bundle
 from microexpr.predict import PredictError, read_clip
 from microexpr.training import FoldError, train_fold
@@ -115,8 +115,10 @@ def test_a_checkpoint_of_other_data_restarts_the_fold(shards, tmp_path, monkeypa
 
 
 def test_a_diverging_fold_fails_instead_of_reporting(shards, tmp_path):  # noqa: F811
-    with pytest.raises(FoldError, match="not finite"):
-        train_fold([shards["sub02"], shards["sub03"]], shards["sub01"], tmp_path, config(lr=float("nan")),
+    with pytest.raises(MicroexprError, match="lr must be above 0, got nan"):  # refused before it trains
+        config(lr=float("nan"))
+    with pytest.raises(FoldError, match="not finite"):  # a rate that blows the weights up
+        train_fold([shards["sub02"], shards["sub03"]], shards["sub01"], tmp_path, config(lr=1e30, momentum=0.0),
                    progress=False)
     assert not (tmp_path / "metrics.json").exists() and not (tmp_path / "predictions.csv").exists()
 
