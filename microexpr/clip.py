@@ -20,20 +20,25 @@ from .flow import (
     augmentations, make_flow_estimator, remove_global_motion, resize_flow, transform_encoded_flow, transform_image,
 )
 from .magnify import EVMSettings, magnify_uint8
+from .settings import setting
 from .streams import STREAMS, StreamImages, stream_images
 
 
 @dataclass(frozen=True)
 class ImageSettings:
     """The ``images`` section of the configuration: how a clip's flow and apex become the model's
-    stream images. The only place its defaults are written (the schema's are checked against them)."""
+    stream images. The only place its settings are written (the schema's ``images`` block is made from
+    these fields: ``microexpr schema``)."""
 
-    size: int = 224                     # side of every stream image (the paper: 224)
-    threshold: int = 50                 # mask = HSV value (scaled flow magnitude) > threshold
-    max_magnitude: float | None = None  # flow magnitude shown as full brightness; None = each image's largest
-    global_motion: str = "median"       # median: subtract the head's translation first; none: as the paper
-    augment: bool = True                # x10: flips and rotations of +-5 and +-10 degrees
-    uvs_size: int = 28                  # side of the u/v/strain stream (STSTNet, OFF-ApexNet: 28)
+    size: int = setting(224, "model input size (the paper uses 224)", minimum=16)
+    threshold: int = setting(50, "mask = flow image's HSV value channel (scaled magnitude) above this", minimum=0,
+                             maximum=254)
+    max_magnitude: float | None = setting(None, "pixels mapped to full brightness; null = each image's largest "
+                                                "magnitude", exclusiveMinimum=0)
+    global_motion: str = setting("median", "subtract the median flow vector (head translation) before rendering; "
+                                           "none = as the paper", choices=("median", "none"))
+    augment: bool = setting(True, "x10 (flip x rotations 0, +-5, +-10 degrees)")
+    uvs_size: int = setting(28, "side of the u/v/optical-strain stream (STSTNet, OFF-ApexNet: 28)", minimum=8)
 
 
 @dataclass(frozen=True)

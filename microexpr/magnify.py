@@ -33,23 +33,28 @@ from dataclasses import asdict, dataclass
 
 import numpy as np
 
+from .settings import setting
+
 FILTERS = ("ideal", "butterworth", "iir")
 
 
 @dataclass(frozen=True)
 class EVMSettings:
-    """The ``evm`` section of the configuration, and the only place its defaults are written (the
-    schema's defaults are checked against these by a test)."""
+    """The ``evm`` section of the configuration, and the only place its settings are written (the
+    schema's ``evm`` block is made from these fields: ``microexpr schema``)."""
 
-    alpha: float = 8             # amplification (the paper's best); 0 = no magnification
-    filter: str = "ideal"        # ideal | butterworth | iir
-    low_hz: float = 5.0          # pass band (ideal, butterworth)
-    high_hz: float = 20.0
-    lambda_c: float = 16.0       # spatial cut-off wavelength, px
-    r1: float = 0.4              # iir filter coefficients
-    r2: float = 0.05
-    levels: int | None = None    # pyramid height; None = as deep as the frame allows
-    pad_frames: int = 0          # frames read beyond onset..offset on each side (temporal filter context)
+    alpha: float = setting(8, "amplification; 0 = no magnification", minimum=0)  # the paper's best
+    filter: str = setting("ideal", "temporal filter: ideal or butterworth (a band in Hz), iir (r1, r2)",
+                          choices=("ideal", "butterworth", "iir"))
+    low_hz: float = setting(5.0, "lower edge of the pass band, Hz (ideal, butterworth)", exclusiveMinimum=0)
+    high_hz: float = setting(20.0, "upper edge of the pass band, Hz (at most half the frame rate)",
+                             exclusiveMinimum=0)
+    lambda_c: float = setting(16.0, "spatial cut-off wavelength, px", exclusiveMinimum=0)
+    r1: float = setting(0.4, "IIR fast low-pass", exclusiveMinimum=0, maximum=1)
+    r2: float = setting(0.05, "IIR slow low-pass", exclusiveMinimum=0, maximum=1)
+    levels: int | None = setting(None, "pyramid levels including the residual; null = as deep as the frame size "
+                                       "allows", minimum=2)
+    pad_frames: int = setting(0, "frames kept either side of onset..offset (temporal filter context)", minimum=0)
 
     def min_fps(self) -> float | None:
         """The lowest frame rate this band can be filtered at (its upper edge at most half the rate); None

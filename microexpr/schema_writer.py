@@ -15,10 +15,15 @@ from .schema import SCHEMA_PATH
 # section's description, fields that come from elsewhere, per-field changes, whether defaults are written).
 # `microexpr schema` writes them into the file between the markers; a test keeps the committed file equal.
 def _generated_sections() -> dict[tuple[str, ...], tuple]:
+    from .clip import ImageSettings
+    from .magnify import EVMSettings
     from .synthetic_settings import LongSynthConfig, SynthConfig
     from .train_settings import TrainConfig
 
     return {
+        ("evm",): (EVMSettings, "Eulerian video magnification of each clip (pre-processing stage)", (), {}, True),
+        ("images",): (ImageSettings, "stream images (flow image, apex gray, masked apex) and augmentation into shards",
+                      (), {}, True),
         ("synthetic",): (SynthConfig, "the generated dataset used when dataset.root is null",
                          ("format", "layout", "sheet_version", "jpeg_quality"),
                          {"subjects": {"minimum": 2}}, True),  # the workflow's LOSO needs two subjects
