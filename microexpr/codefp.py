@@ -9,12 +9,21 @@ out any of them at run time), and ``from . import x`` adds the whole of ``x``. E
 hashed as its syntax tree without docstrings, so comments, docstrings and formatting never re-run
 anything. Templates join the fingerprint of stages that render pages, and the source files of the
 run's plugins (:mod:`microexpr.plugins`) that of every stage.
+
+Reading the package costs about a second per Snakemake invocation, so each script's result is kept in
+``$XDG_CACHE_HOME/microexpr/code-fingerprints.json`` (default ``~/.cache``) under a hash of the script's
+and every package module's bytes: any edit makes a new key, and a missing, unreadable or unwritable
+cache only means reading the package again.
 """
 
 from __future__ import annotations
 
 import ast
 import hashlib
+import json
+import os
+import re
+import tempfile
 from dataclasses import dataclass, field
 from functools import lru_cache
 from pathlib import Path
@@ -199,10 +208,58 @@ def script_roots(script: str | Path) -> set[tuple[str, str]]:
     return roots
 
 
-def code_fingerprint(script: str | Path, package_dir: str | Path | None = None) -> str:
-    """A short hash of the library code that ``script`` (a workflow adapter) runs; ``package_dir``: the
-    package folder to read (default: this installed one)."""
-    _ROOT[0] = Path(package_dir).resolve() if package_dir else PACKAGE_DIR
+_CACHE_FORMAT = "1"  # bump when what the closure hash covers changes
+_CACHE_ENTRIES = 512
+_KEY, _VALUE = re.compile(r"[0-9a-f]{40}"), re.compile(r"[0-9a-f]{12}")
+
+
+def cache_file() -> Path:
+    return Path(os.environ.get("XDG_CACHE_HOME") or Path.home() / ".cache") / "microexpr" / "code-fingerprints.json"
+
+
+def _content_key(script: Path, root: Path, plugins: list[Path]) -> str:
+    """A hash of everything the fingerprint of ``script`` can depend on: its bytes, every module's and
+    template's, and the plugins'."""
+    h = hashlib.sha1(f"codefp {_CACHE_FORMAT}\n".encode() + script.read_bytes())
+    files = [p for p in sorted(root.rglob("*.py")) if "__pycache__" not in p.parts]
+    for path in files + sorted((root / "templates").glob("*")):
+        h.update(f"\n{path.relative_to(root).as_posix()}\n".encode() + path.read_bytes())
+    for plugin in plugins:
+        h.update(f"\nplugin {plugin}\n".encode() + plugin.read_bytes())
+    return h.hexdigest()
+
+
+def _read_cache() -> dict[str, str]:
+    try:
+        entries = json.loads(cache_file().read_text(encoding="utf-8"))
+    except (OSError, ValueError):
+        return {}
+    if not isinstance(entries, dict):
+        return {}
+    return {k: v for k, v in entries.items()
+            if isinstance(k, str) and isinstance(v, str) and _KEY.fullmatch(k) and _VALUE.fullmatch(v)}
+
+
+def _write_cache(key: str, value: str) -> None:
+    """Adds one entry, written whole under a temporary name and renamed (parallel invocations race
+    harmlessly: the last rename wins, and every entry of every version is right)."""
+    entries = _read_cache()
+    entries.pop(key, None)
+    entries[key] = value
+    entries = dict(list(entries.items())[-_CACHE_ENTRIES:])
+    path = cache_file()
+    try:
+        path.parent.mkdir(parents=True, exist_ok=True)
+        fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=".code-fingerprints.", suffix=".tmp")
+        with os.fdopen(fd, "w", encoding="utf-8") as fh:
+            json.dump(entries, fh)
+        os.replace(tmp, path)
+    except OSError:
+        pass
+
+
+def _fingerprint(script: Path, root: Path, plugins: list[Path]) -> str:
+    _ROOT[0] = root
     try:
         parts = closure(script_roots(script))
     finally:
@@ -210,14 +267,29 @@ def code_fingerprint(script: str | Path, package_dir: str | Path | None = None) 
     h = hashlib.sha1()
     for key in sorted(parts):
         h.update(f"{key[0]}:{key[1]}\n{parts[key]}\n".encode())
-    from .plugins import sources
-
-    for plugin in sources():  # a plugin may register anything a stage runs: its edits re-run every stage
+    for plugin in plugins:  # a plugin may register anything a stage runs: its edits re-run every stage
         h.update(f"plugin {plugin.name}\n".encode() + plugin.read_bytes())
     if any(module == f"{PACKAGE}.pages" for module, _ in parts):
-        for template in sorted((Path(package_dir or PACKAGE_DIR) / "templates").glob("*")):
+        for template in sorted((root / "templates").glob("*")):
             h.update(template.name.encode() + b"\n" + template.read_bytes())
     return h.hexdigest()[:12]
+
+
+def code_fingerprint(script: str | Path, package_dir: str | Path | None = None, use_cache: bool = True) -> str:
+    """A short hash of the library code that ``script`` (a workflow adapter) runs; ``package_dir``: the
+    package folder to read (default: this installed one); ``use_cache``: look it up in (and add it to)
+    :func:`cache_file`, under a hash of every byte it depends on."""
+    from .plugins import sources
+
+    script, root, plugins = Path(script), Path(package_dir).resolve() if package_dir else PACKAGE_DIR, sources()
+    if not use_cache:
+        return _fingerprint(script, root, plugins)
+    key = _content_key(script, root, plugins)
+    value = _read_cache().get(key)
+    if value is None:
+        value = _fingerprint(script, root, plugins)
+        _write_cache(key, value)
+    return value
 
 
 def stage_modules(script: str | Path) -> list[str]:

@@ -321,7 +321,7 @@ def test_ambiguous_sheets_are_an_error_naming_them(synth_factory, writable_copy,
 
 # ----------------------------------------------------------------------------- code in the cache key
 from conftest import ROOT  # noqa: E402
-from microexpr.codefp import code_fingerprint, stage_modules  # noqa: E402
+from microexpr.codefp import cache_file, code_fingerprint, stage_modules  # noqa: E402
 
 SCRIPTS = ROOT / "workflow_scripts"
 
@@ -358,6 +358,32 @@ def test_a_library_edit_changes_exactly_the_stages_whose_code_it_touches(tmp_pat
     loop.write_text(loop.read_text().replace("    model.train()\n", "    model.train()\n    _ = 1\n", 1))
     after = {s: code_fingerprint(SCRIPTS / f"{s}.py", package) for s in stages}
     assert sorted(s for s in stages if after[s] != before[s]) == ["train_fold"]
+
+
+def test_code_fingerprints_are_cached_under_a_hash_of_every_byte_they_read(tmp_path, monkeypatch):
+    monkeypatch.setenv("XDG_CACHE_HOME", str(tmp_path / "cache"))
+    script = SCRIPTS / "flow.py"
+    fresh = code_fingerprint(script, use_cache=False)
+    assert code_fingerprint(script) == fresh and cache_file().parent == tmp_path / "cache" / "microexpr"
+    (key,) = json.loads(cache_file().read_text())
+    cache_file().write_text(json.dumps({key: "0" * 12}))
+    assert code_fingerprint(script) == "0" * 12  # the entry is what a lookup returns...
+
+    package = tmp_path / "microexpr"
+    shutil.copytree(ROOT / "microexpr", package, ignore=shutil.ignore_patterns("__pycache__"))
+    assert code_fingerprint(script, package) == "0" * 12  # (the same bytes elsewhere are the same key)
+    flow = package / "flow.py"
+    flow.write_text(flow.read_text().replace("def make_flow_estimator(", "EDITED = 1\n\n\ndef make_flow_estimator("
+                                             "_edited=EDITED, ", 1))
+    edited = code_fingerprint(script, package)  # ...and an edit is a new key, computed afresh
+    assert edited not in ("0" * 12, fresh) and edited == code_fingerprint(script, package, use_cache=False)
+    assert len(json.loads(cache_file().read_text())) == 2
+
+    cache_file().write_text("{not json")  # a damaged cache is read past, then rewritten
+    assert code_fingerprint(script) == fresh and json.loads(cache_file().read_text())
+    (tmp_path / "a file").write_text("")
+    monkeypatch.setenv("XDG_CACHE_HOME", str(tmp_path / "a file"))  # no cache folder can be made there...
+    assert code_fingerprint(script) == fresh  # ...which only costs the reading
 
 
 # ----------------------------------------------------------------------------- figures users read
