@@ -11,9 +11,9 @@ anything. Templates join the fingerprint of stages that render pages, and the so
 run's plugins (:mod:`microexpr.plugins`) that of every stage.
 
 Reading the package costs about a second per Snakemake invocation, so each script's result is kept in
-``$XDG_CACHE_HOME/microexpr/code-fingerprints.json`` (default ``~/.cache``) under a hash of the script's
-and every package module's bytes: any edit makes a new key, and a missing, unreadable or unwritable
-cache only means reading the package again.
+``$XDG_CACHE_HOME/microexpr/code-fingerprints.json`` (default ``~/.cache``) under a hash of the bytes of
+the script, every package module (this one too) and template, and the plugins: any edit makes a new key,
+and a missing, unreadable or unwritable cache only means reading the package again.
 """
 
 from __future__ import annotations
@@ -23,7 +23,6 @@ import hashlib
 import json
 import os
 import re
-import tempfile
 from dataclasses import dataclass, field
 from functools import lru_cache
 from pathlib import Path
@@ -208,7 +207,6 @@ def script_roots(script: str | Path) -> set[tuple[str, str]]:
     return roots
 
 
-_CACHE_FORMAT = "1"  # bump when what the closure hash covers changes
 _CACHE_ENTRIES = 512
 _KEY, _VALUE = re.compile(r"[0-9a-f]{40}"), re.compile(r"[0-9a-f]{12}")
 
@@ -219,8 +217,9 @@ def cache_file() -> Path:
 
 def _content_key(script: Path, root: Path, plugins: list[Path]) -> str:
     """A hash of everything the fingerprint of ``script`` can depend on: its bytes, every module's and
-    template's, and the plugins'."""
-    h = hashlib.sha1(f"codefp {_CACHE_FORMAT}\n".encode() + script.read_bytes())
+    template's (this module's among them: a change to how fingerprints are made is a new key), and the
+    plugins'."""
+    h = hashlib.sha1(script.read_bytes())
     files = [p for p in sorted(root.rglob("*.py")) if "__pycache__" not in p.parts]
     for path in files + sorted((root / "templates").glob("*")):
         h.update(f"\n{path.relative_to(root).as_posix()}\n".encode() + path.read_bytes())
@@ -241,19 +240,16 @@ def _read_cache() -> dict[str, str]:
 
 
 def _write_cache(key: str, value: str) -> None:
-    """Adds one entry, written whole under a temporary name and renamed (parallel invocations race
+    """Adds one entry, the file written whole and renamed into place (parallel invocations race
     harmlessly: the last rename wins, and every entry of every version is right)."""
+    from .io import atomic_path
+
     entries = _read_cache()
     entries.pop(key, None)
     entries[key] = value
-    entries = dict(list(entries.items())[-_CACHE_ENTRIES:])
-    path = cache_file()
     try:
-        path.parent.mkdir(parents=True, exist_ok=True)
-        fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=".code-fingerprints.", suffix=".tmp")
-        with os.fdopen(fd, "w", encoding="utf-8") as fh:
-            json.dump(entries, fh)
-        os.replace(tmp, path)
+        with atomic_path(cache_file()) as tmp:
+            tmp.write_text(json.dumps(dict(list(entries.items())[-_CACHE_ENTRIES:])), encoding="utf-8")
     except OSError:
         pass
 
