@@ -239,13 +239,12 @@ def _read_cache() -> dict[str, str]:
             if isinstance(k, str) and isinstance(v, str) and _KEY.fullmatch(k) and _VALUE.fullmatch(v)}
 
 
-def _write_cache(key: str, value: str) -> None:
-    """Adds one entry, the file written whole and renamed into place (parallel invocations race
-    harmlessly: the last rename wins, and every entry of every version is right)."""
+def _write_cache(entries: dict[str, str], key: str, value: str) -> None:
+    """Adds one entry to ``entries`` (the cache as just read), the file written whole and renamed into
+    place (parallel invocations race harmlessly: the last rename wins, and every entry of every version
+    is right)."""
     from .io import atomic_path
 
-    entries = _read_cache()
-    entries.pop(key, None)
     entries[key] = value
     try:
         with atomic_path(cache_file()) as tmp:
@@ -280,11 +279,11 @@ def code_fingerprint(script: str | Path, package_dir: str | Path | None = None, 
     script, root, plugins = Path(script), Path(package_dir).resolve() if package_dir else PACKAGE_DIR, sources()
     if not use_cache:
         return _fingerprint(script, root, plugins)
-    key = _content_key(script, root, plugins)
-    value = _read_cache().get(key)
+    key, entries = _content_key(script, root, plugins), _read_cache()
+    value = entries.get(key)
     if value is None:
         value = _fingerprint(script, root, plugins)
-        _write_cache(key, value)
+        _write_cache(entries, key, value)
     return value
 
 
